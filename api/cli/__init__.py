@@ -1,0 +1,36 @@
+"""The ``pxl`` command: one entry point, one module per group of subcommands.
+
+Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds
+its subcommands and sets ``func`` (taking the parsed args, returning the exit
+status).  Heavy imports (FastAPI, Celery, the prover) happen inside the
+handlers so that ``pxl --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = ("prove", "service", "token", "flower")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pxl", description="LOGOS PXL Core: S5 proof service")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"api.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

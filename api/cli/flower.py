@@ -1,0 +1,5 @@
+"""`pxl` subcommands (to be filled in by its issue)."""
+
+
+def register(subparsers) -> None:
+    pass

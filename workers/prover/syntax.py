@@ -1,0 +1,236 @@
+"""The PXL formula AST.
+
+Nodes are hash-consed: constructing a node equal to a live one returns that
+same object.  Equality is therefore identity (O(1), no recursion even on
+formulas nested 1,000 deep), shared subformulas are shared in memory, and
+the prover can key tables on nodes directly.  ``size`` (tree nodes) and
+``depth`` (longest root-to-leaf path, a leaf has depth 1) are computed at
+construction from the children, so limits can be checked without recursion.
+
+Kinds and their JSON tags: atom, const, not, and, or, implies, iff, box, dia.
+``And``/``Or`` are n-ary (at least two arguments); ``Implies``/``Iff`` binary.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import ClassVar
+
+ATOM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Words that are syntax, never atom names.
+KEYWORDS = frozenset({"true", "false", "BOX", "DIA"})
+
+_intern: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_intern_lock = threading.Lock()
+
+
+class Formula:
+    """Base class of all PXL formula nodes (immutable, interned)."""
+
+    __slots__ = ("_key", "_hash", "size", "depth", "__weakref__")
+    kind: ClassVar[str] = ""
+
+    # Subclasses set these in _make.
+    _key: tuple
+    _hash: int
+    size: int
+    depth: int
+
+    @classmethod
+    def _make(cls, key: tuple, children: tuple[Formula, ...]):
+        full_key = (cls.kind, *(id(k) if isinstance(k, Formula) else k for k in key))
+        with _intern_lock:
+            node = _intern.get(full_key)
+            if node is not None:
+                return node
+            node = object.__new__(cls)
+            setattr_ = object.__setattr__
+            setattr_(node, "_key", key)
+            setattr_(node, "size", 1 + sum(c.size for c in children))
+            setattr_(node, "depth", 1 + max((c.depth for c in children), default=0))
+            setattr_(node, "_hash", hash(full_key))
+            _intern[full_key] = node
+            return node
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __reduce__(self):
+        return (type(self), self._key)
+
+    def __setattr__(self, name, value):
+        if hasattr(self, "_hash"):
+            raise AttributeError("formulas are immutable")
+        object.__setattr__(self, name, value)
+
+    @property
+    def children(self) -> tuple[Formula, ...]:
+        return ()
+
+    def __repr__(self) -> str:
+        # Imported lazily: the printer depends on this module.
+        from workers.prover.printer import to_text
+
+        return f"<{type(self).__name__} {to_text(self)}>"
+
+
+class Atom(Formula):
+    __slots__ = ()
+    kind = "atom"
+
+    def __new__(cls, name: str):
+        if not isinstance(name, str) or not ATOM_RE.match(name) or name in KEYWORDS:
+            raise ValueError(f"invalid atom name {name!r}")
+        return cls._make((name,), ())
+
+    @property
+    def name(self) -> str:
+        return self._key[0]
+
+
+class Const(Formula):
+    __slots__ = ()
+    kind = "const"
+
+    def __new__(cls, value: bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"constant must be a bool, not {value!r}")
+        return cls._make((value,), ())
+
+    @property
+    def value(self) -> bool:
+        return self._key[0]
+
+
+class _Unary(Formula):
+    __slots__ = ()
+
+    def __new__(cls, arg: Formula):
+        if not isinstance(arg, Formula):
+            raise TypeError(f"{cls.kind} takes a formula, not {type(arg).__name__}")
+        return cls._make((arg,), (arg,))
+
+    @property
+    def arg(self) -> Formula:
+        return self._key[0]
+
+    @property
+    def children(self) -> tuple[Formula, ...]:
+        return self._key
+
+
+class Not(_Unary):
+    __slots__ = ()
+    kind = "not"
+
+
+class Box(_Unary):
+    __slots__ = ()
+    kind = "box"
+
+
+class Dia(_Unary):
+    __slots__ = ()
+    kind = "dia"
+
+
+class _Nary(Formula):
+    __slots__ = ()
+
+    def __new__(cls, args):
+        args = tuple(args)
+        if len(args) < 2:
+            raise ValueError(f"{cls.kind} takes at least two formulas")
+        for a in args:
+            if not isinstance(a, Formula):
+                raise TypeError(f"{cls.kind} takes formulas, not {type(a).__name__}")
+        return cls._make(args, args)
+
+    @property
+    def args(self) -> tuple[Formula, ...]:
+        return self._key
+
+    @property
+    def children(self) -> tuple[Formula, ...]:
+        return self._key
+
+
+class And(_Nary):
+    __slots__ = ()
+    kind = "and"
+
+
+class Or(_Nary):
+    __slots__ = ()
+    kind = "or"
+
+
+class _Binary(Formula):
+    __slots__ = ()
+
+    def __new__(cls, left: Formula, right: Formula):
+        if not isinstance(left, Formula) or not isinstance(right, Formula):
+            raise TypeError(f"{cls.kind} takes two formulas")
+        return cls._make((left, right), (left, right))
+
+    @property
+    def left(self) -> Formula:
+        return self._key[0]
+
+    @property
+    def right(self) -> Formula:
+        return self._key[1]
+
+    @property
+    def children(self) -> tuple[Formula, ...]:
+        return self._key
+
+
+class Implies(_Binary):
+    __slots__ = ()
+    kind = "implies"
+
+
+class Iff(_Binary):
+    __slots__ = ()
+    kind = "iff"
+
+
+TRUE = Const(True)
+FALSE = Const(False)
+
+KINDS: dict[str, type[Formula]] = {
+    c.kind: c for c in (Atom, Const, Not, And, Or, Implies, Iff, Box, Dia)
+}
+
+
+def postorder(root: Formula) -> Iterator[Formula]:
+    """Each distinct subformula once, children before parents (no recursion)."""
+    seen: set[int] = set()
+    stack: list[tuple[Formula, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            yield node
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for child in reversed(node.children):
+            if id(child) not in seen:
+                stack.append((child, False))
+
+
+def atoms(root: Formula) -> list[str]:
+    """Atom names of a formula, sorted."""
+    return sorted({n.name for n in postorder(root) if isinstance(n, Atom)})
