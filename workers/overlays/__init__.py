@@ -1,0 +1,38 @@
+"""Overlays: richer input languages (chrono, v4) mapped onto PXL.
+
+Pure like the prover (no I/O).  Submodules are imported lazily so that cheap
+users (the ``X-V4-SHA`` header) do not load the parser or the prover.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OVERLAYS = ("modal", "chrono", "v4")
+
+
+def project(overlay: str, value: Any):
+    """The PXL formula a proof job proves for ``overlay``.
+
+    ``modal``: ``value`` is PXL (text, JSON form or a Formula) and is returned parsed.
+    ``chrono``: ``value`` is CPX (text or JSON form); the S5 collapse projection of it.
+    ``v4``: ``value`` is a domain-tagged object; its translation.
+    Raises ``FormulaError`` (positions) or ``OverlayError`` on bad input.
+    """
+    if overlay == "chrono":
+        from workers.overlays.chrono import project_chrono
+
+        return project_chrono(value)
+    if overlay == "v4":
+        from workers.overlays.v4.ops import project_v4
+
+        return project_v4(value)
+    if overlay in ("modal", None):
+        from workers.prover.syntax import Formula
+
+        if isinstance(value, Formula):
+            return value
+        from workers.prover.reader import read_formula
+
+        return read_formula(value)
+    raise ValueError(f"unknown overlay {overlay!r}; expected one of {', '.join(OVERLAYS)}")
