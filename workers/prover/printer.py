@@ -1,0 +1,97 @@
+"""The canonical printer: formula AST -> PXL text.
+
+It writes the fewest parentheses the parser needs to rebuild the very same
+node, so ``parse_formula(to_text(f)) is f`` for every formula: a child of an
+n-ary And/Or that is itself an And (resp. Or) is parenthesised, the left side
+of ``->``/``<->`` is parenthesised when it is an operator of the same or a
+looser level, and the right side only when it is looser.  Iterative, so any
+depth prints.
+"""
+
+from __future__ import annotations
+
+from workers.prover.syntax import Formula
+
+# A larger number binds tighter (same table as the parser).
+_PREC = {
+    "iff": 1,
+    "implies": 2,
+    "or": 3,
+    "and": 4,
+    "not": 5,
+    "box": 5,
+    "dia": 5,
+    "atom": 6,
+    "const": 6,
+}
+
+_ASCII = {
+    "not": "~",
+    "box": "[]",
+    "dia": "<>",
+    "and": " & ",
+    "or": " | ",
+    "implies": " -> ",
+    "iff": " <-> ",
+    True: "true",
+    False: "false",
+}
+_UNICODE = {
+    "not": "¬",
+    "box": "□",
+    "dia": "◇",
+    "and": " ∧ ",
+    "or": " ∨ ",
+    "implies": " → ",
+    "iff": " ↔ ",
+    True: "⊤",
+    False: "⊥",
+}
+
+
+def to_text(f: Formula, *, ascii: bool = True) -> str:
+    """Canonical PXL text of ``f`` (ASCII operators, or Unicode with ``ascii=False``)."""
+    symbols = _ASCII if ascii else _UNICODE
+    out: list[str] = []
+    # Work stack of formulas still to print and literal strings; popped in order.
+    stack: list[Formula | str] = [f]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        kind = item.kind
+        if kind == "atom":
+            out.append(item.name)
+            continue
+        if kind == "const":
+            out.append(symbols[item.value])
+            continue
+        prec = _PREC[kind]
+        if prec == 5:  # prefix operator: its operand needs parentheses unless it is prefix/leaf
+            out.append(symbols[kind])
+            _push(stack, item.arg, _PREC[item.arg.kind] < 5)
+            continue
+        op = symbols[kind]
+        children = item.children
+        # Pushed right to left so that they pop left to right.
+        for i in range(len(children) - 1, -1, -1):
+            child = children[i]
+            cprec = _PREC[child.kind]
+            if kind in ("and", "or"):
+                parens = cprec <= prec
+            elif i == 0:
+                parens = cprec <= prec  # left of a right-associative operator
+            else:
+                parens = cprec < prec
+            _push(stack, child, parens)
+            if i:
+                stack.append(op)
+    return "".join(out)
+
+
+def _push(stack: list, child: Formula, parens: bool) -> None:
+    if parens:
+        stack.extend((")", child, "("))
+    else:
+        stack.append(child)

@@ -1,0 +1,27 @@
+"""One entry point for formula input: PXL text or the JSON form, limits enforced.
+
+The API's ``formula`` field and ``prove()`` both go through ``read_formula``.
+"""
+
+from __future__ import annotations
+
+from workers.prover.errors import JSON, FormulaError
+from workers.prover.jsonform import formula_from_json
+from workers.prover.parser import parse_formula
+from workers.prover.syntax import Formula
+
+
+def read_formula(value: str | dict | Formula) -> Formula:
+    """A formula from PXL text (str), its JSON form (dict), or an already built formula."""
+    if isinstance(value, Formula):
+        return value
+    if isinstance(value, str):
+        return parse_formula(value)
+    if isinstance(value, dict):
+        return formula_from_json(value)
+    kind = "null" if value is None else type(value).__name__
+    raise FormulaError(
+        f"a formula is PXL text (a string) or a JSON formula object, not {kind}",
+        code=JSON,
+        path="",
+    )
