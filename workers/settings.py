@@ -27,18 +27,42 @@ class Settings(BaseSettings):
     max_prefer_wait: float = 30.0  # the largest N honoured in ``Prefer: wait=N``
     worker_heartbeat_seconds: float = 5.0
     max_queue_depth: int = 1000  # backpressure: above it submissions get 503
+    queue_full_retry_after: int = 5  # seconds, the Retry-After of that 503
+    job_events_maxlen: int = 1000  # entries kept per job event stream (approximate trim)
+    # Celery time limits per job: soft = timeout + grace, hard = soft + margin.  The prover's
+    # own timeout normally fires first and answers unknown/Timeout.
+    job_time_limit_grace: float = 5.0
+    job_hard_time_limit_margin: float = 10.0
+    job_max_attempts: int = 5  # deliveries of one job before it is failed (poison-message guard)
+    job_infra_retries: int = 5  # Celery retries (exponential backoff) on Redis connection errors
+    cancel_poll_seconds: float = 0.15  # how long a worker caches the cancel flag
+    # Seconds a taken-but-unacknowledged job stays invisible before Redis hands it to another
+    # worker (a whole worker died).  None: max_job_timeout + grace + margin + 300.
+    broker_visibility_timeout: float | None = None
+    broker_restore_interval: float = 10.0  # how often workers sweep for such messages
+    worker_send_events: bool = True  # Celery task events, for Flower
+    embedded: str = "auto"  # `pxl up`: auto | always | never (in-process Redis for trying out)
 
     # --- Webhooks ------------------------------------------------------------
     # Hosts or CIDRs that callbacks may reach although they are private.
     webhook_allowlist: list[str] = Field(default_factory=list)
     webhook_timeout_seconds: float = 10.0
+    # Delays before the 2nd, 3rd, ... delivery attempt (seconds, +-jitter); then failed.
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [5, 30, 120, 600, 1800, 3600, 7200, 14400]
+    )
+    webhook_retry_jitter: float = 0.2  # fraction of each delay, drawn uniformly +-
+    webhook_max_countdown: float = 300.0  # longer waits hop through several Celery messages
 
     # --- HTTP API ------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 256 * 1024
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)  # exact origins; "*" is refused
+    # Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default.
     trusted_proxies: list[str] = Field(default_factory=list)
+    hsts_max_age: int = 63072000  # Strict-Transport-Security on https responses (2 years)
+    coqchk_result_file: str | None = None  # JSON written by a coqchk run (X-PXL-Coqchk)
 
     # --- Auth ----------------------------------------------------------------
     auth_disabled: bool = False  # only for local use; `pxl serve` warns loudly
@@ -49,10 +73,25 @@ class Settings(BaseSettings):
     jwt_audience: str = "pxl-api"
     token_ttl_seconds: int = 3600
     clients_file: str | None = None  # JSON/YAML file of clients and scopes
+    clients: dict | None = None  # PXL_CLIENTS: the same document as JSON (merged over the file)
+    # Derives per-client webhook secrets for clients without a configured one (>= 32 bytes).
+    webhook_master_key: str | None = None
 
     # --- Rate limits ---------------------------------------------------------
     rate_limit_per_minute: int = 100
     rate_limit_burst: int = 20
+    rate_limit_enabled: bool = True
+    rate_limit_fail_open: bool = True  # Redis unreachable: serve (and log) rather than refuse
+
+    # --- Observability -------------------------------------------------------
+    log_level: str = "INFO"
+    log_json: bool = True  # JSON lines (request_id, job_id) on stderr; False: plain text
+    metrics_redis_timeout: float = 0.5  # seconds; a metrics write never waits longer
+    flower_address: str = "127.0.0.1"
+    flower_port: int = 5555
+    flower_basic_auth: str | None = None  # "user:password[,user2:password2]"
+    flower_basic_auth_file: str | None = None  # the same, read from a file (a secret)
+    flower_allow_unauthenticated: bool = False  # only for a loopback-bound local Flower
 
 
 @lru_cache(maxsize=1)
