@@ -1,0 +1,292 @@
+"""Certificates for valid S5 formulas (format ``pxl-s5-cert/1``) and their checker.
+
+This module is the independent checker: it imports neither the search nor a
+SAT solver.  It re-derives the one-world encoding (``pxl-s5-enc/1``) from the
+formula with its own encoder, then replays the proof forward with its own
+unit-propagation (two watched literals) RUP checker.  Format and soundness
+argument: docs/certificates.md.
+
+Proof object (canonical JSON, base64 in result documents)::
+
+    {"format": "pxl-s5-cert/1", "encoding": "pxl-s5-enc/1", "steps": [step, ...]}
+
+    ["a", l1, ..., lk]     add clause (l1 .. lk); it must be RUP w.r.t. the current clauses
+    ["d", l1, ..., lk]     delete one copy of that clause (units are never deleted)
+    ["n", B, h1, ..., hk]  necessitation: B is a box variable with argument literal a and
+                           every hi is a box literal; the clause (~h1 .. ~hk a) must be RUP;
+                           then the clause (B ~h1 .. ~hk) is added
+
+After the last step the unit clause (root literal) must be RUP: the formula
+holds at every world of every S5 model.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from workers.prover.syntax import Formula, postorder
+
+FORMAT = "pxl-s5-cert/1"
+ENCODING = "pxl-s5-enc/1"
+# Checker limits (a certificate is untrusted input): bytes of base64 and proof literals.
+MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
+MAX_CHECK_LITERALS = 4_000_000
+
+
+class CertificateError(ValueError):
+    """The certificate is malformed or does not prove the formula."""
+
+
+def _encode(formula: Formula) -> tuple[int, int, list[list[int]], dict[int, int]]:
+    """(root literal, number of variables, clauses, box variable -> argument literal).
+
+    Independent re-implementation of encoding.py's documented numbering.
+    """
+    lits: dict[int, int] = {}  # id(node) -> literal
+    boxes: dict[int, int] = {}  # argument literal -> box variable
+    box_arg: dict[int, int] = {}
+    clauses: list[list[int]] = [[1]]
+    top = 1
+    for node in postorder(formula):
+        kind = node.kind
+        kids = [lits[id(c)] for c in node.children]
+        if kind == "const":
+            lits[id(node)] = 1 if node.value else -1
+            continue
+        if kind == "not":
+            lits[id(node)] = -kids[0]
+            continue
+        if kind in ("box", "dia"):
+            key = kids[0] if kind == "box" else -kids[0]
+            if key not in boxes:
+                top += 1
+                boxes[key] = top
+                box_arg[top] = key
+                clauses.append([-top, key])
+            lits[id(node)] = boxes[key] if kind == "box" else -boxes[key]
+            continue
+        top += 1
+        x = top
+        lits[id(node)] = x
+        if kind == "atom":
+            continue
+        if kind == "implies":
+            kind, kids = "or", [-kids[0], kids[1]]
+        if kind == "and":
+            for k in kids:
+                clauses.append([-x, k])
+            clauses.append([x] + [-k for k in kids])
+        elif kind == "or":
+            for k in kids:
+                clauses.append([x, -k])
+            clauses.append([-x] + kids)
+        elif kind == "iff":
+            a, b = kids
+            clauses.extend([[-x, -a, b], [-x, a, -b], [x, a, b], [x, -a, -b]])
+        else:
+            raise CertificateError(f"unknown formula node kind {kind!r}")
+    return lits[id(formula)], top, clauses, box_arg
+
+
+class RupChecker:
+    """Clause database with a fully propagated top-level trail; RUP checks by unit propagation."""
+
+    def __init__(self, nvars: int) -> None:
+        self.n = nvars
+        self.value = bytearray(2 * nvars + 1)  # value[n + lit] == 1: lit is true
+        self.watches: list[list[int]] = [[] for _ in range(2 * nvars + 1)]
+        self.clauses: list[list[int] | None] = []
+        self.index: dict[tuple[int, ...], list[int]] = {}
+        self.trail: list[int] = []
+        self.qhead = 0
+        self.inconsistent = False
+
+    def _literals(self, lits: list[int]) -> list[int] | None:
+        """Validated, de-duplicated literals; None for a tautology."""
+        seen: set[int] = set()
+        out: list[int] = []
+        for lit in lits:
+            if type(lit) is not int or lit == 0 or abs(lit) > self.n:
+                raise CertificateError(f"literal {lit!r} is not a variable of the encoding")
+            if -lit in seen:
+                return None
+            if lit not in seen:
+                seen.add(lit)
+                out.append(lit)
+        return out
+
+    def _assign(self, lit: int) -> None:
+        self.value[self.n + lit] = 1
+        self.trail.append(lit)
+
+    def _propagate(self) -> bool:
+        """Unit propagation from qhead; False on conflict."""
+        n, value, watches, clauses, trail = self.n, self.value, self.watches, self.clauses, self.trail
+        while self.qhead < len(trail):
+            false_lit = -trail[self.qhead]
+            self.qhead += 1
+            ws = watches[n + false_lit]
+            i = j = 0
+            size = len(ws)
+            while i < size:
+                ci = ws[i]
+                i += 1
+                c = clauses[ci]
+                if c is None:  # deleted: drop the watch
+                    continue
+                if c[0] == false_lit:
+                    c[0], c[1] = c[1], false_lit
+                first = c[0]
+                if value[n + first]:
+                    ws[j] = ci
+                    j += 1
+                    continue
+                for k in range(2, len(c)):
+                    lk = c[k]
+                    if not value[n - lk]:
+                        c[1], c[k] = lk, false_lit
+                        watches[n + lk].append(ci)
+                        break
+                else:
+                    ws[j] = ci
+                    j += 1
+                    if value[n - first]:
+                        while i < size:
+                            ws[j] = ws[i]
+                            j += 1
+                            i += 1
+                        del ws[j:]
+                        return False
+                    value[n + first] = 1
+                    trail.append(first)
+            del ws[j:]
+        return True
+
+    def add(self, lits: list[int]) -> None:
+        """Add a clause at top level (its validity was established by the caller)."""
+        if self.inconsistent:
+            return
+        c = self._literals(lits)
+        if c is None:
+            return
+        n, value = self.n, self.value
+        # Non-false literals first, so the watches are right for the current trail.
+        c.sort(key=lambda lit: 1 if value[n - lit] else 0)
+        if not c or value[n - c[0]]:
+            self.inconsistent = True
+            return
+        if len(c) == 1 or value[n - c[1]]:
+            if not value[n + c[0]]:
+                self._assign(c[0])
+                if not self._propagate():
+                    self.inconsistent = True
+            if len(c) == 1:
+                return
+        ci = len(self.clauses)
+        self.clauses.append(c)
+        self.watches[n + c[0]].append(ci)
+        self.watches[n + c[1]].append(ci)
+        self.index.setdefault(tuple(sorted(c)), []).append(ci)
+
+    def delete(self, lits: list[int]) -> None:
+        c = self._literals(lits)
+        if c is None or len(c) < 2:
+            return
+        ids = self.index.get(tuple(sorted(c)))
+        if ids:
+            self.clauses[ids.pop()] = None
+
+    def is_rup(self, lits: list[int]) -> bool:
+        if self.inconsistent:
+            return True
+        c = self._literals(lits)
+        if c is None:
+            return True
+        n, value = self.n, self.value
+        mark = len(self.trail)
+        ok = False
+        for lit in c:
+            if value[n + lit]:
+                ok = True
+                break
+            if not value[n - lit]:
+                self._assign(-lit)
+        if not ok:
+            ok = not self._propagate()
+        for lit in self.trail[mark:]:
+            value[n + lit] = 0
+        del self.trail[mark:]
+        self.qhead = mark
+        return ok
+
+
+def decode(certificate: str) -> dict:
+    """Base64 canonical JSON -> proof object (shape checked)."""
+    if not isinstance(certificate, str) or len(certificate) > MAX_CERTIFICATE_BYTES:
+        raise CertificateError("certificate must be a base64 string within the size limit")
+    try:
+        proof = json.loads(base64.b64decode(certificate, validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise CertificateError(f"certificate is not base64 of JSON: {exc}") from None
+    if not isinstance(proof, dict):
+        raise CertificateError("proof object must be a JSON object")
+    if proof.get("format") != FORMAT:
+        raise CertificateError(f"unsupported certificate format {proof.get('format')!r}")
+    if proof.get("encoding") != ENCODING:
+        raise CertificateError(f"unsupported encoding {proof.get('encoding')!r}")
+    steps = proof.get("steps")
+    if not isinstance(steps, list):
+        raise CertificateError("proof steps must be a list")
+    total = 0
+    for i, step in enumerate(steps):
+        if not isinstance(step, list) or not step or step[0] not in ("a", "d", "n"):
+            raise CertificateError(f"step {i}: must be a list starting with 'a', 'd' or 'n'")
+        if step[0] == "n" and len(step) < 2:
+            raise CertificateError(f"step {i}: necessitation needs a box variable")
+        total += len(step)
+    if total > MAX_CHECK_LITERALS:
+        raise CertificateError(f"proof has more than {MAX_CHECK_LITERALS} literals")
+    return proof
+
+
+def check_proof(formula: Formula, proof: dict) -> str:
+    """Verify a decoded proof object against ``formula``; return a summary or raise."""
+    root, nvars, clauses, box_arg = _encode(formula)
+    db = RupChecker(nvars)
+    for c in clauses:
+        db.add(c)
+    lemmas = rup = 0
+    for i, step in enumerate(proof["steps"]):
+        tag, lits = step[0], step[1:]
+        if tag == "a":
+            if not db.is_rup(lits):
+                raise CertificateError(f"step {i}: clause {lits} is not RUP")
+            db.add(lits)
+            rup += 1
+        elif tag == "d":
+            db.delete(lits)
+        else:
+            b, hyps = lits[0], lits[1:]
+            if b not in box_arg:
+                raise CertificateError(f"step {i}: {b!r} is not a box variable")
+            for h in hyps:
+                if type(h) is not int or abs(h) not in box_arg:
+                    raise CertificateError(f"step {i}: hypothesis {h!r} is not a box literal")
+            premise = [-h for h in hyps] + [box_arg[b]]
+            if not db.is_rup(premise):
+                raise CertificateError(f"step {i}: necessitation premise {premise} is not RUP")
+            db.add([b] + [-h for h in hyps])
+            lemmas += 1
+    if not db.is_rup([root]):
+        raise CertificateError("the proof does not derive the formula (root literal not RUP)")
+    return f"proof checked: {lemmas} necessitation lemmas, {rup} RUP steps"
+
+
+def check_certificate(formula: Formula, certificate: str) -> tuple[bool, str]:
+    """(ok, reason) for a base64 certificate of ``formula``."""
+    try:
+        return True, check_proof(formula, decode(certificate))
+    except CertificateError as exc:
+        return False, str(exc)

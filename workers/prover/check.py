@@ -1,0 +1,56 @@
+"""Verify a saved result document (``pxl check FILE``) without trusting the prover.
+
+Invalid verdicts: the countermodel is re-evaluated by modelcheck.py.  Valid
+verdicts: the certificate is decoded and replayed by certificate.py's
+independent checker.  Neither path runs the search or a SAT solver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.prover import certificate as cert
+from workers.prover.errors import FormulaError
+from workers.prover.modelcheck import check_countermodel
+from workers.prover.parser import parse_formula
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    ok: bool
+    reason: str
+
+
+def check_result_document(doc: dict) -> CheckReport:
+    if not isinstance(doc, dict):
+        return CheckReport(False, "a result document is a JSON object")
+    verdict = doc.get("verdict")
+    if verdict not in ("valid", "invalid", "unknown"):
+        return CheckReport(False, f"unknown verdict {verdict!r}")
+    text = doc.get("formula")
+    if not isinstance(text, str):
+        return CheckReport(False, "the document has no formula text")
+    try:
+        formula = parse_formula(text)
+    except FormulaError as exc:
+        return CheckReport(False, f"the formula does not parse: {exc}")
+    if verdict == "unknown":
+        return CheckReport(False, "verdict unknown: the document claims nothing to check")
+    if verdict == "invalid":
+        if doc.get("szs_status") not in (None, "CounterSatisfiable"):
+            return CheckReport(False, f"invalid verdict with SZS status {doc.get('szs_status')!r}")
+        if doc.get("countermodel") is None:
+            return CheckReport(False, "invalid verdict without a countermodel")
+        ok, why = check_countermodel(formula, doc["countermodel"])
+        return CheckReport(ok, f"countermodel: {why}")
+    if doc.get("szs_status") not in (None, "Theorem"):
+        return CheckReport(False, f"valid verdict with SZS status {doc.get('szs_status')!r}")
+    certificate = doc.get("certificate")
+    if certificate is None:
+        why = doc.get("certificate_omitted") or "no reason given"
+        return CheckReport(False, f"valid verdict without a certificate ({why})")
+    fmt = doc.get("certificate_format")
+    if fmt != cert.FORMAT:
+        return CheckReport(False, f"unsupported certificate_format {fmt!r}")
+    ok, why = cert.check_certificate(formula, certificate)
+    return CheckReport(ok, f"certificate: {why}")

@@ -1,0 +1,110 @@
+"""The canonical one-world S5 -> SAT encoding (format ``pxl-s5-enc/1``).
+
+S5 models are (w.l.o.g.) a single cluster with the universal relation, so a
+modal subformula has the same truth value at every world.  The encoding
+describes ONE world: atoms and connective nodes are world-local variables,
+box variables are the world-independent ("global") truth values of the
+distinct boxed subformulas.  The search solves it once per world it builds;
+certificates are proofs over exactly these clauses.  The certificate checker
+re-derives them with its own independent encoder (certificate.py), so the
+numbering below is part of the documented format (docs/certificates.md):
+
+* variable 1 is TRUE (unit clause ``[1]``); ``false`` is literal -1;
+* nodes are visited in ``syntax.postorder`` order (children before parents,
+  left to right, each distinct subformula once) and get literals:
+  atom -> next fresh variable; const -> +-1; not -> negated child literal;
+  and / or / implies / iff -> next fresh variable with its Tseitin
+  definition; ``box a`` -> the box variable keyed by the literal of ``a``
+  (fresh on first use); ``dia a`` -> the negated box variable keyed by the
+  negated literal of ``a`` (so ``<>a`` is ``~[]~a`` and shares its variable);
+* each box variable ``B`` with argument literal ``l`` contributes the
+  reflexivity clause ``[-B, l]`` (axiom T; sound at every world because B is
+  global).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workers.prover.syntax import (
+    And,
+    Atom,
+    Box,
+    Const,
+    Dia,
+    Formula,
+    Iff,
+    Implies,
+    Not,
+    Or,
+    postorder,
+)
+
+FORMAT = "pxl-s5-enc/1"
+
+
+@dataclass
+class Encoding:
+    root: int  # literal of the whole formula
+    nvars: int
+    clauses: list[list[int]]  # definitions, the TRUE unit and reflexivity clauses
+    atom_vars: dict[str, int]  # atom name -> variable
+    box_arg: dict[int, int] = field(default_factory=dict)  # box variable -> argument literal
+    boxes: list[int] = field(default_factory=list)  # box variables in creation order
+
+
+def encode(formula: Formula) -> Encoding:
+    lit: dict[Formula, int] = {}
+    box_of_arg: dict[int, int] = {}
+    box_arg: dict[int, int] = {}
+    boxes: list[int] = []
+    atom_vars: dict[str, int] = {}
+    clauses: list[list[int]] = [[1]]
+    nvars = 1
+
+    def box_var(arg_lit: int) -> int:
+        nonlocal nvars
+        b = box_of_arg.get(arg_lit)
+        if b is None:
+            nvars += 1
+            b = nvars
+            box_of_arg[arg_lit] = b
+            box_arg[b] = arg_lit
+            boxes.append(b)
+            clauses.append([-b, arg_lit])
+        return b
+
+    for node in postorder(formula):
+        if isinstance(node, Atom):
+            nvars += 1
+            lit[node] = nvars
+            atom_vars[node.name] = nvars
+        elif isinstance(node, Const):
+            lit[node] = 1 if node.value else -1
+        elif isinstance(node, Not):
+            lit[node] = -lit[node.arg]
+        elif isinstance(node, Box):
+            lit[node] = box_var(lit[node.arg])
+        elif isinstance(node, Dia):
+            lit[node] = -box_var(-lit[node.arg])
+        else:
+            nvars += 1
+            x = nvars
+            lit[node] = x
+            if isinstance(node, And):
+                args = [lit[a] for a in node.args]
+                clauses.extend([-x, a] for a in args)
+                clauses.append([x, *(-a for a in args)])
+            elif isinstance(node, Or):
+                args = [lit[a] for a in node.args]
+                clauses.extend([x, -a] for a in args)
+                clauses.append([-x, *args])
+            elif isinstance(node, Implies):
+                a, b = lit[node.left], lit[node.right]
+                clauses += [[x, a], [x, -b], [-x, -a, b]]
+            elif isinstance(node, Iff):
+                a, b = lit[node.left], lit[node.right]
+                clauses += [[-x, -a, b], [-x, a, -b], [x, a, b], [x, -a, -b]]
+            else:  # pragma: no cover - syntax.py has no other node kinds
+                raise TypeError(f"unknown formula node {type(node).__name__}")
+    return Encoding(lit[formula], nvars, clauses, atom_vars, box_arg, boxes)

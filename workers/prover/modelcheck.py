@@ -1,0 +1,111 @@
+"""A deliberately simple S5 model checker for countermodels.
+
+It does not share code with the search: it evaluates the formula directly on
+the syntax tree, bottom-up (no recursion), over a finite model whose
+accessibility relation is universal (every S5 model's cluster).  Each node's
+value is a bitmask with bit i set when the node holds at world i.
+"""
+
+from __future__ import annotations
+
+from workers.prover.syntax import (
+    And,
+    Atom,
+    Box,
+    Const,
+    Dia,
+    Formula,
+    Iff,
+    Implies,
+    Not,
+    Or,
+    postorder,
+)
+
+
+class ModelError(ValueError):
+    """The countermodel object is malformed."""
+
+
+def _read_model(model: object) -> tuple[list[str], list[set[str]], int]:
+    """Validate a countermodel object; return world ids, valuations, actual index."""
+    if not isinstance(model, dict):
+        raise ModelError("countermodel must be an object")
+    if model.get("relation") != "universal":
+        raise ModelError("countermodel relation must be 'universal'")
+    atoms = model.get("atoms")
+    if not isinstance(atoms, list) or not all(isinstance(a, str) for a in atoms):
+        raise ModelError("countermodel atoms must be a list of strings")
+    worlds = model.get("worlds")
+    if not isinstance(worlds, list) or not worlds:
+        raise ModelError("countermodel needs a non-empty list of worlds")
+    ids: list[str] = []
+    vals: list[set[str]] = []
+    for w in worlds:
+        if not isinstance(w, dict) or not isinstance(w.get("id"), str):
+            raise ModelError("each world needs a string id")
+        true_atoms = w.get("true_atoms")
+        if not isinstance(true_atoms, list) or not all(isinstance(a, str) for a in true_atoms):
+            raise ModelError(f"world {w['id']!r}: true_atoms must be a list of strings")
+        unknown = set(true_atoms) - set(atoms)
+        if unknown:
+            raise ModelError(f"world {w['id']!r}: atoms {sorted(unknown)} not declared")
+        ids.append(w["id"])
+        vals.append(set(true_atoms))
+    if len(set(ids)) != len(ids):
+        raise ModelError("world ids must be unique")
+    actual = model.get("actual_world")
+    if actual not in ids:
+        raise ModelError(f"actual_world {actual!r} is not one of the worlds")
+    return atoms, vals, ids.index(actual)
+
+
+def truth_mask(formula: Formula, valuations: list[set[str]]) -> int:
+    """Bitmask of the worlds where ``formula`` holds (universal relation)."""
+    n = len(valuations)
+    full = (1 << n) - 1
+    val: dict[Formula, int] = {}
+    for node in postorder(formula):
+        if isinstance(node, Atom):
+            v = 0
+            for i, world in enumerate(valuations):
+                if node.name in world:
+                    v |= 1 << i
+        elif isinstance(node, Const):
+            v = full if node.value else 0
+        elif isinstance(node, Not):
+            v = full & ~val[node.arg]
+        elif isinstance(node, And):
+            v = full
+            for a in node.args:
+                v &= val[a]
+        elif isinstance(node, Or):
+            v = 0
+            for a in node.args:
+                v |= val[a]
+        elif isinstance(node, Implies):
+            v = (full & ~val[node.left]) | val[node.right]
+        elif isinstance(node, Iff):
+            v = full & ~(val[node.left] ^ val[node.right])
+        elif isinstance(node, Box):
+            v = full if val[node.arg] == full else 0
+        elif isinstance(node, Dia):
+            v = full if val[node.arg] else 0
+        else:
+            raise TypeError(f"unknown formula node {type(node).__name__}")
+        val[node] = v
+    return val[formula]
+
+
+def check_countermodel(formula: Formula, model: object) -> tuple[bool, str]:
+    """(True, reason) when ``model`` is a well-formed S5 model falsifying ``formula``."""
+    try:
+        atoms, vals, actual = _read_model(model)
+    except ModelError as exc:
+        return False, str(exc)
+    missing = {n.name for n in postorder(formula) if isinstance(n, Atom)} - set(atoms)
+    if missing:
+        return False, f"countermodel does not declare atoms {sorted(missing)}"
+    if truth_mask(formula, vals) >> actual & 1:
+        return False, "the formula is true at the actual world of the countermodel"
+    return True, f"the formula is false at the actual world ({len(vals)} worlds, universal relation)"

@@ -1,0 +1,346 @@
+"""The S5 decision procedure: SAT-based counterexample-guided abstraction refinement.
+
+In S5 every model is (w.l.o.g.) one cluster with the universal relation, so
+each boxed subformula ``[]a`` has one truth value for the whole model: its
+box variable ``B`` in the one-world encoding (encoding.py).  One incremental
+SAT solver holds that encoding.
+
+1. Solve under the assumption ``~phi``: a candidate actual world w0 together
+   with a guess ``beta`` for every box variable.
+2. For each box false in ``beta``, solve under ``beta + [~a]`` for a witness
+   world (it must agree with ``beta``, which is global).  A witness found for
+   one box is reused for every other false box it also falsifies.
+3. If some witness does not exist, the solver's failed-assumption core
+   ``H`` (box literals of beta) proves ``H -> a`` in every world; since the
+   literals of H are global, ``H -> []a`` is S5-valid (necessitation), and the
+   lemma clause ``[B, ~H]`` is added for good.  Back to 1.
+4. Step 1 unsatisfiable: phi is valid.  All witnesses found: w0 plus the
+   witnesses (at most one per box, so at most m+1 worlds) is a countermodel,
+   because every box variable then has exactly its true value in that model.
+
+Each lemma excludes the current beta, so the loop terminates.  A valid
+verdict's certificate is the lemma chain replayed on a fresh proof-logging
+solver: its DRUP lines, the necessitation steps and the final refutation
+(format in certificate.py, argument in docs/certificates.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+
+from pysat.solvers import Solver
+
+from workers.prover import certificate as cert
+from workers.prover.encoding import Encoding, encode
+from workers.prover.modelcheck import check_countermodel
+from workers.prover.result import ProofResult
+from workers.prover.syntax import Formula, atoms
+
+SOLVER = "glucose4"  # supports interrupt() from another thread and DRUP proof logging
+POLL_SECONDS = 0.05
+# Certificate budget: total literals in the proof steps; beyond it the
+# certificate is omitted (documented in docs/certificates.md).
+MAX_PROOF_LITERALS = 2_000_000
+
+
+class _Stopped(Exception):
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+
+class _Watch:
+    """Background poller: interrupts the running SAT call on timeout or stop request."""
+
+    def __init__(self, deadline: float, should_stop: Callable[[], bool] | None) -> None:
+        self.deadline = deadline
+        self.should_stop = should_stop
+        self.status: str | None = None
+        self.solver: Solver | None = None
+        self._done = threading.Event()
+        self._check()
+        self._thread = threading.Thread(target=self._run, name="pxl-prover-watch", daemon=True)
+        self._thread.start()
+
+    def _check(self) -> None:
+        if self.status is None:
+            if time.monotonic() >= self.deadline:
+                self.status = "Timeout"
+            elif self.should_stop is not None:
+                try:
+                    if self.should_stop():
+                        self.status = "User"
+                except Exception:  # a broken stop callback must not kill the search
+                    pass
+
+    def _run(self) -> None:
+        while not self._done.wait(POLL_SECONDS):
+            self._check()
+            if self.status is not None:
+                # Repeated: an interrupt landing just before a call starts may be cleared by it.
+                solver = self.solver
+                if solver is not None:
+                    with contextlib.suppress(Exception):
+                        solver.interrupt()
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def raise_if_stopped(self) -> None:
+        if self.status is not None:
+            raise _Stopped(self.status)
+
+
+class _Cegar:
+    def __init__(self, enc: Encoding, watch: _Watch, trace: list[str]) -> None:
+        self.enc = enc
+        self.watch = watch
+        self.trace = trace
+        self.solver = Solver(name=SOLVER, bootstrap_with=enc.clauses)
+        watch.solver = self.solver
+        self.calls = 0
+        self.rounds = 0
+        self.lemmas: list[tuple[int, list[int]]] = []  # (box var, hypotheses)
+
+    def close(self) -> None:
+        self.watch.solver = None
+        self.solver.delete()
+
+    def _solve(self, assumptions: list[int]) -> bool:
+        self.watch.raise_if_stopped()
+        self.calls += 1
+        r = self.solver.solve_limited(assumptions=assumptions, expect_interrupt=True)
+        if r is None:
+            self.watch.raise_if_stopped()
+            raise _Stopped("GaveUp")
+        return r
+
+    def run(self) -> tuple[bool, list[list[int]] | None]:
+        """(valid, world models) — models are None when valid."""
+        enc = self.enc
+        boxes = enc.boxes
+        arg = enc.box_arg
+        while True:
+            self.rounds += 1
+            if not self._solve([-enc.root]):
+                return True, None
+            main = self.solver.get_model()
+            beta = [b if main[b - 1] > 0 else -b for b in boxes]
+            beta_set = set(beta)
+            false_boxes = [b for b in reversed(boxes) if main[b - 1] < 0]
+            worlds = [main]
+            covered: set[int] = set()
+            learned = 0
+            for b in false_boxes:
+                if b in covered:
+                    continue
+                a = arg[b]
+                if self._solve([*beta, -a]):
+                    m = self.solver.get_model()
+                    worlds.append(m)
+                    for b2 in false_boxes:
+                        a2 = arg[b2]
+                        if (m[abs(a2) - 1] > 0) != (a2 > 0):
+                            covered.add(b2)
+                else:
+                    hyps = sorted(
+                        {lit for lit in self.solver.get_core() if lit in beta_set}, key=abs
+                    )
+                    self.solver.add_clause([b, *(-h for h in hyps)])
+                    self.lemmas.append((b, hyps))
+                    learned += 1
+            if not learned:
+                return False, worlds
+
+
+def _countermodel(formula: Formula, enc: Encoding, worlds: list[list[int]]) -> dict:
+    names = atoms(formula)
+    seen: dict[tuple[str, ...], str] = {}
+    out = []
+    for m in worlds:
+        true_atoms = tuple(n for n in names if m[enc.atom_vars[n] - 1] > 0)
+        if true_atoms in seen:
+            continue
+        wid = f"w{len(out)}"
+        seen[true_atoms] = wid
+        out.append({"id": wid, "true_atoms": list(true_atoms)})
+    return {"atoms": names, "worlds": out, "relation": "universal", "actual_world": "w0"}
+
+
+def _parse_drup(lines: list[str]) -> list[list]:
+    steps: list[list] = []
+    for line in lines:
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "d":
+            steps.append(["d", *(int(x) for x in parts[1:-1])])
+        elif len(parts) > 1:
+            # A bare "0" is Glucose logging a conflict under assumptions, not a
+            # derived empty clause (the clause set is always satisfiable).
+            steps.append(["a", *(int(x) for x in parts[:-1])])
+    return steps
+
+
+def make_certificate(
+    enc: Encoding, lemmas: list[tuple[int, list[int]]], watch: _Watch | None = None
+) -> tuple[dict | None, str | None]:
+    """Replay the lemma chain on a fresh DRUP-logging solver: (proof object, omission reason)."""
+    solver = Solver(name=SOLVER, bootstrap_with=enc.clauses, with_proof=True)
+    if watch is not None:
+        watch.solver = solver
+    try:
+        steps: list[list] = []
+        done = 0
+        size = 0
+
+        def take_proof() -> None:
+            nonlocal done, size
+            lines = solver.get_proof() or []
+            new = _parse_drup(lines[done:])
+            done = len(lines)
+            steps.extend(new)
+            size += sum(len(s) for s in new)
+
+        for b, hyps in lemmas:
+            if watch is not None:
+                watch.raise_if_stopped()
+            r = solver.solve_limited(assumptions=[*hyps, -enc.box_arg[b]], expect_interrupt=True)
+            if r is None:
+                if watch is not None:
+                    watch.raise_if_stopped()
+                return None, "the solver gave up while replaying a lemma"
+            if r:
+                return None, "internal error: a lemma did not replay"
+            take_proof()
+            steps.append(["n", b, *hyps])
+            size += len(hyps) + 2
+            solver.add_clause([b, *(-h for h in hyps)])
+            if size > MAX_PROOF_LITERALS:
+                return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
+        r = solver.solve_limited(assumptions=[-enc.root], expect_interrupt=True)
+        if r is not False:
+            if r is None and watch is not None:
+                watch.raise_if_stopped()
+            return None, "internal error: the final refutation did not replay"
+        take_proof()
+        if size > MAX_PROOF_LITERALS:
+            return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
+        return {"format": cert.FORMAT, "encoding": cert.ENCODING, "steps": steps}, None
+    finally:
+        if watch is not None:
+            watch.solver = None
+        solver.delete()
+
+
+def encode_certificate(proof: dict) -> str:
+    canonical = json.dumps(proof, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(canonical.encode("utf-8")).decode("ascii")
+
+
+def prove(
+    formula: Formula | str | dict,
+    *,
+    timeout: float = 30.0,
+    should_stop: Callable[[], bool] | None = None,
+    certificate: bool = True,
+) -> ProofResult:
+    """Decide S5 validity of ``formula``; never guesses (unknown on timeout/stop)."""
+    start = time.monotonic()
+    trace: list[str] = []
+
+    def finish(res: ProofResult) -> ProofResult:
+        res.elapsed_ms = (time.monotonic() - start) * 1000.0
+        res.stats.setdefault("elapsed_ms", round(res.elapsed_ms, 3))
+        return res
+
+    if not isinstance(formula, Formula):
+        from workers.prover.errors import FormulaError
+        from workers.prover.reader import read_formula
+
+        try:
+            formula = read_formula(formula)
+        except FormulaError as exc:
+            trace.append(f"input error: {exc}")
+            return finish(ProofResult("unknown", "InputError", trace=trace, error=str(exc)))
+
+    watch = _Watch(start + max(0.0, timeout), should_stop)
+    stats: dict = {"nodes": formula.size, "depth": formula.depth}
+    cegar: _Cegar | None = None
+    try:
+        enc = encode(formula)
+        stats.update(
+            modal_subformulas=len(enc.boxes),
+            variables=enc.nvars,
+            clauses=len(enc.clauses),
+            atoms=len(enc.atom_vars),
+        )
+        trace.append(
+            f"encoded {formula.size} nodes as one S5 world: {enc.nvars} variables, "
+            f"{len(enc.clauses)} clauses, {len(enc.boxes)} distinct boxes (<> as ~[]~)"
+        )
+        cegar = _Cegar(enc, watch, trace)
+        try:
+            valid, worlds = cegar.run()
+        finally:
+            stats.update(solver_calls=cegar.calls, lemmas=len(cegar.lemmas), rounds=cegar.rounds)
+            cegar.close()
+        if not valid:
+            assert worlds is not None
+            model = _countermodel(formula, enc, worlds)
+            stats["worlds"] = len(model["worlds"])
+            trace.append(
+                f"round {cegar.rounds}: a world falsifying the formula and a witness world for "
+                f"every false box: countermodel with {len(model['worlds'])} worlds"
+            )
+            ok, why = check_countermodel(formula, model)
+            if not ok:
+                trace.append(f"countermodel failed its check ({why}); giving up")
+                return finish(ProofResult("unknown", "GaveUp", formula, trace=trace, stats=stats))
+            trace.append(f"countermodel checked: {why}")
+            return finish(
+                ProofResult(
+                    "invalid", "CounterSatisfiable", formula, countermodel=model,
+                    trace=trace, stats=stats,
+                )
+            )
+        stats["worlds"] = 0
+        trace.append(
+            f"round {cegar.rounds}: no world falsifies the formula given the "
+            f"{len(cegar.lemmas)} learned necessitation lemmas: valid"
+        )
+        res = ProofResult("valid", "Theorem", formula, trace=trace, stats=stats)
+        if certificate:
+            try:
+                proof, why_not = make_certificate(enc, cegar.lemmas, watch)
+            except _Stopped as stop:  # the verdict stands; only the proof is missing
+                proof, why_not = None, f"stopped while building the certificate ({stop.status})"
+            if proof is None:
+                res.certificate_omitted = why_not
+                trace.append(f"certificate omitted: {why_not}")
+            else:
+                res.certificate = encode_certificate(proof)
+                res.certificate_format = cert.FORMAT
+                stats["proof_steps"] = len(proof["steps"])
+                trace.append(
+                    f"certificate: {len(cegar.lemmas)} lemmas and {len(proof['steps'])} "
+                    "proof steps (DRUP + necessitation)"
+                )
+        return finish(res)
+    except _Stopped as stop:
+        trace.append(
+            {"Timeout": f"timeout after {timeout:g} s", "User": "stopped on request"}.get(
+                stop.status, "the SAT solver gave up"
+            )
+        )
+        return finish(ProofResult("unknown", stop.status, formula, trace=trace, stats=stats))
+    except MemoryError:
+        trace.append("out of memory")
+        return finish(ProofResult("unknown", "MemoryOut", formula, trace=trace, stats=stats))
+    finally:
+        watch.close()
