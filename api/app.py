@@ -1,0 +1,113 @@
+"""The FastAPI application: ``create_app(settings)`` builds it (uvicorn runs it with factory=True).
+
+Other parts plug in with one line each below (security, metrics); the routes
+live in api/routes/, errors in api/problems.py, the contract in
+openapi/prooftoken.yaml (regenerate with scripts/export-openapi).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import problems
+from api.deps import MAX_JSON_DEPTH
+from api.routes import ROUTERS
+from api.routes.health import service_version
+from api.schemas import COMPONENT_MODELS
+from workers.settings import Settings, get_settings
+
+TITLE = "LOGOS PXL Core API"
+DESCRIPTION = (
+    "Asynchronous S5 (PXL) proof service: submit proof and overlay jobs, poll them, follow them "
+    "as server-sent events or get a signed webhook. Errors are RFC 9457 problem+json; the "
+    "problem types are listed in each response and in docs/api.md."
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    # JSON bodies may nest up to MAX_JSON_DEPTH (the deepest formula in the JSON form); the json
+    # module recurses once per level, so the interpreter's default limit of 1000 is too low.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_JSON_DEPTH))
+
+    from workers.jobs import JobStore
+
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version=service_version(),
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = JobStore.from_settings(settings)
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+# --- the OpenAPI contract -------------------------------------------------------------------
+
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "Location": {"description": "URL of the job.", "schema": {"type": "string"}},
+    "Preference-Applied": {
+        "description": "RFC 7240: `wait=N` when the server honoured `Prefer: wait`.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    },
+    "X-PXL-Coqchk": {
+        "description": "Provenance: the coqchk stamp of the kernel the prover follows.",
+        "schema": {"type": "string"},
+    },
+    "X-Build-SHA": {
+        "description": "Provenance: the git commit the service was built from.",
+        "schema": {"type": "string"},
+    },
+    "X-V4-SHA": {
+        "description": "Provenance: SHA-256 of the v4 overlay adapter table.",
+        "schema": {"type": "string"},
+    },
+}
+PROVENANCE_HEADERS = ("X-PXL-Coqchk", "X-Build-SHA", "X-V4-SHA")
+RETRY_AFTER_STATUSES = ("429", "503")
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document with what FastAPI cannot infer: shared headers and schemas.
+
+    Every response carries the provenance headers; 429/503 carry Retry-After.  Models used
+    only through ``json_body`` or problem responses are added to the components.
+    """
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for model in COMPONENT_MODELS:
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(model_schema.pop("$defs", {}))
+        schemas.setdefault(model.__name__, model_schema)
+    components["headers"] = RESPONSE_HEADERS
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                names = list(PROVENANCE_HEADERS)
+                if status in RETRY_AFTER_STATUSES:
+                    names.append("Retry-After")
+                for name in names:
+                    headers.setdefault(name, {"$ref": f"#/components/headers/{name}"})
+    components["schemas"] = dict(sorted(schemas.items()))
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,183 @@
+"""/v1/jobs: read, list, cancel and follow (SSE) jobs of every kind.
+
+Ownership: a client sees only its own jobs (owner = the token's ``sub``);
+another client's job is answered exactly like an unknown one (404).
+
+Scopes: reading, listing and following need ``jobs:read``.  Cancelling also needs
+only ``jobs:read``: it acts on the caller's own jobs alone, and every client that
+submits jobs (``proofs:write`` or ``overlays:write``) holds ``jobs:read`` to see them, so
+one scope lets any submitter cancel its work whatever the kind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from api.auth import Principal, require_scope
+from api.deps import get_store, run_blocking
+from api.problems import ProblemError, problem_responses
+from api.schemas import JobDocument, JobKind, JobPage, JobStatusName
+from api.sse import event_stream
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+# Job ids are uuid4 hex or ULIDs; anything else cannot name a job, so it is a 404 without a
+# Redis round trip (and never reaches a key name).
+JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+JOB_ID_HEADERS = {"Location": {"$ref": "#/components/headers/Location"}}
+
+
+def job_links(doc: dict[str, Any]) -> dict[str, str]:
+    job_url = f"/v1/jobs/{doc['id']}"
+    self_url = f"/v1/proofs/{doc['id']}" if doc.get("kind") == "proof" else job_url
+    return {"self": self_url, "job": job_url, "events": f"{job_url}/events"}
+
+
+def with_links(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "links": job_links(doc)}
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None):
+    """JSON written directly (job documents are already plain JSON; no re-validation)."""
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def job_response(doc: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None):
+    return json_response(with_links(doc), status, headers)
+
+
+def not_found(job_id: str) -> ProblemError:
+    return ProblemError("job-not-found", f"No job {job_id!r} for this client.", job_id=job_id)
+
+
+def load_job(store, job_id: str, owner: str, kind: str | None = None) -> dict[str, Any]:
+    """The caller's job, or a 404 problem (unknown, expired, another owner's, other kind)."""
+    if not JOB_ID_RE.match(job_id):
+        raise not_found(job_id)
+    doc = store.get(job_id, owner=owner)
+    if doc is None or (kind is not None and doc.get("kind") != kind):
+        raise not_found(job_id)
+    return doc
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobDocument,
+    summary="Get a job of any kind",
+    responses=problem_responses("job-not-found"),
+)
+def get_job(
+    job_id: str, request: Request, principal: Principal = Depends(require_scope("jobs:read"))
+) -> Response:
+    return job_response(load_job(get_store(request), job_id, principal.sub))
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    response_model=JobDocument,
+    status_code=202,
+    summary="Cancel a job",
+    description=(
+        "Cancels a queued job at once (202) or asks a running one to stop; the prover stops "
+        "within a second and the job becomes `cancelled`. A job already finished is returned "
+        "unchanged with 200. Needs scope `jobs:read` (the caller's own jobs only)."
+    ),
+    responses={
+        200: {"description": "The job had already finished; unchanged.", "model": JobDocument},
+        **problem_responses("job-not-found"),
+    },
+)
+def cancel_job(
+    job_id: str, request: Request, principal: Principal = Depends(require_scope("jobs:read"))
+) -> Response:
+    store = get_store(request)
+    doc = load_job(store, job_id, principal.sub)
+    if doc["status"] in TERMINAL:
+        return job_response(doc, 200)
+    cancelled = store.cancel(job_id, principal.sub)
+    if cancelled is None:  # expired between the two calls
+        raise not_found(job_id)
+    return job_response(cancelled, 202)
+
+
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    summary="List the caller's jobs, newest first",
+    responses=problem_responses("validation-error"),
+)
+def list_jobs(
+    request: Request,
+    status: Annotated[JobStatusName | None, Query(description="Only jobs in this status.")] = None,
+    kind: Annotated[JobKind | None, Query(description="Only jobs of this kind.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+    ] = None,
+    principal: Principal = Depends(require_scope("jobs:read")),
+) -> Response:
+    try:
+        items, next_cursor = get_store(request).list(
+            principal.sub, status=status, kind=kind, limit=limit, cursor=cursor
+        )
+    except ValueError as exc:  # a cursor the store cannot read
+        raise ProblemError(
+            "validation-error",
+            f"cursor: {exc}",
+            errors=[{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}],
+        ) from None
+    return json_response({"items": [with_links(d) for d in items], "next_cursor": next_cursor})
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Follow a job as server-sent events",
+    description=(
+        "A `text/event-stream` of the job's events (`queued`, `started`, `progress`, then one "
+        "of `succeeded`/`failed`/`cancelled`), each with `id:` (its Redis stream id), `event:` "
+        "and a JSON `data:` line. The stream ends after the final event. Comments "
+        "(`: keep-alive`) come every ~15 s without ids. Resume with `Last-Event-ID` (or "
+        "`?last_event_id=` where the header cannot be set)."
+    ),
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The event stream.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problem_responses("job-not-found"),
+    },
+)
+async def job_events(
+    job_id: str,
+    request: Request,
+    last_event_id_header: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="Resume after this event id.")
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Same as the Last-Event-ID header (EventSource fallback).",
+        ),
+    ] = None,
+    principal: Principal = Depends(require_scope("jobs:read")),
+) -> StreamingResponse:
+    store = get_store(request)
+    await run_blocking(load_job, store, job_id, principal.sub)
+    after = last_event_id_header or last_event_id or None
+    if after is not None and not re.fullmatch(r"\d{1,20}(-\d{1,20})?", after):
+        after = None  # not a stream id we issued: replay from the start
+    return StreamingResponse(
+        event_stream(store, job_id, after, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

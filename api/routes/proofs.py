@@ -1,0 +1,225 @@
+"""/v1/proofs: submit a proof job and read it back.
+
+The formula is parsed here, before anything is queued, so bad input is a 4xx
+at once and workers only ever see formulas the prover accepts; the job carries
+its canonical JSON form and text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from starlette.responses import Response
+
+from api.auth import Principal, require_scope
+from api.deps import get_settings, get_store, json_body, json_body_openapi, request_id, run_blocking
+from api.problems import ProblemError, problem_responses
+from api.routes.jobs import TERMINAL, job_response, load_job
+from api.schemas import JobDocument, ProofSubmission
+from workers.prover.errors import FormulaError
+from workers.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["proofs"])
+
+_WAIT_RE = re.compile(r'\s*wait\s*=\s*"?(\d{1,9})"?\s*\Z', re.IGNORECASE)
+
+
+def prefer_wait(prefer: str | None, max_wait: float) -> int | None:
+    """Seconds asked for by ``Prefer: wait=N`` (RFC 7240), clamped to ``max_wait``.
+
+    Preferences are comma-separated and may carry ``;`` parameters; an invalid or
+    absent ``wait`` is ignored, as the RFC asks.  ``respond-async`` wins over ``wait``.
+    """
+    if not prefer:
+        return None
+    wait = None
+    for preference in prefer.split(","):
+        head = preference.split(";", 1)[0]
+        if head.strip().lower() == "respond-async":
+            return None
+        match = _WAIT_RE.match(head)
+        if match and wait is None:
+            wait = min(int(match.group(1)), int(max_wait))
+    return wait or None
+
+
+def formula_problem(exc: FormulaError) -> ProblemError:
+    slug = {
+        "too_large": "formula-too-large",
+        "too_many_nodes": "formula-limit-exceeded",
+        "too_deep": "formula-limit-exceeded",
+    }.get(exc.code, "invalid-formula")
+    return ProblemError(slug, str(exc), **exc.to_dict())
+
+
+def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, Any]:
+    """The job's params: the formula checked and canonical (raises a 4xx problem if bad)."""
+    from workers.prover.jsonform import formula_to_json
+    from workers.prover.printer import to_text
+    from workers.prover.reader import read_formula
+
+    try:
+        formula = read_formula(submission.formula)
+    except FormulaError as exc:
+        raise formula_problem(exc) from None
+    timeout = submission.timeout if submission.timeout is not None else settings.default_job_timeout
+    if timeout > settings.max_job_timeout:
+        raise ProblemError(
+            "validation-error",
+            f"timeout: at most {settings.max_job_timeout:g} seconds here",
+            errors=[
+                {
+                    "loc": ["body", "timeout"],
+                    "type": "less_than_equal",
+                    "msg": f"Input should be less than or equal to {settings.max_job_timeout:g}",
+                }
+            ],
+        )
+    return {
+        "formula": formula_to_json(formula),
+        "formula_text": to_text(formula),
+        "timeout": float(timeout),
+        "overlay": submission.overlay,
+    }
+
+
+def check_callback_url(url: str, settings: Settings) -> None:
+    from workers.webhooks import CallbackRefused, validate_callback_url
+
+    try:
+        validate_callback_url(url, settings)
+    except CallbackRefused as exc:
+        raise ProblemError("invalid-callback-url", f"callback_url refused: {exc}") from None
+
+
+def submit_proof(
+    store,
+    settings: Settings,
+    owner: str,
+    submission: ProofSubmission,
+    idempotency_key: str | None,
+    rid: str,
+) -> tuple[dict[str, Any], bool]:
+    """Validate and queue (blocking: DNS for the callback, Redis, the broker)."""
+    from workers.jobs import IdempotencyConflict, QueueFull
+
+    params = proof_params(submission, settings)
+    if submission.callback_url is not None:
+        check_callback_url(submission.callback_url, settings)
+    try:
+        return store.submit(
+            kind="proof",
+            owner=owner,
+            params=params,
+            callback_url=submission.callback_url,
+            idempotency_key=idempotency_key,
+            request_id=rid,
+        )
+    except IdempotencyConflict:
+        raise ProblemError(
+            "idempotency-conflict",
+            "This Idempotency-Key was used before with a different body; use a new key.",
+        ) from None
+    except QueueFull as exc:
+        raise ProblemError(
+            "queue-full",
+            "Too many jobs are waiting; retry later.",
+            headers={"Retry-After": str(exc.retry_after)},
+            retry_after=exc.retry_after,
+        ) from None
+
+
+HEADER_REFS = {
+    name: {"$ref": f"#/components/headers/{name}"} for name in ("Location", "Preference-Applied")
+}
+
+
+@router.post(
+    "/proofs",
+    status_code=202,
+    response_model=JobDocument,
+    summary="Submit a proof job",
+    description=(
+        "Validates the formula and queues a proof job. Answers 202 with the job (status "
+        "`queued`/`running`) and `Location`. With `Prefer: wait=N` (N ≤ 30, larger N clamped) "
+        "the server waits up to N s and answers 200 with the finished job when it finished "
+        "in time (`Preference-Applied: wait=N` on both answers). With `Idempotency-Key`, "
+        "the same key and body return the same job (200 if it has finished, else 202); the "
+        "same key with another body is 409. Needs scope `proofs:write`."
+    ),
+    openapi_extra=json_body_openapi(ProofSubmission),
+    responses={
+        200: {
+            "description": "The job finished within the `Prefer: wait` time (or an "
+            "idempotent replay of a finished job).",
+            "model": JobDocument,
+            "headers": HEADER_REFS,
+        },
+        202: {"description": "Queued (or still running after the wait).", "headers": HEADER_REFS},
+        **problem_responses(
+            "malformed-json",
+            "body-too-large",
+            "formula-too-large",
+            "unsupported-media-type",
+            "json-too-deep",
+            "validation-error",
+            "invalid-formula",
+            "formula-limit-exceeded",
+            "invalid-callback-url",
+            "idempotency-conflict",
+            "queue-full",
+            "service-unavailable",
+        ),
+    },
+)
+async def submit(
+    request: Request,
+    principal: Principal = Depends(require_scope("proofs:write")),
+    prefer: Annotated[
+        str | None,
+        Header(description="RFC 7240; `wait=N` asks to wait up to N seconds for the result."),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Makes retries safe: same key and body → the same job.",
+        ),
+    ] = None,
+    submission: ProofSubmission = Depends(json_body(ProofSubmission)),
+) -> Response:
+    settings = get_settings(request)
+    store = get_store(request)
+    doc, _created = await run_blocking(
+        submit_proof,
+        store,
+        settings,
+        principal.sub,
+        submission,
+        idempotency_key,
+        request_id(request),
+    )
+    headers = {"Location": f"/v1/proofs/{doc['id']}"}
+    wait = prefer_wait(prefer, settings.max_prefer_wait)
+    if wait is not None:
+        headers["Preference-Applied"] = f"wait={wait}"
+        if doc["status"] not in TERMINAL:
+            doc = await run_blocking(store.wait_terminal, doc["id"], float(wait)) or doc
+    return job_response(doc, 200 if doc["status"] in TERMINAL else 202, headers)
+
+
+@router.get(
+    "/proofs/{proof_id}",
+    response_model=JobDocument,
+    summary="Get a proof job",
+    description="The proof job's document; 404 for an unknown id or a job of another kind.",
+    responses=problem_responses("job-not-found"),
+)
+def get_proof(
+    proof_id: str, request: Request, principal: Principal = Depends(require_scope("jobs:read"))
+) -> Response:
+    return job_response(load_job(get_store(request), proof_id, principal.sub, kind="proof"))

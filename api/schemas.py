@@ -1,0 +1,196 @@
+"""Pydantic models of the /v1 request and response bodies (the shapes in the OpenAPI contract).
+
+Responses are written as plain JSON by the routes (the job document comes from
+the job store as it is); these models describe them for the contract and
+validate requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobKind = Literal["proof", "chrono", "v4"]
+Overlay = Literal["modal", "chrono", "v4"]
+
+FORMULA_DESCRIPTION = (
+    "The formula, as text (`[]p -> p`, `□(p → q)`, `BOX(p)`) or in the JSON form: "
+    '`{"atom":"p"}`, `{"const":true}`, `{"not":φ}`, `{"and":[φ,…]}`, `{"or":[φ,…]}`, '
+    '`{"implies":[φ,ψ]}`, `{"iff":[φ,ψ]}`, `{"box":φ}`, `{"dia":φ}`. Limits: 64 KiB of '
+    "text, 20,000 nodes, nesting depth 1,000."
+)
+
+
+class ProofSubmission(BaseModel):
+    """POST /v1/proofs: is this S5 (PXL) formula valid?"""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"formula": "[]p -> p", "timeout": 30},
+                {"formula": {"implies": [{"box": {"atom": "p"}}, {"atom": "p"}]}},
+            ],
+        },
+    )
+
+    formula: str | dict[str, Any] = Field(description=FORMULA_DESCRIPTION)
+    timeout: float | None = Field(
+        None,
+        ge=1,
+        le=300,
+        allow_inf_nan=False,
+        description="Seconds the prover may spend (1..300, default 30 = PXL_DEFAULT_JOB_TIMEOUT); "
+        "past it the verdict is `unknown` (SZS Timeout).",
+    )
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="http(s) URL that gets a signed (Standard Webhooks v1) POST when the job ends.",
+    )
+    overlay: Overlay = Field(
+        "modal",
+        description="`modal`: plain PXL/S5; `chrono` or `v4`: the overlay's reading.",
+    )
+
+
+class Links(BaseModel):
+    self: str = Field(description="This job's URL.")
+    job: str = Field(description="The job under /v1/jobs.")
+    events: str = Field(description="Server-sent events of this job.")
+
+
+class WebhookAttempt(BaseModel):
+    at: str
+    status: int | None = None
+    error: str | None = None
+
+
+class WebhookState(BaseModel):
+    url: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: list[WebhookAttempt] = Field(default_factory=list)
+
+
+class JobError(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    detail: str
+
+
+class ProofResult(BaseModel):
+    """The prover's result document (kind `proof`), plus queue-wait and run times."""
+
+    model_config = ConfigDict(extra="allow")
+    verdict: Literal["valid", "invalid", "unknown"]
+    szs_status: str = Field(description="Theorem, CounterSatisfiable, Timeout, GaveUp, ...")
+    formula: str | None = None
+    countermodel: dict[str, Any] | None = None
+    certificate: str | None = Field(
+        None, description="base64 of the canonical JSON proof object (valid verdicts)"
+    )
+    certificate_format: str | None = None
+    certificate_omitted: str | None = None
+    trace: list[str] = Field(default_factory=list)
+    stats: dict[str, Any] = Field(default_factory=dict)
+    elapsed_ms: float | None = None
+    queue_wait_ms: float | None = None
+    run_ms: float | None = None
+
+
+class JobDocument(BaseModel):
+    """One job of any kind, as the job store records it (the API adds `links`)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: JobKind | str
+    owner: str
+    status: JobStatusName
+    progress: float | None = Field(None, ge=0, le=1)
+    submitted_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    params: dict[str, Any]
+    result: ProofResult | dict[str, Any] | None = None
+    error: JobError | None = None
+    webhook: WebhookState | None = None
+    request_id: str | None = None
+    links: Links
+
+
+class JobPage(BaseModel):
+    items: list[JobDocument]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next (older) page; null on the last page."
+    )
+
+
+class WorkerInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    host: str | None = None
+    last_seen: str | float | None = None
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="healthy: Redis answers and a worker is alive; degraded: Redis answers but "
+        "no worker heartbeat; unhealthy: Redis does not answer (HTTP 503)."
+    )
+    version: str
+    redis: bool
+    workers_online: int
+    workers: list[WorkerInfo]
+    queue_depth: int | None
+    provenance: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Build provenance: coqchk stamp, build SHA, v4 adapter-table SHA.",
+    )
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extension members depend on the type."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://pxl.logos/problems/invalid-formula",
+                    "title": "Invalid formula",
+                    "status": 422,
+                    "detail": "line 1, column 4: expected a formula\n[]p ->\n      ^",
+                    "instance": "/v1/proofs",
+                    "code": "syntax",
+                    "line": 1,
+                    "column": 7,
+                }
+            ],
+        },
+    )
+    type: str = Field("about:blank", description="A problem type URI (see docs/api.md).")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ValidationErrorItem] | None = Field(
+        None, description="validation-error: each failed field."
+    )
+    code: str | None = Field(None, description="Formula problems: the parser's error code.")
+    line: int | None = None
+    column: int | None = None
+    excerpt: str | None = None
+    path: str | None = None
+
+
+# Models the OpenAPI document lists although no route names them as its body/response model.
+COMPONENT_MODELS: tuple[type[BaseModel], ...] = (Problem, ProofSubmission)

@@ -1,0 +1,70 @@
+"""Server-sent events for one job, read from its Redis stream (the job's event log).
+
+Each stored event goes out as ``id:`` (the stream id, so ``Last-Event-ID``
+resumes exactly after it), ``event:`` and one JSON ``data:`` line.  The blocking
+stream read runs in a thread, a slice at a time, so the event loop stays free
+and a disconnected client is noticed within a slice.  A ``: keep-alive`` comment
+(no id) goes out when nothing happened for ``HEARTBEAT_SECONDS``.  The stream
+ends after the final event, or at once when a resumed client has already seen it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+
+from api.deps import run_blocking
+
+HEARTBEAT_SECONDS = 15.0
+READ_SLICE_MS = 1000  # longest blocking read; bounds how late a disconnect is noticed
+FINAL_EVENTS = frozenset({"succeeded", "failed", "cancelled"})
+RETRY_MS = 2000  # EventSource reconnect delay we suggest
+
+
+def format_event(event_id: str, name: str, data: Any) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # json.dumps never emits raw newlines, so the data fits one `data:` line.
+    return f"id: {event_id}\nevent: {name}\ndata: {payload}\n\n".encode()
+
+
+def _job_is_over(store, job_id: str) -> bool:
+    doc = store.get(job_id)
+    return doc is None or doc.get("status") in FINAL_EVENTS
+
+
+async def event_stream(
+    store,
+    job_id: str,
+    after: str | None,
+    request: Request,
+) -> AsyncIterator[bytes]:
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    last_sent = time.monotonic()
+    while True:
+        if await request.is_disconnected():
+            return
+        wait_ms = max(
+            1, min(READ_SLICE_MS, int((HEARTBEAT_SECONDS - (time.monotonic() - last_sent)) * 1000))
+        )
+        events = await run_blocking(store.read_events, job_id, after, wait_ms)
+        for event_id, name, data in events:
+            yield format_event(event_id, name, data)
+            after = event_id
+            last_sent = time.monotonic()
+            if name in FINAL_EVENTS:
+                return
+        if events:
+            continue
+        # Nothing new.  A client resuming after the final event would wait forever: end
+        # when the job is over and its stream holds nothing after `after`.
+        if await run_blocking(_job_is_over, store, job_id) and not await run_blocking(
+            store.read_events, job_id, after, 1
+        ):
+            return
+        if time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
+            yield b": keep-alive\n\n"
+            last_sent = time.monotonic()
