@@ -247,6 +247,11 @@ def authenticate(request: Request, settings: Settings) -> Principal:
         ) from None
 
 
+def _settings_of(request: Request) -> Settings:
+    # the app's own settings when create_app stored them (tests run apps with different ones)
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
 def require_scope(*scopes: str):
     """A FastAPI dependency returning the caller, or raising 401 (no/invalid token) or 403
     (the token lacks one of ``scopes``; all of them are required)."""
@@ -255,7 +260,7 @@ def require_scope(*scopes: str):
         raise ValueError(f"unknown scope(s) {unknown}")
 
     def dependency(request: Request, _creds=Security(_bearer_scheme)) -> Principal:
-        principal = authenticate(request, get_settings())
+        principal = authenticate(request, _settings_of(request))
         missing = [s for s in scopes if s not in principal.scopes]
         if missing:
             raise AuthError(
