@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+import api.metrics
 from api import problems
 from api.deps import MAX_JSON_DEPTH
 from api.routes import ROUTERS
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    api.security.install(app, settings)  # auth router, CORS, rate limits, security headers
+    api.metrics.install(app, settings)  # last: its middleware must be the outermost layer
     return app
 
 

@@ -1,22 +1,420 @@
-"""Job lifecycle metrics hooks (interface; the observability issue fills them in).
+"""Fleet-wide job metrics: hooks that record into Redis, and the collector that reads them back.
 
-The job platform calls these at each lifecycle point; they must never raise.
+Jobs run in Celery worker processes on any number of hosts, and the API may run several
+processes; a per-process Prometheus registry would show each scrape only one process's share.
+So the hooks below add their observations to Redis (one pipelined round trip of ``HINCRBY`` /
+``HINCRBYFLOAT``, atomic across processes) under ``settings.key_prefix``, and
+``FleetCollector`` (registered by ``api.metrics`` for ``GET /v1/metrics``) turns those hashes,
+the broker's queue lists and the workers' heartbeats into Prometheus metrics at scrape time.
+
+Redis layout (``P`` = ``settings.key_prefix``):
+
+* ``P metrics:counters`` hash — field ``<name>\\t<labels JSON>`` → count.
+* ``P metrics:histograms`` hash — field ``<name>\\t<labels JSON>\\t<le>`` → observations whose
+  smallest bucket bound is ``le`` (``+Inf`` beyond the last), plus ``…\\tsum`` and ``…\\tcount``;
+  the collector makes the buckets cumulative.
+* ``P metrics:in_progress`` sorted set — member ``<kind>\\t<token>`` per running job, scored by a
+  deadline so a job whose worker died stops counting by itself (after ``max_job_timeout`` + 60 s).
+
+Hooks never raise: a metrics failure is logged (at most once a minute) and the job goes on.
 """
 
 from __future__ import annotations
 
+import contextvars
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+
+from workers.settings import Settings, get_settings
+
+log = logging.getLogger("pxl.metrics")
+
+# Bounds include 0.1, 0.3 and 1.2 s so that "P95 < 300 ms" (and an Apdex with T = 0.3 s,
+# tolerating 1.2 s) reads exactly from a bucket instead of being interpolated.
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.2, 2.5, 5, 10, 30, 60, 120, 300,
+)  # fmt: skip
+
+KINDS = ("proof", "chrono", "v4")  # the job kinds (workers.jobs.KINDS); pre-set to 0 at scrape
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed", "refused")
+
+# name -> (help, label names)
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pxl_jobs_submitted_total": ("Jobs accepted and enqueued.", ("kind",)),
+    "pxl_jobs_finished_total": (
+        "Jobs that reached a terminal status (verdict: the prover's answer, or none).",
+        ("kind", "status", "verdict"),
+    ),
+    "pxl_webhook_deliveries_total": (
+        "Webhook delivery attempts by outcome (delivered, retry, failed, refused).",
+        ("outcome",),
+    ),
+    "pxl_rate_limit_rejections_total": ("Requests refused with 429 by the rate limiter.", ()),
+    "pxl_backpressure_rejections_total": (
+        "Submissions refused with 503 because the queue was over max_queue_depth.",
+        ("kind",),
+    ),
+}
+HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pxl_job_queue_wait_seconds": ("From submission to a worker starting the job.", ("kind",)),
+    "pxl_job_run_seconds": ("From a worker starting the job to its terminal status.", ("kind",)),
+    "pxl_job_end_to_end_seconds": ("From submission to the job's terminal status.", ("kind",)),
+}
+GAUGES: dict[str, str] = {
+    "pxl_jobs_in_progress": "Jobs a worker is running now.",
+    "pxl_queue_depth": "Jobs waiting in the broker queue: sum of LLEN over its priority lists.",
+    "pxl_queue_reserved": "Jobs fetched by a worker and not yet acknowledged (Redis unacked).",
+    "pxl_workers_online": "Workers whose heartbeat is current.",
+    "pxl_redis_up": "1 if the metrics scrape could read Redis, else 0.",
+}
+
+COUNTERS_KEY = "metrics:counters"
+HISTOGRAMS_KEY = "metrics:histograms"
+IN_PROGRESS_KEY = "metrics:in_progress"
+_SEP = "\t"
+
+
+# --- writing -------------------------------------------------------------------------------
+
+_bound_client = None
+_clients: dict[tuple[str, float], object] = {}
+_clients_lock = threading.Lock()
+_last_failure_log = 0.0
+_running_token: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "pxl_metrics_running_token", default=None
+)
+
+
+def bind_redis(client) -> None:
+    """Record into this client instead of one made from ``settings.redis_url`` (None: unbind)."""
+    global _bound_client
+    _bound_client = client
+
+
+def _client(settings: Settings):
+    if _bound_client is not None:
+        return _bound_client
+    key = (settings.redis_url, settings.metrics_redis_timeout)
+    client = _clients.get(key)
+    if client is None:
+        import redis
+
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = redis.Redis.from_url(
+                    settings.redis_url,
+                    decode_responses=True,
+                    socket_timeout=settings.metrics_redis_timeout,
+                    socket_connect_timeout=settings.metrics_redis_timeout,
+                )
+                _clients[key] = client
+    return client
+
+
+def _labels_json(labels: dict[str, str]) -> str:
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+def _label_value(value: object) -> str:
+    """Bounded label values: lower-case, at most 40 characters, ``none`` for missing."""
+    text = "none" if value is None or value == "" else str(value)
+    return text.lower()[:40]
+
+
+def _bucket_le(value: float) -> str:
+    for bound in LATENCY_BUCKETS:
+        if value <= bound:
+            return _format_le(bound)
+    return "+Inf"
+
+
+def _format_le(bound: float) -> str:
+    from prometheus_client.utils import floatToGoString
+
+    return floatToGoString(bound)
+
+
+def _record(write: Callable[[object, str, Settings], None]) -> None:
+    """Run ``write(pipeline, key_prefix, settings)`` and execute it; never raise."""
+    global _last_failure_log
+    try:
+        settings = get_settings()
+        pipe = _client(settings).pipeline(transaction=False)
+        write(pipe, settings.key_prefix, settings)
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - a metric must never break a job or a request
+        now = time.monotonic()
+        if now - _last_failure_log > 60:
+            _last_failure_log = now
+            log.warning("metrics not recorded: %s: %s", type(exc).__name__, exc)
+
+
+def _count(pipe, prefix: str, name: str, labels: dict[str, str], amount: int = 1) -> None:
+    pipe.hincrby(prefix + COUNTERS_KEY, name + _SEP + _labels_json(labels), amount)
+
+
+def _observe(pipe, prefix: str, name: str, labels: dict[str, str], value: float) -> None:
+    if value is None or not math.isfinite(value):
+        return
+    value = max(0.0, float(value))
+    series = name + _SEP + _labels_json(labels) + _SEP
+    key = prefix + HISTOGRAMS_KEY
+    pipe.hincrby(key, series + _bucket_le(value), 1)
+    pipe.hincrby(key, series + "count", 1)
+    pipe.hincrbyfloat(key, series + "sum", value)
+
 
 def job_submitted(kind: str) -> None:
-    pass
+    labels = {"kind": _label_value(kind)}
+    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_jobs_submitted_total", labels))
 
 
 def job_started(kind: str, queue_wait_s: float) -> None:
-    pass
+    kind = _label_value(kind)
+    token = uuid.uuid4().hex
+    _running_token.set(kind + _SEP + token)
+
+    def write(pipe, prefix: str, settings: Settings) -> None:
+        now = time.time()
+        key = prefix + IN_PROGRESS_KEY
+        pipe.zremrangebyscore(key, "-inf", now)  # forget runs whose worker died
+        pipe.zadd(key, {kind + _SEP + token: now + settings.max_job_timeout + 60})
+        _observe(pipe, prefix, "pxl_job_queue_wait_seconds", {"kind": kind}, queue_wait_s)
+
+    _record(write)
 
 
-def job_finished(kind: str, status: str, verdict: str | None, run_s: float, end_to_end_s: float) -> None:
-    pass
+def job_finished(
+    kind: str, status: str, verdict: str | None, run_s: float, end_to_end_s: float
+) -> None:
+    kind = _label_value(kind)
+    member = _running_token.get()
+    _running_token.set(None)
+    labels = {"kind": kind, "status": _label_value(status), "verdict": _label_value(verdict)}
+
+    def write(pipe, prefix: str, _settings: Settings) -> None:
+        if member is not None:
+            pipe.zrem(prefix + IN_PROGRESS_KEY, member)
+        _count(pipe, prefix, "pxl_jobs_finished_total", labels)
+        if labels["status"] != "cancelled":  # its duration is the client's choice, not ours
+            _observe(pipe, prefix, "pxl_job_run_seconds", {"kind": kind}, run_s)
+            _observe(pipe, prefix, "pxl_job_end_to_end_seconds", {"kind": kind}, end_to_end_s)
+
+    _record(write)
 
 
 def webhook_delivery(outcome: str) -> None:
     """outcome: delivered | retry | failed | refused"""
+    labels = {"outcome": _label_value(outcome)}
+    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_webhook_deliveries_total", labels))
+
+
+def rate_limit_rejection() -> None:
+    """A request refused with 429 (called by the rate limiter)."""
+    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_rate_limit_rejections_total", {}))
+
+
+def backpressure_rejection(kind: str) -> None:
+    """A submission refused with 503 because the queue is full (called where QueueFull is mapped)."""
+    labels = {"kind": _label_value(kind)}
+    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_backpressure_rejections_total", labels))
+
+
+# --- reading (scrape time) -----------------------------------------------------------------
+
+
+def _split_series(field: str) -> tuple[str, dict[str, str], str | None] | None:
+    parts = field.split(_SEP)
+    try:
+        labels = json.loads(parts[1])
+    except (IndexError, ValueError):
+        return None
+    if not isinstance(labels, dict):
+        return None
+    return parts[0], labels, parts[2] if len(parts) > 2 else None
+
+
+def _le_key(le: str) -> float:
+    try:
+        return float(le)
+    except ValueError:
+        return math.inf
+
+
+def counter_families(raw: dict[str, str]) -> list:
+    from prometheus_client.core import CounterMetricFamily
+
+    families = {}
+    for name, (doc, label_names) in COUNTERS.items():
+        families[name] = CounterMetricFamily(name, doc, labels=label_names)
+    seen: set[tuple[str, tuple]] = set()
+    for field, value in raw.items():
+        parsed = _split_series(field)
+        if parsed is None or parsed[0] not in families:
+            continue
+        name, labels, _ = parsed
+        label_names = COUNTERS[name][1]
+        values = tuple(str(labels.get(n, "")) for n in label_names)
+        families[name].add_metric(values, float(value))
+        seen.add((name, values))
+    # Known series start at 0 so that the first increment shows in rate()/increase().
+    defaults = {
+        "pxl_jobs_submitted_total": [(k,) for k in KINDS],
+        "pxl_backpressure_rejections_total": [(k,) for k in KINDS],
+        "pxl_webhook_deliveries_total": [(o,) for o in WEBHOOK_OUTCOMES],
+        "pxl_rate_limit_rejections_total": [()],
+    }
+    for name, series in defaults.items():
+        for values in series:
+            if (name, values) not in seen:
+                families[name].add_metric(values, 0.0)
+    return list(families.values())
+
+
+def histogram_families(raw: dict[str, str]) -> list:
+    from prometheus_client.core import HistogramMetricFamily
+
+    series: dict[tuple[str, tuple], dict] = {}
+    for field, value in raw.items():
+        parsed = _split_series(field)
+        if parsed is None or parsed[0] not in HISTOGRAMS or parsed[2] is None:
+            continue
+        name, labels, part = parsed
+        values = tuple(str(labels.get(n, "")) for n in HISTOGRAMS[name][1])
+        entry = series.setdefault((name, values), {"buckets": {}, "sum": 0.0, "count": 0.0})
+        if part == "sum":
+            entry["sum"] = float(value)
+        elif part == "count":
+            entry["count"] = float(value)
+        else:
+            entry["buckets"][part] = entry["buckets"].get(part, 0.0) + float(value)
+
+    all_les = [_format_le(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+    families = {
+        name: HistogramMetricFamily(name, doc, labels=label_names)
+        for name, (doc, label_names) in HISTOGRAMS.items()
+    }
+    for (name, values), entry in sorted(series.items()):
+        les = sorted(set(all_les) | set(entry["buckets"]), key=_le_key)
+        cumulative, buckets = 0.0, []
+        for le in les:
+            cumulative += entry["buckets"].get(le, 0.0)
+            buckets.append((le, cumulative))
+        # count is written in the same pipeline as the bucket; keep +Inf == count regardless
+        buckets[-1] = ("+Inf", max(cumulative, entry["count"]))
+        families[name].add_metric(list(values), buckets, entry["sum"])
+    return list(families.values())
+
+
+def in_progress_family(members: Iterable[str]):
+    from prometheus_client.core import GaugeMetricFamily
+
+    counts = dict.fromkeys(KINDS, 0)
+    for member in members:
+        kind = member.split(_SEP, 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    family = GaugeMetricFamily(
+        "pxl_jobs_in_progress", GAUGES["pxl_jobs_in_progress"], labels=("kind",)
+    )
+    for kind, count in sorted(counts.items()):
+        family.add_metric([kind], count)
+    return family
+
+
+def count_reserved(unacked_values: Iterable[str], queues: Iterable[str]) -> dict[str, int]:
+    """Per queue, how many kombu ``unacked`` entries (JSON ``[payload, exchange, routing_key]``)
+    it owns; a task is routed with its queue's name as routing key."""
+    counts = dict.fromkeys(queues, 0)
+    for raw in unacked_values:
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, TypeError, IndexError, KeyError):
+            continue
+        if routing_key in counts:
+            counts[routing_key] += 1
+    return counts
+
+
+class FleetCollector:
+    """Prometheus collector for the whole fleet's job metrics, read from Redis at scrape time.
+
+    Queue depth (the queue-depth SLO metric) is defined here:
+
+    * ``pxl_queue_depth{queue}`` = Σ ``LLEN`` over every Redis list kombu keeps for the queue:
+      the base list and one per priority step (``workers.celery_app.broker_queue_keys``), i.e.
+      messages no worker has fetched yet. Reported for the job queue (``settings.queue_name``)
+      and the webhook queue (``<queue_name>.webhooks``).
+    * ``pxl_queue_reserved{queue}`` = entries of kombu's ``unacked`` hash routed to the queue:
+      messages a worker fetched and has not acknowledged. With ``task_acks_late`` that is
+      prefetched tasks plus running ones (a task is acknowledged when it returns). A killed
+      worker's messages stay there until kombu restores them after the visibility timeout.
+    """
+
+    def __init__(self, settings: Settings | None = None, redis=None):
+        self._settings = settings
+        self._redis = redis
+
+    def describe(self):
+        return []  # no description: collect() needs Redis, which registration must not touch
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from workers.celery_app import broker_prefix, broker_queue_keys, webhook_queue
+
+        settings = self._settings or get_settings()
+        redis = self._redis or _client(settings)
+        prefix = settings.key_prefix
+        queues = [settings.queue_name, webhook_queue(settings)]
+        up = GaugeMetricFamily("pxl_redis_up", GAUGES["pxl_redis_up"])
+        try:
+            pipe = redis.pipeline(transaction=False)
+            pipe.hgetall(prefix + COUNTERS_KEY)
+            pipe.hgetall(prefix + HISTOGRAMS_KEY)
+            pipe.zrangebyscore(prefix + IN_PROGRESS_KEY, time.time(), "+inf")
+            pipe.hvals(broker_prefix(settings) + "unacked")
+            list_counts = []
+            for queue in queues:
+                keys = broker_queue_keys(settings, queue)
+                list_counts.append(len(keys))
+                for key in keys:
+                    pipe.llen(key)
+            counters, histograms, running, unacked, *lengths = pipe.execute()
+            workers = _workers_online(redis, settings)
+        except Exception as exc:  # noqa: BLE001 - report Redis as down, keep the scrape working
+            log.warning("fleet metrics unavailable: %s: %s", type(exc).__name__, exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from counter_families(counters)
+        yield from histogram_families(histograms)
+        yield in_progress_family(running)
+        depth = GaugeMetricFamily("pxl_queue_depth", GAUGES["pxl_queue_depth"], labels=["queue"])
+        reserved = GaugeMetricFamily(
+            "pxl_queue_reserved", GAUGES["pxl_queue_reserved"], labels=["queue"]
+        )
+        reserved_counts = count_reserved(unacked, queues)
+        for queue, n in zip(queues, list_counts, strict=True):
+            depth.add_metric([queue], sum(int(x) for x in lengths[:n]))
+            lengths = lengths[n:]
+            reserved.add_metric([queue], reserved_counts[queue])
+        yield depth
+        yield reserved
+        online = GaugeMetricFamily("pxl_workers_online", GAUGES["pxl_workers_online"])
+        online.add_metric([], workers)
+        yield online
+
+
+def _workers_online(redis, settings: Settings) -> int:
+    """How many workers the job store sees by their heartbeat."""
+    from workers.jobs import JobStore
+
+    return len(JobStore(redis, settings).workers_online())
