@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import api.metrics
+import api.security
 from api import problems
 from api.deps import MAX_JSON_DEPTH
 from api.routes import ROUTERS

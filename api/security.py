@@ -193,9 +193,12 @@ def check_cors_origins(origins: list[str]) -> list[str]:
 
 
 def install(app, settings: Settings) -> None:
-    """Add the rate limiter, CORS and the header middleware as the outermost layers of ``app``."""
+    """Add the token route, and the rate limiter, CORS and header middleware as the outermost
+    layers of ``app`` (wherever in ``create_app`` this is called)."""
     from api.ratelimit import RateLimitMiddleware
+    from api.routes.auth import router as token_router
 
+    app.include_router(token_router)  # POST /v1/auth/token
     origins = check_cors_origins(list(settings.cors_origins))
     # user_middleware[0] is the outermost layer: headers, then CORS, then the rate limiter
     app.user_middleware[0:0] = [
