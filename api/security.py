@@ -195,11 +195,12 @@ def check_cors_origins(origins: list[str]) -> list[str]:
 def install(app, settings: Settings) -> None:
     """Add the token route, and the rate limiter, CORS and header middleware as the outermost
     layers of ``app`` (wherever in ``create_app`` this is called)."""
-    from api.ratelimit import RateLimitMiddleware
+    from api.ratelimit import RateLimiter, RateLimitMiddleware
     from api.routes.auth import router as token_router
 
     app.include_router(token_router)  # POST /v1/auth/token
     origins = check_cors_origins(list(settings.cors_origins))
+    app.state.rate_limiter = RateLimiter(settings)
     # user_middleware[0] is the outermost layer: headers, then CORS, then the rate limiter
     app.user_middleware[0:0] = [
         Middleware(SecurityHeadersMiddleware, settings=settings),
@@ -212,5 +213,5 @@ def install(app, settings: Settings) -> None:
             expose_headers=CORS_EXPOSE_HEADERS,
             max_age=600,
         ),
-        Middleware(RateLimitMiddleware, settings=settings),
+        Middleware(RateLimitMiddleware, settings=settings, limiter=app.state.rate_limiter),
     ]

@@ -112,7 +112,8 @@ def load_clients(settings: Settings | None = None) -> dict[str, Client]:
     mtime = None
     if settings.clients_file:
         try:
-            mtime = Path(settings.clients_file).stat().st_mtime_ns
+            stat = Path(settings.clients_file).stat()
+            mtime = (stat.st_mtime_ns, stat.st_size)
         except OSError:
             mtime = None
     inline = json.dumps(settings.clients, sort_keys=True) if settings.clients else None
@@ -121,7 +122,7 @@ def load_clients(settings: Settings | None = None) -> dict[str, Client]:
 
 @lru_cache(maxsize=4)
 def _load_clients(
-    clients_file: str | None, _mtime: int | None, inline: str | None
+    clients_file: str | None, _changed: tuple | None, inline: str | None
 ) -> dict[str, Client]:
     clients: dict[str, Client] = {}
     if clients_file:
