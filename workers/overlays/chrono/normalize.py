@@ -63,7 +63,7 @@ MODAL = BOX_LIKE | DIA_LIKE
 _DUALS = {"box": Dia, "dia": Box, "always": Eventually, "eventually": Always}
 
 
-class NormalizeError(Exception):
+class NormalizeError(ValueError):
     """normalize could not confirm its result (the prover said invalid or unknown)."""
 
     def __init__(self, message: str, proof: dict | None = None) -> None:
