@@ -1,5 +1,238 @@
-"""`pxl` subcommands (to be filled in by its issue)."""
+"""`pxl prove` (decide a formula locally) and `pxl check` (verify a saved result document).
+
+Exit status of `pxl prove`: 0 valid, 1 invalid, 2 unknown, 3 bad input (also for
+usage errors, so that 2 always means "unknown").  `pxl check`: 0 the document
+holds, 1 it does not (the reason is printed), 3 the file cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
+EXIT_BY_VERDICT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "unknown": EXIT_UNKNOWN}
+CHECK_OK, CHECK_FAILED = 0, 1
 
 
 def register(subparsers) -> None:
-    pass
+    prove = subparsers.add_parser(
+        "prove",
+        help="decide whether a PXL (S5) formula is valid",
+        description=(
+            "Decide S5 validity of a formula in PXL text syntax (or its JSON form). "
+            "Exit status: 0 valid, 1 invalid, 2 unknown, 3 bad input."
+        ),
+        epilog="Example: pxl prove '[](p -> q) -> ([]p -> []q)'.  Syntax: docs/formula-language.md",
+    )
+    source = prove.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "formula",
+        nargs="?",
+        metavar="FORMULA",
+        help="the formula; '-' reads it from standard input",
+    )
+    source.add_argument("--file", "-f", metavar="F", help="read the formula from file F")
+    prove.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="give up with 'unknown' after this long (default: PXL_DEFAULT_JOB_TIMEOUT, 30)",
+    )
+    prove.add_argument(
+        "--json", action="store_true", help="print the result document the API returns"
+    )
+    prove.set_defaults(func=run_prove)
+    _bad_usage_exits_with(prove, EXIT_BAD_INPUT)
+
+    check = subparsers.add_parser(
+        "check",
+        help="verify a saved result document (its proof or countermodel)",
+        description=(
+            "Re-check the certificate of a 'valid' or the countermodel of an 'invalid' result "
+            "document (as printed by `pxl prove --json` or returned by the API), without "
+            "trusting the prover. Exit status: 0 it holds, 1 it does not, 3 unreadable file."
+        ),
+    )
+    check.add_argument("file", metavar="FILE", help="the result document; '-' for standard input")
+    check.set_defaults(func=run_check)
+    _bad_usage_exits_with(check, EXIT_BAD_INPUT)
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {value!r}")
+    return seconds
+
+
+def _bad_usage_exits_with(parser: argparse.ArgumentParser, status: int) -> None:
+    """Make usage errors of this subcommand exit with ``status`` instead of argparse's 2."""
+
+    def error(message: str):
+        parser.print_usage(sys.stderr)
+        parser.exit(status, f"{parser.prog}: error: {message}\n")
+
+    parse_known_args = parser.parse_known_args
+
+    def parse_known_args_strict(args=None, namespace=None):
+        # Unknown options would otherwise be reported by the top-level parser (status 2).
+        namespace, extras = parse_known_args(args, namespace)
+        if extras:
+            error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    parser.error = error
+    parser.parse_known_args = parse_known_args_strict
+
+
+def _read_source(name: str) -> str:
+    """Text of a file, or of standard input for '-'; OSError/UnicodeDecodeError on failure."""
+    if name == "-":
+        return sys.stdin.buffer.read().decode("utf-8")
+    with open(name, "rb") as handle:
+        return handle.read().decode("utf-8")
+
+
+def read_cli_formula(text: str):
+    """A formula from command-line text: PXL syntax, or the JSON form when it starts with '{'."""
+    from workers.prover.jsonform import formula_from_json_text
+    from workers.prover.parser import parse_formula
+
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if text.lstrip().startswith("{"):
+        return formula_from_json_text(text)
+    return parse_formula(text)
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    from workers.prover.errors import FormulaError
+
+    if args.file is not None:
+        origin, source = args.file, args.file
+    elif args.formula == "-":
+        origin, source = "<stdin>", "-"
+    else:
+        origin, source = None, None
+    try:
+        text = _read_source(source) if source else args.formula
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"pxl prove: cannot read {origin}: {_os_reason(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        formula = read_cli_formula(text)
+    except FormulaError as exc:
+        where = f"{origin}: " if origin else ""
+        print(f"pxl prove: bad formula: {where}{exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    from workers.prover.search import prove
+
+    timeout = args.timeout if args.timeout is not None else _default_timeout()
+    result = prove(formula, timeout=timeout)
+    if args.json:
+        _write(json.dumps(result.to_document(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        _write(format_result(result))
+    return EXIT_BY_VERDICT[result.verdict]
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `pxl prove --json … | head`: the verdict is in the exit status
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _default_timeout() -> float:
+    from workers.settings import Settings
+
+    return Settings().default_job_timeout
+
+
+def _os_reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def format_result(result) -> str:
+    """The human-readable report of a ProofResult."""
+    from workers.prover.printer import to_text
+
+    lines = [f"{result.verdict} (SZS status: {result.szs_status})"]
+    if result.formula is not None:
+        lines.append(f"formula: {to_text(result.formula)}")
+    if result.verdict == "invalid" and result.countermodel:
+        lines.extend(_countermodel_lines(result.countermodel))
+    if result.verdict == "valid":
+        if result.certificate:
+            steps = result.stats.get("proof_steps")
+            size = f", {steps} step{'s' if steps != 1 else ''}" if steps is not None else ""
+            lines.append(
+                f"proof: certificate {result.certificate_format}{size}, "
+                f"{len(result.certificate)} bytes base64 (see --json; verify with `pxl check`)"
+            )
+        else:
+            lines.append(f"proof: none ({result.certificate_omitted or 'not produced'})")
+    if result.error:
+        lines.append(f"error: {result.error}")
+    if result.trace:
+        lines.append("trace:")
+        lines.extend(f"  {step}" for step in result.trace)
+    if result.stats:
+        stats = ", ".join(f"{k}={v}" for k, v in result.stats.items() if k != "elapsed_ms")
+        lines.append(f"stats: {stats}" if stats else "stats:")
+    lines.append(f"elapsed: {result.elapsed_ms:.1f} ms")
+    return "\n".join(lines) + "\n"
+
+
+def _countermodel_lines(model: dict) -> list[str]:
+    worlds = model.get("worlds") or []
+    actual = model.get("actual_world")
+    lines = [
+        f"countermodel: {len(worlds)} world{'s' if len(worlds) != 1 else ''}, "
+        f"{model.get('relation', 'universal')} relation; the formula is false at {actual}"
+    ]
+    for world in worlds:
+        true_atoms = world.get("true_atoms") or []
+        shown = ", ".join(true_atoms) if true_atoms else "(no atom true)"
+        mark = "  <- actual" if world.get("id") == actual else ""
+        lines.append(f"  {world.get('id')}: {shown}{mark}")
+    return lines
+
+
+def run_check(args: argparse.Namespace) -> int:
+    origin = "<stdin>" if args.file == "-" else args.file
+    try:
+        text = _read_source(args.file)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"pxl check: cannot read {origin}: {_os_reason(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _rejected(f"not a JSON document (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+    except RecursionError:
+        return _rejected("not a result document (JSON nested too deeply)")
+
+    from workers.prover.check import check_result_document
+
+    report = check_result_document(doc)
+    if report.ok:
+        print(f"ok: {report.reason}")
+        return CHECK_OK
+    return _rejected(report.reason)
+
+
+def _rejected(reason: str) -> int:
+    print(f"rejected: {reason}", file=sys.stderr)
+    return CHECK_FAILED
