@@ -7,6 +7,7 @@ openapi/prooftoken.yaml (regenerate with scripts/export-openapi).
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ import api.metrics
 import api.security
 from api import problems
 from api.deps import MAX_JSON_DEPTH
+from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
 from api.routes import ROUTERS
 from api.routes.health import service_version
 from api.schemas import COMPONENT_MODELS
@@ -81,6 +83,11 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
 }
+AUTH_RESPONSES = {
+    "401": "`about:blank` problem: no, malformed, expired or forged bearer token "
+    "(with a `WWW-Authenticate: Bearer` challenge).",
+    "403": "`about:blank` problem: the token lacks the scope this operation needs.",
+}
 PROVENANCE_HEADERS = ("X-PXL-Coqchk", "X-Build-SHA", "X-V4-SHA")
 RETRY_AFTER_STATUSES = ("429", "503")
 
@@ -105,13 +112,35 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["headers"] = RESPONSE_HEADERS
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
-            for status, response in operation.get("responses", {}).items():
+            responses = operation.get("responses", {})
+            if operation.get("security"):
+                for status, text in AUTH_RESPONSES.items():
+                    responses.setdefault(status, _about_blank_problem(text))
+            if _is_fastapi_validation_response(responses.get("422")):
+                # our 422s are problem+json, not FastAPI's HTTPValidationError
+                responses["422"] = problem_responses("validation-error")[422]
+            for status, response in responses.items():
                 headers = response.setdefault("headers", {})
                 names = list(PROVENANCE_HEADERS)
                 if status in RETRY_AFTER_STATUSES:
                     names.append("Retry-After")
                 for name in names:
                     headers.setdefault(name, {"$ref": f"#/components/headers/{name}"})
+    text = json.dumps(schema)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in text:
+            schemas.pop(unused, None)
     components["schemas"] = dict(sorted(schemas.items()))
     app.openapi_schema = schema
     return schema
+
+
+def _about_blank_problem(description: str) -> dict[str, Any]:
+    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {"description": description, "content": content}
+
+
+def _is_fastapi_validation_response(response: dict[str, Any] | None) -> bool:
+    content = (response or {}).get("content", {})
+    ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+    return ref.endswith("/HTTPValidationError")

@@ -126,8 +126,6 @@ _NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 def json_depth(text: str) -> int:
     """The deepest array/object nesting in ``text`` (brackets inside strings do not count)."""
-    if text.count("[") + text.count("{") <= 64:  # cheap bound: no scan needed
-        return text.count("[") + text.count("{")
     depth = deepest = 0
     for match in _NESTING_TOKEN.finditer(text):
         token = match.group()
@@ -155,7 +153,8 @@ def parse_json(raw: bytes) -> Any:
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    depth = json_depth(text)
+    # Fewer brackets than the limit cannot nest past it: skip the scan for most bodies.
+    depth = json_depth(text) if text.count("[") + text.count("{") > MAX_JSON_DEPTH else 0
     if depth > MAX_JSON_DEPTH:
         raise ProblemError(
             "json-too-deep",

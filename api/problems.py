@@ -308,8 +308,33 @@ async def _last_resort_handler(request: Request, exc: Exception) -> Response:
     )
 
 
+BACKEND_RETRY_AFTER = "5"  # seconds a client should wait when Redis or the broker is down
+
+
+async def _backend_down_handler(request: Request, exc: Exception) -> Response:
+    log.warning("backend unavailable on %s %s: %s", request.method, request.url.path, exc)
+    problem = PROBLEM_TYPES["service-unavailable"]
+    return problem_response(
+        request,
+        status=503,
+        type_=problem.uri,
+        title=problem.title,
+        detail="The job store or queue is not reachable; retry shortly.",
+        headers={"Retry-After": BACKEND_RETRY_AFTER},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Answer every error the app raises as problem+json."""
+    import kombu.exceptions
+    import redis.exceptions
+
+    for backend_error in (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        kombu.exceptions.OperationalError,
+    ):
+        app.add_exception_handler(backend_error, _backend_down_handler)
     app.add_exception_handler(ProblemError, _problem_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)

@@ -30,6 +30,7 @@ def health_provenance() -> dict[str, str | None]:
 
 @router.get(
     "/health",
+    operation_id="getHealth",
     response_model=Health,
     summary="Service, Redis and worker liveness",
     responses={

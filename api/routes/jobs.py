@@ -70,6 +70,7 @@ def load_job(store, job_id: str, owner: str, kind: str | None = None) -> dict[st
 
 @router.get(
     "/jobs/{job_id}",
+    operation_id="getJob",
     response_model=JobDocument,
     summary="Get a job of any kind",
     responses=problem_responses("job-not-found"),
@@ -82,6 +83,7 @@ def get_job(
 
 @router.delete(
     "/jobs/{job_id}",
+    operation_id="cancelJob",
     response_model=JobDocument,
     status_code=202,
     summary="Cancel a job",
@@ -110,6 +112,7 @@ def cancel_job(
 
 @router.get(
     "/jobs",
+    operation_id="listJobs",
     response_model=JobPage,
     summary="List the caller's jobs, newest first",
     responses=problem_responses("validation-error"),
@@ -139,6 +142,7 @@ def list_jobs(
 
 @router.get(
     "/jobs/{job_id}/events",
+    operation_id="streamJobEvents",
     summary="Follow a job as server-sent events",
     description=(
         "A `text/event-stream` of the job's events (`queued`, `started`, `progress`, then one "

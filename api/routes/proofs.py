@@ -138,6 +138,7 @@ HEADER_REFS = {
 
 @router.post(
     "/proofs",
+    operation_id="submitProof",
     status_code=202,
     response_model=JobDocument,
     summary="Submit a proof job",
@@ -214,6 +215,7 @@ async def submit(
 
 @router.get(
     "/proofs/{proof_id}",
+    operation_id="getProof",
     response_model=JobDocument,
     summary="Get a proof job",
     description="The proof job's document; 404 for an unknown id or a job of another kind.",
