@@ -1,0 +1,158 @@
+"""Integration fixtures: the real Redis on 127.0.0.1:6379 and real `pxl worker` processes.
+
+Each session gets its own key prefix and queue name in the database named by
+PXL_TEST_REDIS_DB (default 15), and deletes its keys at the end.  The broker's visibility
+timeout is short here (PXL_BROKER_VISIBILITY_TIMEOUT below) so that a job whose whole
+worker was killed comes back within seconds; no test job runs that long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_VISIBILITY_TIMEOUT = 8
+
+
+def _redis_url() -> str:
+    return f"redis://127.0.0.1:6379/{int(os.environ.get('PXL_TEST_REDIS_DB', '15'))}"
+
+
+def _require_redis() -> None:
+    try:
+        redis.Redis.from_url(_redis_url(), socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("integration tests need Redis on 127.0.0.1:6379")
+
+
+@pytest.fixture(scope="session")
+def pxl_env():
+    """Environment of this test session (also applied to os.environ)."""
+    _require_redis()
+    from workers.settings import get_settings
+
+    tag = uuid.uuid4().hex[:10]
+    env = {
+        "PXL_REDIS_URL": _redis_url(),
+        "PXL_KEY_PREFIX": f"pxltest:{tag}:",
+        "PXL_QUEUE_NAME": f"pxltest-{tag}",
+        "PXL_WEBHOOK_ALLOWLIST": json.dumps(["127.0.0.1"]),
+        "PXL_JWT_SECRET": "test-signing-key-" + "k" * 40,
+        "PXL_WEBHOOK_MASTER_KEY": "test-webhook-master-key-" + "m" * 40,
+        "PXL_WEBHOOK_RETRY_SCHEDULE": json.dumps([0.3, 0.6]),
+        "PXL_WEBHOOK_RETRY_JITTER": "0.1",
+        "PXL_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "PXL_BROKER_VISIBILITY_TIMEOUT": str(TEST_VISIBILITY_TIMEOUT),
+        "PXL_BROKER_RESTORE_INTERVAL": "1",
+        "PXL_WORKER_HEARTBEAT_SECONDS": "1",
+        "PXL_JOB_TIME_LIMIT_GRACE": "2",
+        "PXL_JOB_HARD_TIME_LIMIT_MARGIN": "3",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    get_settings.cache_clear()
+    client = redis.Redis.from_url(env["PXL_REDIS_URL"])
+    keys = list(client.scan_iter(match=env["PXL_KEY_PREFIX"] + "*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start:start + 500])
+
+
+class WorkerProcess:
+    """A real `pxl worker` subprocess."""
+
+    def __init__(self, env: dict, concurrency: int = 2, log: Path | None = None):
+        self.env = {**os.environ, **env}
+        self.concurrency = concurrency
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 30.0) -> WorkerProcess:
+        from workers.jobs import JobStore
+        from workers.settings import get_settings
+
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())",
+             "worker", "--concurrency", str(self.concurrency), "--loglevel", "info"],
+            env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )
+        if out is not subprocess.DEVNULL:
+            out.close()
+        # Ready when its heartbeat is in Redis (written once the consumer is up).
+        store = JobStore.from_settings(get_settings())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive:
+                raise RuntimeError(f"pxl worker exited with {self.proc.returncode}")
+            if any(w.get("pid") == self.proc.pid for w in store.workers_online()):
+                return self
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError("pxl worker did not come up")
+
+    def children(self) -> list[int]:
+        """Pids of the pool processes."""
+        out = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.alive:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the main process and its pool children."""
+        if self.proc is None:
+            return
+        children = self.children() if self.alive else []
+        if self.alive:
+            self.proc.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(pxl_env, tmp_path_factory):
+    proc = WorkerProcess(pxl_env, log=tmp_path_factory.mktemp("worker") / "worker.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def store(pxl_env):
+    from workers.jobs import JobStore
+    from workers.settings import get_settings
+
+    return JobStore.from_settings(get_settings())

@@ -1,0 +1,166 @@
+"""The Celery application, configured from settings for no lost and no duplicated work.
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after
+  its task returned; when the pool child running it dies, the message goes straight back to
+  the queue.  When the whole worker dies, the message waits in Redis (``unacked``) until the
+  broker's visibility timeout passes and any live worker restores it.
+- ``worker_prefetch_multiplier = 1``: a worker holds no more jobs than it has pool slots.
+- visibility timeout above the largest job's hard time limit, so a job still running is
+  never handed to a second worker.
+- no result backend: the job record in Redis is the source of truth (workers.jobs).
+- ``global_keyprefix``: every broker key (queues, unacked, bindings, pub/sub channels) starts
+  with ``<PXL_KEY_PREFIX>broker:``, so one Redis database can hold isolated deployments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+
+from celery import Celery, bootsteps
+from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+from workers.settings import Settings, get_settings
+
+RUN_JOB = "pxl.run_job"
+DELIVER_WEBHOOK = "pxl.deliver_webhook"
+
+
+def webhook_queue(settings: Settings) -> str:
+    return f"{settings.queue_name}.webhooks"
+
+
+def broker_prefix(settings: Settings) -> str:
+    return f"{settings.key_prefix}broker:"
+
+
+def visibility_timeout(settings: Settings) -> float:
+    if settings.broker_visibility_timeout is not None:
+        return settings.broker_visibility_timeout
+    return (settings.max_job_timeout + settings.job_time_limit_grace
+            + settings.job_hard_time_limit_margin + 300)
+
+
+def time_limits(settings: Settings, timeout: float | None) -> tuple[float, float]:
+    """(soft, hard) Celery time limits for a job with this prover timeout."""
+    timeout = float(timeout or settings.default_job_timeout)
+    soft = timeout + settings.job_time_limit_grace
+    return soft, soft + settings.job_hard_time_limit_margin
+
+
+def broker_queue_keys(settings: Settings, queue: str) -> list[str]:
+    """The Redis lists holding a queue's waiting messages (one per priority step)."""
+    prefix = broker_prefix(settings)
+    keys = []
+    for pri in PRIORITY_STEPS:
+        keys.append(f"{prefix}{queue}{Channel.sep}{pri}" if pri else f"{prefix}{queue}")
+    return keys
+
+
+def celery_config(settings: Settings) -> dict:
+    vt = visibility_timeout(settings)
+    return {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": {
+            "global_keyprefix": broker_prefix(settings),
+            "visibility_timeout": vt,
+            "unacked_restore_interval": settings.broker_restore_interval,
+            "unacked_restore_throttle": 1,
+            "socket_timeout": 30,
+            "socket_connect_timeout": 5,
+            "health_check_interval": 25,
+        },
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_store_errors_even_if_ignored": False,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "task_default_queue": settings.queue_name,
+        "task_routes": {DELIVER_WEBHOOK: {"queue": webhook_queue(settings)}},
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_send_task_events": settings.worker_send_events,
+        "task_send_sent_event": settings.worker_send_events,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "enable_utc": True,
+    }
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """Writes ``<prefix>worker:<id>`` (with a TTL) every worker_heartbeat_seconds from the
+    worker's main process, so the API can tell which workers are online."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.tref = None
+        self.store = None
+        self.worker_id = None
+
+    def start(self, parent):
+        from workers.jobs import JobStore
+
+        settings = get_settings()
+        self.store = JobStore.from_settings(settings)
+        self.worker_id = parent.hostname
+        self.info = {
+            "host": socket.gethostname(), "pid": os.getpid(),
+            "concurrency": getattr(parent.controller, "concurrency", None),
+            "queues": sorted(q.name for q in parent.app.amqp.queues.consume_from.values())
+            if parent.app.amqp.queues.consume_from else [settings.queue_name],
+        }
+        self.beat()
+        self.tref = parent.timer.call_repeatedly(settings.worker_heartbeat_seconds, self.beat)
+
+    def beat(self):
+        # A missed beat only makes the worker look late.
+        with contextlib.suppress(Exception):
+            self.store.heartbeat(self.worker_id, self.info)
+
+    def stop(self, parent):
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.worker_gone(self.worker_id)
+
+    shutdown = stop
+
+
+def make_app(settings: Settings) -> Celery:
+    celery = Celery("pxl", include=["workers.tasks"], set_as_current=False)
+    celery.conf.update(celery_config(settings))
+    celery.steps["consumer"].add(Heartbeat)
+    return celery
+
+
+app = make_app(get_settings())
+app.set_current()
+
+_apps: dict[tuple, Celery] = {}
+_apps_lock = threading.Lock()
+
+
+def app_for(settings: Settings) -> Celery:
+    """The Celery app for these settings: the module's ``app`` when they match its config
+    (the normal case), else one built for them (tests and tools using other settings)."""
+    key = (settings.redis_url, settings.key_prefix, settings.queue_name)
+    if key == (app.conf.broker_url, app.conf.broker_transport_options["global_keyprefix"]
+               [: -len("broker:")], app.conf.task_default_queue):
+        return app
+    with _apps_lock:
+        if key not in _apps:
+            _apps[key] = make_app(settings)
+        return _apps[key]
+
+

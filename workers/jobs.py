@@ -1,0 +1,617 @@
+"""Job records in Redis: the single source of truth for every kind of work.
+
+A job is a Redis hash (``<prefix>job:<id>``) whose fields hold JSON values, a Redis
+Stream of lifecycle events (``<prefix>job:<id>:events``), an entry in its owner's
+index (``<prefix>owner:<owner>:jobs``, a sorted set ordered by id) and, when the
+submission carried one, an idempotency entry.  Celery only carries the job id: its
+result backend is disabled, so an unknown id is simply absent here (the API's 404).
+
+Every status change is a WATCH/MULTI transaction on the job hash, so a job leaves a
+non-terminal status exactly once and gets exactly one final event however often its
+Celery message is delivered.  (Transactions rather than Lua: they also run on the
+embedded fakeredis server of ``pxl up``.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+from workers import metrics
+from workers.settings import Settings, get_settings
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+KINDS = ("proof", "chrono", "v4")  # one job model for every kind of work
+EVENT_NAMES = ("queued", "started", "progress", "succeeded", "failed", "cancelled")
+
+# Fields of the job document, in the order the API shows them.
+DOCUMENT_FIELDS = (
+    "id", "kind", "owner", "status", "progress", "submitted_at", "started_at", "finished_at",
+    "attempts", "params", "result", "error", "webhook", "request_id",
+)
+# Internal fields of the hash, never shown.
+_CANCEL = "_cancel"
+_SUBMITTED_TS = "_submitted_ts"
+_STARTED_TS = "_started_ts"
+_RUNNER = "_runner"  # host:pid of the process running the latest delivery
+
+
+class IdempotencyConflict(Exception):
+    """The same owner reused an Idempotency-Key with a different request body (HTTP 409)."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"Idempotency-Key already used for job {job_id} with a different request")
+        self.job_id = job_id
+
+
+class QueueFull(Exception):
+    """Backpressure: more jobs are waiting than settings.max_queue_depth (HTTP 503)."""
+
+    def __init__(self, depth: int, retry_after: int):
+        super().__init__(f"queue is full ({depth} jobs waiting); retry in {retry_after} s")
+        self.depth = depth
+        self.retry_after = retry_after
+
+
+# --- ids and time ----------------------------------------------------------------------
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_job_id(now: float | None = None) -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, 26 Crockford base32 characters.
+
+    Ids sort by submission time, which is what makes the owner index and its cursor work.
+    """
+    ms = int((time.time() if now is None else now) * 1000)
+    value = (ms << 80) | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _id_floor(epoch_s: float) -> str:
+    """The smallest id a job submitted at ``epoch_s`` can have."""
+    ms = int(epoch_s * 1000)
+    value = ms << 80
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def is_job_id(value: str) -> bool:
+    return len(value) == 26 and all(c in _CROCKFORD for c in value)
+
+
+def rfc3339(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def params_fingerprint(kind: str, params: dict, callback_url: str | None) -> str:
+    canonical = json.dumps(
+        {"kind": kind, "params": params, "callback_url": callback_url},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _decode(raw: dict[str, str]) -> dict:
+    doc = {name: json.loads(raw[name]) if name in raw else None for name in DOCUMENT_FIELDS}
+    doc["attempts"] = doc["attempts"] or 0
+    return doc
+
+
+def _verdict(result: dict | None) -> str | None:
+    return result.get("verdict") if isinstance(result, dict) else None
+
+
+class JobStore:
+    """Reads and writes job records.  Thread-safe; one per process is enough."""
+
+    def __init__(self, redis_client: redis.Redis, settings: Settings, *,
+                 enqueue: Callable[[str, dict], None] | None = None,
+                 revoke: Callable[[str], None] | None = None,
+                 queue_depth: Callable[[], int] | None = None):
+        self.r = redis_client
+        self.settings = settings
+        self.prefix = settings.key_prefix
+        # Celery is reached through these three seams; by default the Celery app configured
+        # for the same settings (see workers.celery_app.app_for).  Unit tests may pass others.
+        self._enqueue = enqueue or self._celery_enqueue
+        self._revoke = revoke or self._celery_revoke
+        self._queue_depth = queue_depth or self._broker_queue_depth
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> JobStore:
+        settings = settings or get_settings()
+        return cls(redis_client(settings), settings)
+
+    # --- keys ----------------------------------------------------------------------------
+
+    def job_key(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def events_key(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:events"
+
+    def owner_key(self, owner: str) -> str:
+        return f"{self.prefix}owner:{owner}:jobs"
+
+    def idempotency_key(self, owner: str, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.prefix}idem:{owner}:{digest}"
+
+    @property
+    def workers_key(self) -> str:
+        return f"{self.prefix}workers"
+
+    def worker_key(self, worker_id: str) -> str:
+        return f"{self.prefix}worker:{worker_id}"
+
+    # --- submission ----------------------------------------------------------------------
+
+    def submit(self, *, kind: str, owner: str, params: dict, callback_url: str | None = None,
+               idempotency_key: str | None = None,
+               request_id: str | None = None) -> tuple[dict, bool]:
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
+        ttl = self.settings.job_ttl_seconds
+        fingerprint = params_fingerprint(kind, params, callback_url)
+        idem_key = self.idempotency_key(owner, idempotency_key) if idempotency_key else None
+        if idem_key:
+            existing = self._replay(idem_key, owner, fingerprint)
+            if existing:
+                return existing, False
+
+        depth = self.queue_depth()
+        if depth >= self.settings.max_queue_depth:
+            raise QueueFull(depth, self.settings.queue_full_retry_after)
+
+        now = time.time()
+        job_id = new_job_id(now)
+        doc = {
+            "id": job_id, "kind": kind, "owner": owner, "status": JobStatus.QUEUED.value,
+            "progress": None, "submitted_at": rfc3339(now), "started_at": None,
+            "finished_at": None, "attempts": 0, "params": params, "result": None,
+            "error": None,
+            "webhook": {"url": callback_url, "state": "pending", "attempts": []}
+            if callback_url else None,
+            "request_id": request_id,
+        }
+        fields = {name: _dumps(doc[name]) for name in DOCUMENT_FIELDS}
+        fields[_SUBMITTED_TS] = repr(now)
+        key = self.job_key(job_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, ttl)
+            pipe.execute()
+
+        if idem_key:
+            claim = _dumps({"job_id": job_id, "fingerprint": fingerprint})
+            if not self.r.set(idem_key, claim, nx=True, ex=ttl):
+                # Lost a race with the same key: drop our unannounced record, answer theirs.
+                self.r.delete(key)
+                existing = self._replay(idem_key, owner, fingerprint)
+                if existing:
+                    return existing, False
+                raise IdempotencyConflict("(expired)")
+
+        owner_key = self.owner_key(owner)
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.zadd(owner_key, {job_id: 0})
+            pipe.zremrangebylex(owner_key, "-", "(" + _id_floor(now - ttl))
+            pipe.expire(owner_key, ttl)
+            self._append_event(pipe, job_id, "queued", {"status": "queued"})
+            pipe.execute()
+        self._enqueue(job_id, params)
+        metrics.job_submitted(kind)
+        return doc, True
+
+    def _replay(self, idem_key: str, owner: str, fingerprint: str) -> dict | None:
+        raw = self.r.get(idem_key)
+        if not raw:
+            return None
+        claim = json.loads(raw)
+        if claim["fingerprint"] != fingerprint:
+            raise IdempotencyConflict(claim["job_id"])
+        return self.get(claim["job_id"], owner)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get(self, job_id: str, owner: str | None = None) -> dict | None:
+        if not is_job_id(job_id):
+            return None
+        raw = self.r.hgetall(self.job_key(job_id))
+        if not raw or "id" not in raw:
+            return None
+        doc = _decode(raw)
+        if owner is not None and doc["owner"] != owner:
+            return None
+        return doc
+
+    def list(self, owner: str, *, status: str | None = None, kind: str | None = None,
+             limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """The owner's jobs, newest first.  ``cursor`` is the id of the last job of the
+        previous page; the returned cursor is None on the last page."""
+        if cursor is not None and not is_job_id(cursor):
+            raise ValueError("invalid cursor")
+        limit = max(1, min(int(limit), 500))
+        owner_key = self.owner_key(owner)
+        upper = "(" + cursor if cursor else "+"
+        page: list[dict] = []
+        scanned = 0
+        last_seen: str | None = None
+        batch = max(limit + 1, 50)
+        while True:
+            ids = self.r.zrevrangebylex(owner_key, upper, "-", start=0, num=batch)
+            if not ids:
+                return page, None
+            with self.r.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hgetall(self.job_key(job_id))
+                raws = pipe.execute()
+            expired = []
+            for job_id, raw in zip(ids, raws, strict=True):
+                scanned += 1
+                if not raw or "id" not in raw:
+                    expired.append(job_id)
+                    continue
+                doc = _decode(raw)
+                if (status and doc["status"] != status) or (kind and doc["kind"] != kind):
+                    last_seen = job_id
+                    continue
+                if len(page) == limit:
+                    # One more match exists beyond this page.
+                    if expired:
+                        self.r.zrem(owner_key, *expired)
+                    return page, page[-1]["id"]
+                page.append(doc)
+                last_seen = job_id
+            if expired:
+                self.r.zrem(owner_key, *expired)
+            if len(ids) < batch:
+                return page, None
+            upper = "(" + ids[-1]
+            if scanned >= 5000 and last_seen:
+                # A sparse filter: hand back a cursor rather than scanning without end.
+                return page, (page[-1]["id"] if len(page) == limit else last_seen)
+
+    def read_events(self, job_id: str, after: str | None = None,
+                    block_ms: int = 0) -> list[tuple[str, str, dict]]:
+        """Events of the job after the id ``after`` (exclusive; None or "0": from the start),
+        waiting up to ``block_ms`` for one when there are none yet."""
+        streams = {self.events_key(job_id): after or "0"}
+        if block_ms and block_ms > 0:
+            reply = self.r.xread(streams, count=100, block=int(block_ms))
+        else:
+            reply = self.r.xread(streams, count=100)
+        out = []
+        for _stream, entries in reply or []:
+            for event_id, fields in entries:
+                out.append((event_id, fields.get("event", ""), json.loads(fields.get("data", "{}"))))
+        return out
+
+    def wait_terminal(self, job_id: str, timeout_s: float) -> dict | None:
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        after = "0"
+        while True:
+            events = self.read_events(job_id, after, 0)
+            if events:
+                after = events[-1][0]
+            doc = self.get(job_id)
+            if doc is None or doc["status"] in _TERMINAL:
+                return doc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return doc
+            # Block on the stream (capped so an expired job cannot hold us forever).
+            self.read_events(job_id, after, max(1, int(min(remaining, 5.0) * 1000)))
+
+    # --- cancellation --------------------------------------------------------------------
+
+    def cancel(self, job_id: str, owner: str) -> dict | None:
+        """Queued: cancelled now (and its message revoked).  Running: the cancel flag is set;
+        the worker's should_stop sees it and the job ends cancelled.  Terminal: unchanged."""
+        if not is_job_id(job_id):
+            return None
+        key = self.job_key(job_id)
+        outcome: dict[str, Any] = {}
+
+        def txn(pipe: redis.client.Pipeline) -> None:
+            outcome.clear()
+            raw = pipe.hgetall(key)
+            if not raw or "id" not in raw:
+                return
+            doc = _decode(raw)
+            outcome["doc"] = doc
+            if doc["owner"] != owner or doc["status"] in _TERMINAL:
+                return
+            pipe.multi()
+            pipe.hset(key, _CANCEL, "1")
+            if doc["status"] == JobStatus.QUEUED.value:
+                outcome["doc"] = self._write_terminal(pipe, doc, raw, JobStatus.CANCELLED)
+                outcome["ended"] = True
+
+        self.r.transaction(txn, key)
+        doc = outcome.get("doc")
+        if doc is None or doc["owner"] != owner:
+            return None
+        if outcome.get("ended"):
+            self._after_terminal(doc, run_s=0.0)
+            self._revoke(job_id)
+        return doc
+
+    def runner_of(self, job_id: str) -> str | None:
+        """host:pid of the process that ran (or runs) the job's latest delivery."""
+        return self.r.hget(self.job_key(job_id), _RUNNER)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.r.hget(self.job_key(job_id), _CANCEL) == "1"
+
+    # --- the worker's side of the lifecycle ----------------------------------------------
+
+    def begin(self, job_id: str) -> dict | None:
+        """Mark a delivered job running (attempts + 1) and return its document, or None when
+        the delivery must not run: the job is unknown/expired, already terminal, cancelled
+        while queued, or has used up settings.job_max_attempts deliveries."""
+        key = self.job_key(job_id)
+        outcome: dict[str, Any] = {}
+
+        def txn(pipe: redis.client.Pipeline) -> None:
+            outcome.clear()
+            raw = pipe.hgetall(key)
+            if not raw or "id" not in raw:
+                return
+            doc = _decode(raw)
+            if doc["status"] in _TERMINAL:
+                outcome["skipped"] = doc
+                return
+            pipe.multi()
+            if raw.get(_CANCEL) == "1":
+                outcome["ended"] = self._write_terminal(pipe, doc, raw, JobStatus.CANCELLED)
+                return
+            if doc["attempts"] >= self.settings.job_max_attempts:
+                error = {"type": "too_many_attempts",
+                         "detail": f"the job was delivered {doc['attempts']} times without "
+                                   "finishing (its worker kept dying); giving up"}
+                outcome["ended"] = self._write_terminal(
+                    pipe, doc, raw, JobStatus.FAILED, error=error)
+                return
+            now = time.time()
+            doc.update(status=JobStatus.RUNNING.value, started_at=rfc3339(now),
+                       attempts=doc["attempts"] + 1)
+            pipe.hset(key, mapping={
+                "status": _dumps(doc["status"]), "started_at": _dumps(doc["started_at"]),
+                "attempts": _dumps(doc["attempts"]), _STARTED_TS: repr(now),
+                _RUNNER: f"{socket.gethostname()}:{os.getpid()}",
+            })
+            pipe.expire(key, self.settings.job_ttl_seconds)
+            self._append_event(pipe, job_id, "started",
+                               {"status": "running", "attempt": doc["attempts"]})
+            outcome["started"] = doc
+            outcome["queue_wait_s"] = now - float(raw.get(_SUBMITTED_TS, now))
+
+        self.r.transaction(txn, key)
+        if "ended" in outcome:
+            self._after_terminal(outcome["ended"], run_s=0.0)
+            return None
+        if "started" in outcome:
+            metrics.job_started(outcome["started"]["kind"], outcome["queue_wait_s"])
+            return outcome["started"]
+        if "skipped" in outcome:
+            self._ensure_webhook_scheduled(outcome["skipped"])
+        return None
+
+    def timings(self, job_id: str) -> tuple[float | None, float | None]:
+        """(submitted, started) as epoch seconds."""
+        sub, start = self.r.hmget(self.job_key(job_id), _SUBMITTED_TS, _STARTED_TS)
+        return (float(sub) if sub else None, float(start) if start else None)
+
+    def progress(self, job_id: str, fraction: float, note: str = "") -> None:
+        fraction = max(0.0, min(1.0, float(fraction)))
+        key = self.job_key(job_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "progress", _dumps(fraction))
+            self._append_event(pipe, job_id, "progress", {"progress": fraction, "note": note})
+            pipe.execute()
+
+    def finish(self, job_id: str, status: JobStatus | str, *, result: dict | None = None,
+               error: dict | None = None) -> dict | None:
+        """Make the job terminal.  Returns the final document if this call ended it, None when
+        it was already terminal (a duplicate delivery) or is gone."""
+        status = JobStatus(status)
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"{status.value} is not a terminal status")
+        key = self.job_key(job_id)
+        outcome: dict[str, Any] = {}
+
+        def txn(pipe: redis.client.Pipeline) -> None:
+            outcome.clear()
+            raw = pipe.hgetall(key)
+            if not raw or "id" not in raw:
+                return
+            doc = _decode(raw)
+            if doc["status"] in _TERMINAL:
+                return
+            pipe.multi()
+            outcome["doc"] = self._write_terminal(pipe, doc, raw, status, result, error)
+            started = raw.get(_STARTED_TS)
+            outcome["run_s"] = time.time() - float(started) if started else 0.0
+
+        self.r.transaction(txn, key)
+        doc = outcome.get("doc")
+        if doc is not None:
+            self._after_terminal(doc, run_s=outcome["run_s"])
+        return doc
+
+    def _write_terminal(self, pipe, doc: dict, raw: dict, status: JobStatus,
+                        result: dict | None = None, error: dict | None = None) -> dict:
+        now = time.time()
+        doc.update(status=status.value, finished_at=rfc3339(now), result=result, error=error)
+        if status is JobStatus.SUCCEEDED:
+            doc["progress"] = 1.0
+        doc["_end_to_end_s"] = now - float(raw.get(_SUBMITTED_TS, now))
+        key = self.job_key(doc["id"])
+        pipe.hset(key, mapping={name: _dumps(doc[name]) for name in
+                                ("status", "finished_at", "result", "error", "progress")})
+        pipe.expire(key, self.settings.job_ttl_seconds)
+        public = {name: doc[name] for name in DOCUMENT_FIELDS}
+        self._append_event(pipe, doc["id"], status.value, public)
+        return doc
+
+    def _after_terminal(self, doc: dict, run_s: float) -> None:
+        end_to_end = doc.pop("_end_to_end_s", 0.0)
+        metrics.job_finished(doc["kind"], doc["status"], _verdict(doc["result"]), run_s,
+                             end_to_end)
+        self._ensure_webhook_scheduled(doc)
+
+    def _ensure_webhook_scheduled(self, doc: dict) -> None:
+        """Queue the first callback of a terminal job.  Called again when a redelivered task
+        finds the job already terminal, so a worker dying between the final write and this
+        call does not lose the callback; deliveries deduplicate by attempt number."""
+        hook = doc.get("webhook")
+        if hook and hook.get("state") == "pending" and not hook.get("attempts"):
+            self.schedule_webhook(doc["id"], attempt=1, delay=0.0)
+
+    def schedule_webhook(self, job_id: str, *, attempt: int, delay: float) -> None:
+        from workers.celery_app import app_for, visibility_timeout, webhook_queue
+
+        # A countdown keeps the message unacknowledged in a worker; beyond the visibility
+        # timeout Redis would hand it out again, so long waits hop (see webhooks.run_delivery).
+        longest = min(self.settings.webhook_max_countdown,
+                      visibility_timeout(self.settings) / 2)
+        app_for(self.settings).send_task(
+            "pxl.deliver_webhook", args=[job_id, attempt, time.time() + delay],
+            queue=webhook_queue(self.settings), countdown=min(delay, longest) or None)
+
+    def update_webhook(self, job_id: str, change: Callable[[dict], dict | None]) -> dict | None:
+        """Apply ``change`` to the job's webhook state atomically; returns the new state, or
+        None when the job is gone or ``change`` declined (returned None)."""
+        key = self.job_key(job_id)
+        outcome: dict[str, Any] = {}
+
+        def txn(pipe: redis.client.Pipeline) -> None:
+            outcome.clear()
+            raw = pipe.hget(key, "webhook")
+            if raw is None or not pipe.exists(key):
+                return
+            hook = json.loads(raw)
+            new = change(hook) if hook else None
+            if new is None:
+                return
+            pipe.multi()
+            pipe.hset(key, "webhook", _dumps(new))
+            outcome["hook"] = new
+
+        self.r.transaction(txn, key)
+        return outcome.get("hook")
+
+    def _append_event(self, pipe, job_id: str, name: str, data: dict) -> None:
+        key = self.events_key(job_id)
+        pipe.xadd(key, {"event": name, "data": _dumps(data)},
+                  maxlen=self.settings.job_events_maxlen, approximate=True)
+        pipe.expire(key, self.settings.job_ttl_seconds)
+
+    # --- liveness and queue --------------------------------------------------------------
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.r.ping())
+        except redis.RedisError:
+            return False
+
+    def heartbeat(self, worker_id: str, info: dict) -> None:
+        now = time.time()
+        ttl = max(1, int(self.settings.worker_heartbeat_seconds * 3))
+        record = {"id": worker_id, "last_seen": rfc3339(now), **info}
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.set(self.worker_key(worker_id), _dumps(record), ex=ttl)
+            pipe.zadd(self.workers_key, {worker_id: now})
+            pipe.zremrangebyscore(self.workers_key, "-inf", now - 3600)
+            pipe.execute()
+
+    def worker_gone(self, worker_id: str) -> None:
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self.worker_key(worker_id))
+            pipe.zrem(self.workers_key, worker_id)
+            pipe.execute()
+
+    def workers_online(self) -> list[dict]:
+        since = time.time() - self.settings.worker_heartbeat_seconds * 3
+        ids = self.r.zrangebyscore(self.workers_key, since, "+inf")
+        if not ids:
+            return []
+        raws = self.r.mget([self.worker_key(i) for i in ids])
+        return [json.loads(raw) for raw in raws if raw]
+
+    def queue_depth(self) -> int:
+        return self._queue_depth()
+
+    # --- Celery seams ----------------------------------------------------------------------
+
+    def _celery_enqueue(self, job_id: str, params: dict) -> None:
+        from workers.celery_app import app_for, time_limits
+
+        soft, hard = time_limits(self.settings, params.get("timeout"))
+        app_for(self.settings).send_task(
+            "pxl.run_job", args=[job_id], task_id=job_id, queue=self.settings.queue_name,
+            soft_time_limit=soft, time_limit=hard,
+        )
+
+    def _celery_revoke(self, job_id: str) -> None:
+        from workers.celery_app import app_for
+
+        # Revoking is an optimisation: a cancelled job's task skips it anyway.
+        with contextlib.suppress(Exception):
+            app_for(self.settings).control.revoke(job_id)
+
+    def _broker_queue_depth(self) -> int:
+        from workers.celery_app import broker_queue_keys
+
+        keys = broker_queue_keys(self.settings, self.settings.queue_name)
+        with self.r.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.llen(key)
+            return sum(pipe.execute())
+
+
+_clients: dict[tuple[int, str], redis.Redis] = {}
+
+
+def redis_client(settings: Settings | None = None) -> redis.Redis:
+    """A pooled client (decode_responses=True) per process and URL."""
+    settings = settings or get_settings()
+    key = (os.getpid(), settings.redis_url)
+    client = _clients.get(key)
+    if client is None:
+        client = redis.Redis.from_url(
+            settings.redis_url, decode_responses=True, health_check_interval=30,
+            socket_connect_timeout=5, protocol=2,
+        )
+        _clients[key] = client
+    return client

@@ -1,0 +1,119 @@
+"""What a job of each kind runs: ``RUNNERS[kind](params, ctx) -> result document``.
+
+Runners are plain functions over the pure cores (prover, overlays); the Celery task
+(workers.tasks) does the bookkeeping around them.  A runner raises ``ValueError`` (for
+example the prover's FormulaError) for bad input: the job fails at once, without retries.
+The overlays register "chrono" and "v4" here, and may add projections to ``PROOF_OVERLAYS``
+for the ``overlay`` field of proof jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+
+from workers.settings import get_settings
+
+
+class JobContext:
+    """What a running job may ask of the platform: should I stop, and here is my progress."""
+
+    def __init__(self, store, job_id: str, *, poll_seconds: float | None = None,
+                 progress_interval: float = 0.25):
+        self.store = store
+        self.job_id = job_id
+        self.poll_seconds = (get_settings().cancel_poll_seconds if poll_seconds is None
+                             else poll_seconds)
+        self.progress_interval = progress_interval
+        self.stop_seen = False  # a cancel request was observed (the prover stopped for it)
+        self._checked_at = float("-inf")
+        self._last_progress = float("-inf")
+        self._lock = threading.Lock()
+
+    def should_stop(self) -> bool:
+        """True once the job's cancel flag is set.  Cheap: Redis is asked at most every
+        ``poll_seconds`` (the prover polls this from its watch thread)."""
+        if self.stop_seen:
+            return True
+        now = time.monotonic()
+        if now - self._checked_at < self.poll_seconds:
+            return False
+        with self._lock:
+            if now - self._checked_at >= self.poll_seconds:
+                self._checked_at = now
+                # Redis trouble must not stop a proof.
+                with contextlib.suppress(Exception):
+                    self.stop_seen = self.store.cancel_requested(self.job_id)
+        return self.stop_seen
+
+    def progress(self, fraction: float, note: str = "") -> None:
+        """Report progress (0..1); throttled to one event per ``progress_interval``."""
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last_progress < self.progress_interval:
+            return
+        self._last_progress = now
+        with contextlib.suppress(Exception):  # progress is advisory
+            self.store.progress(self.job_id, fraction, note)
+
+
+Runner = Callable[[dict, JobContext], dict]
+
+# overlay name -> function turning the submitted formula (params["formula"]) into the PXL
+# formula to prove.  "modal" (or no overlay) proves the formula as it is.
+PROOF_OVERLAYS: dict[str, Callable[[object], object]] = {}
+
+
+def run_proof(params: dict, ctx: JobContext) -> dict:
+    from workers.prover.reader import read_formula
+    from workers.prover.search import prove
+
+    overlay = params.get("overlay") or "modal"
+    if overlay == "modal":
+        formula = read_formula(params["formula"])
+    elif overlay in PROOF_OVERLAYS:
+        formula = PROOF_OVERLAYS[overlay](params["formula"])
+    else:
+        raise ValueError(f"unknown overlay {overlay!r}")
+    timeout = float(params.get("timeout") or get_settings().default_job_timeout)
+    result = prove(formula, timeout=timeout, should_stop=ctx.should_stop)
+    return result.to_document()
+
+
+def run_chrono(params: dict, ctx: JobContext) -> dict:
+    from workers.overlays.jobs import run_chrono as run
+
+    return run(params, should_stop=ctx.should_stop)
+
+
+def run_v4(params: dict, ctx: JobContext) -> dict:
+    from workers.overlays.jobs import run_v4 as run
+
+    return run(params, should_stop=ctx.should_stop)
+
+
+def _overlay_projection(overlay: str) -> Callable[[object], object]:
+    def projection(value: object) -> object:
+        from workers.overlays import project
+
+        return project(overlay, value)
+
+    return projection
+
+
+PROOF_OVERLAYS.update(chrono=_overlay_projection("chrono"), v4=_overlay_projection("v4"))
+
+RUNNERS: dict[str, Runner] = {"proof": run_proof, "chrono": run_chrono, "v4": run_v4}
+
+
+def timeout_result(kind: str, params: dict, detail: str) -> dict:
+    """The result of a job stopped by its Celery time limit: verdict unknown, SZS Timeout
+    (the same answer the prover gives when its own timeout fires first)."""
+    if kind == "proof":
+        from workers.prover.result import ProofResult
+
+        doc = ProofResult("unknown", "Timeout", trace=[detail]).to_document()
+        doc["formula"] = params.get("formula_text")
+        return doc
+    return {"verdict": "unknown", "szs_status": "Timeout", "trace": [detail]}

@@ -1,0 +1,123 @@
+"""The Celery tasks: ``pxl.run_job`` (every kind of job) and ``pxl.deliver_webhook``.
+
+Both are thin: the job store does the state transitions, the runners the work, the
+webhooks module the delivery.  Infrastructure errors (Redis connection trouble) are
+retried a bounded number of times with exponential backoff; nothing else is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import redis
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app
+from workers.jobs import JobStatus, JobStore
+from workers.runners import RUNNERS, JobContext, timeout_result
+from workers.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+INFRASTRUCTURE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+_store: tuple[int, JobStore] | None = None
+
+
+def worker_store() -> JobStore:
+    """One store per process (pool children get their own connections after the fork)."""
+    global _store
+    if _store is None or _store[0] != os.getpid():
+        _store = (os.getpid(), JobStore.from_settings(get_settings()))
+    return _store[1]
+
+
+class JobTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """The task gave up (retries exhausted) or hit its hard time limit: end the job."""
+        job_id = args[0] if args else kwargs.get("job_id")
+        store = worker_store()
+        try:
+            if isinstance(exc, TimeLimitExceeded):
+                doc = store.get(job_id)
+                if doc is not None:
+                    result = timeout_result(doc["kind"], doc["params"],
+                                            f"stopped by the hard time limit ({exc})")
+                    store.finish(job_id, JobStatus.SUCCEEDED, result=result)
+                return
+            store.finish(job_id, JobStatus.FAILED, error={
+                "type": "infrastructure",
+                "detail": f"{type(exc).__name__}: {exc} (after {self.request.retries} retries)",
+            })
+        except Exception:  # noqa: BLE001 - Redis may still be down; the record stays running
+            log.exception("could not record the failure of job %s", job_id)
+
+
+_settings = get_settings()
+
+
+@app.task(
+    bind=True, base=JobTask, name=RUN_JOB,
+    autoretry_for=INFRASTRUCTURE_ERRORS, max_retries=_settings.job_infra_retries,
+    retry_backoff=1, retry_backoff_max=60, retry_jitter=True,
+)
+def run_job(self, job_id: str) -> str:
+    store = worker_store()
+    doc = store.begin(job_id)
+    if doc is None:
+        return "skipped"  # unknown, expired, already terminal, or cancelled while queued
+    return execute(store, doc)
+
+
+def execute(store: JobStore, doc: dict) -> str:
+    job_id, kind = doc["id"], doc["kind"]
+    ctx = JobContext(store, job_id)
+    started = time.monotonic()
+    try:
+        runner = RUNNERS[kind]
+    except KeyError:
+        store.finish(job_id, JobStatus.FAILED,
+                     error={"type": "unknown_kind", "detail": f"no runner for kind {kind!r}"})
+        return JobStatus.FAILED.value
+    try:
+        result = runner(doc["params"], ctx)
+    except SoftTimeLimitExceeded:
+        result = timeout_result(kind, doc["params"], "stopped by the soft time limit")
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except ValueError as exc:  # bad input (FormulaError is one): fail now, never retry
+        store.finish(job_id, JobStatus.FAILED,
+                     error={"type": "invalid_input", "detail": str(exc)})
+        return JobStatus.FAILED.value
+    except Exception as exc:  # noqa: BLE001 - a bug in a runner: record it, do not retry
+        log.exception("job %s (%s) crashed", job_id, kind)
+        store.finish(job_id, JobStatus.FAILED,
+                     error={"type": "internal", "detail": f"{type(exc).__name__}: {exc}"})
+        return JobStatus.FAILED.value
+    run_ms = (time.monotonic() - started) * 1000.0
+
+    # Cancelled while running: the runner stopped for it (or gave up without a verdict).
+    if ctx.stop_seen or (result.get("verdict") == "unknown" and store.cancel_requested(job_id)):
+        store.finish(job_id, JobStatus.CANCELLED)
+        return JobStatus.CANCELLED.value
+    submitted, began = store.timings(job_id)
+    result = dict(result)
+    result["queue_wait_ms"] = round((began - submitted) * 1000.0, 3) if submitted and began \
+        else None
+    result["run_ms"] = round(run_ms, 3)
+    store.finish(job_id, JobStatus.SUCCEEDED, result=result)
+    return JobStatus.SUCCEEDED.value
+
+
+@app.task(
+    bind=True, name=DELIVER_WEBHOOK,
+    autoretry_for=INFRASTRUCTURE_ERRORS, max_retries=_settings.job_infra_retries,
+    retry_backoff=1, retry_backoff_max=60, retry_jitter=True,
+)
+def deliver_webhook(self, job_id: str, attempt: int = 1, not_before: float | None = None) -> str:
+    from workers.webhooks import run_delivery
+
+    return run_delivery(worker_store(), job_id, attempt, not_before)

@@ -1,0 +1,289 @@
+"""Job callbacks: Standard Webhooks v1 signing, an SSRF guard, and retried delivery.
+
+When a job with a ``callback_url`` ends, ``pxl.deliver_webhook`` POSTs the job document::
+
+    {"type": "job.succeeded", "timestamp": "...", "data": {<job document>}}
+
+with the headers ``webhook-id`` (``msg_<job id>``, the same on every retry so receivers
+can deduplicate), ``webhook-timestamp`` (Unix seconds of this attempt) and
+``webhook-signature`` (``v1,<base64 HMAC-SHA256 over "<id>.<timestamp>.<body>">``), keyed by
+the owner's secret (``whsec_<base64>``, workers.clients.webhook_secret).
+
+A non-2xx answer, a redirect, a timeout or a refused address is a failed attempt; the next
+one waits ``settings.webhook_retry_schedule[n]`` seconds +-``webhook_retry_jitter``; after
+the last the delivery is ``failed``.  Every attempt is recorded on the job document.
+
+SSRF guard: the host is resolved and every address must be globally routable (no private,
+loopback, link-local, multicast, reserved, unspecified, metadata or IPv4-mapped IPv6
+addresses) unless ``settings.webhook_allowlist`` names the host or a network holding the
+address.  The request then goes to the checked address itself (no second lookup that a
+rebinding DNS could answer differently), with the original Host header and TLS name, and
+redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import socket
+import time
+from urllib.parse import urlsplit
+
+import httpx
+
+from workers import metrics
+from workers.jobs import DOCUMENT_FIELDS, TERMINAL_STATUSES, JobStore, rfc3339
+from workers.settings import Settings
+
+SIGNATURE_VERSION = "v1"
+SECRET_PREFIX = "whsec_"
+MAX_URL_LENGTH = 2048
+_METADATA = frozenset({ipaddress.ip_address("169.254.169.254"),
+                       ipaddress.ip_address("fd00:ec2::254")})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class CallbackURLError(ValueError):
+    """The callback URL is malformed or points where the service must not send requests."""
+
+
+# --- signing ------------------------------------------------------------------------------
+
+
+def secret_bytes(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: base64 after ``whsec_``."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret[len(SECRET_PREFIX):])
+    return secret.encode("utf-8")
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
+    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
+
+
+def verify(secret: str, headers: dict, body: bytes, *, tolerance_s: int = 300,
+           now: float | None = None) -> bool:
+    """Check a received webhook (what a receiver does; used by the tests)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id, ts = lower.get("webhook-id"), lower.get("webhook-timestamp")
+    sigs = lower.get("webhook-signature", "")
+    if not msg_id or not ts or not ts.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(ts)) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, int(ts), body)
+    return any(hmac.compare_digest(expected, s) for s in sigs.split())
+
+
+# --- the SSRF guard -----------------------------------------------------------------------
+
+
+def forbidden_reason(ip: IPAddress) -> str | None:
+    """Why the service must not connect to ``ip``, or None when it is a public address."""
+    if ip in _METADATA:
+        return "a cloud metadata address"
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return "an IPv4-mapped IPv6 address"
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and forbidden_reason(embedded):
+            return "an IPv6 address embedding a non-public IPv4 address"
+    checks = (
+        ("is_loopback", "a loopback address"), ("is_link_local", "a link-local address"),
+        ("is_multicast", "a multicast address"), ("is_unspecified", "the unspecified address"),
+        ("is_reserved", "a reserved address"), ("is_private", "a private address"),
+    )
+    for attr, reason in checks:
+        if getattr(ip, attr):
+            return reason
+    if not ip.is_global:
+        return "not a globally routable address"
+    return None
+
+
+def _allowlist(settings: Settings) -> tuple[set[str], list]:
+    names, nets = set(), []
+    for entry in settings.webhook_allowlist:
+        entry = entry.strip()
+        try:
+            nets.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.add(entry.lower().rstrip("."))
+    return names, nets
+
+
+def _split(url: str) -> tuple[str, str, int]:
+    if not isinstance(url, str) or not url:
+        raise CallbackURLError("callback_url must be a non-empty string")
+    if len(url) > MAX_URL_LENGTH:
+        raise CallbackURLError(f"callback_url is longer than {MAX_URL_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise CallbackURLError("callback_url must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise CallbackURLError(f"callback_url is not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise CallbackURLError("callback_url must use http or https")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise CallbackURLError("callback_url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise CallbackURLError("callback_url must not carry credentials")
+    return scheme, host, port or (443 if scheme == "https" else 80)
+
+
+def resolve_checked(host: str, port: int, settings: Settings) -> list[IPAddress]:
+    """The host's addresses, all of them allowed; raises CallbackURLError otherwise."""
+    names, nets = _allowlist(settings)
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise CallbackURLError(f"callback_url host {host!r} does not resolve: {exc}") from None
+        addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%")[0])
+                                       for i in infos))
+        if not addresses:
+            raise CallbackURLError(f"callback_url host {host!r} has no addresses")
+    if host.lower() in names:
+        return addresses
+    for ip in addresses:
+        reason = forbidden_reason(ip)
+        if reason and not any(ip in net for net in nets if net.version == ip.version):
+            shown = f"{host} ({ip})" if literal is None else str(ip)
+            raise CallbackURLError(
+                f"callback_url {shown} is {reason}; the service does not call such addresses "
+                "unless PXL_WEBHOOK_ALLOWLIST names them"
+            )
+    return addresses
+
+
+def validate_callback_url(url: str, settings: Settings) -> str:
+    """Check a callback URL at submission (scheme, form, the SSRF guard); returns it."""
+    _scheme, host, port = _split(url)
+    resolve_checked(host, port, settings)
+    return url
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+def payload(doc: dict) -> bytes:
+    data = {name: doc[name] for name in DOCUMENT_FIELDS if name != "webhook"}
+    body = {"type": f"job.{doc['status']}", "timestamp": rfc3339(time.time()), "data": data}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post(url: str, body: bytes, headers: dict, settings: Settings) -> int:
+    """POST to the checked address of the URL's host; returns the HTTP status."""
+    scheme, host, port = _split(url)
+    ip = resolve_checked(host, port, settings)[0]
+    target = httpx.URL(url).copy_with(host=str(ip), port=port)
+    default_port = 443 if scheme == "https" else 80
+    host_header = host if port == default_port else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+    extensions = {"sni_hostname": host} if scheme == "https" else {}
+    with httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
+                      trust_env=False) as client:
+        response = client.post(target, content=body, extensions=extensions,
+                               headers={**headers, "host": host_header})
+    return response.status_code
+
+
+def retry_delay(settings: Settings, attempt: int) -> float | None:
+    """Seconds before attempt ``attempt + 1`` (jittered), None after the last attempt."""
+    schedule = settings.webhook_retry_schedule
+    if attempt > len(schedule):
+        return None
+    base = float(schedule[attempt - 1])
+    jitter = settings.webhook_retry_jitter
+    return max(0.0, base * (1 + random.uniform(-jitter, jitter)))
+
+
+def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float | None) -> str:
+    """One delivery attempt (the body of ``pxl.deliver_webhook``)."""
+    settings = store.settings
+    now = time.time()
+    if not_before is not None and now < not_before - 0.05:
+        # Long waits hop through several short Celery countdowns (see celery_app).
+        store.schedule_webhook(job_id, attempt=attempt, delay=not_before - now)
+        return "waiting"
+    doc = store.get(job_id)
+    if doc is None or not doc["webhook"] or doc["status"] not in _TERMINAL:
+        return "gone"
+    hook = doc["webhook"]
+    if hook["state"] != "pending" or len(hook["attempts"]) != attempt - 1:
+        return "duplicate"
+    lock = f"{store.job_key(job_id)}:webhook:{attempt}"
+    if not store.r.set(lock, "1", nx=True, ex=int(settings.webhook_timeout_seconds * 3 + 60)):
+        return "duplicate"
+
+    record = {"at": rfc3339(now), "status": None, "error": None}
+    outcome = "retry"
+    try:
+        from workers.clients import webhook_secret
+
+        body = payload(doc)
+        msg_id, ts = f"msg_{job_id}", int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "logos-pxl-core-webhooks/1",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign(webhook_secret(doc["owner"], settings), msg_id, ts, body),
+        }
+        status = post(hook["url"], body, headers, settings)
+        record["status"] = status
+        if 200 <= status < 300:
+            outcome = "delivered"
+        else:
+            record["error"] = ("redirects are not followed" if 300 <= status < 400
+                               else f"HTTP {status}")
+    except CallbackURLError as exc:
+        record["error"] = f"refused: {exc}"
+        outcome = "refused"
+    except httpx.HTTPError as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except LookupError as exc:  # WebhookSecretMissing: never send unsigned
+        record["error"] = f"not sent: {exc}"
+
+    delay = None if outcome == "delivered" else retry_delay(settings, attempt)
+
+    def change(current: dict) -> dict | None:
+        if current.get("state") != "pending" or len(current.get("attempts", [])) != attempt - 1:
+            return None
+        current["attempts"].append(record)
+        if outcome == "delivered":
+            current["state"] = "delivered"
+        elif delay is None:
+            current["state"] = "failed"
+        return current
+
+    new = store.update_webhook(job_id, change)
+    if new is None:
+        return "duplicate"
+    final = new["state"]
+    metrics.webhook_delivery("failed" if final == "failed" else outcome)
+    if final == "pending":
+        store.schedule_webhook(job_id, attempt=attempt + 1, delay=delay)
+    return final
