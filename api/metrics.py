@@ -28,8 +28,9 @@ from typing import Literal
 
 from fastapi import Depends, FastAPI, Query, Response
 from fastapi.middleware import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from api.auth import require_scope
 from workers.logs import request_id_var, safe_request_id
@@ -39,6 +40,8 @@ from workers.settings import Settings, get_settings
 REQUEST_ID_HEADER = "X-Request-ID"
 UNMATCHED_ROUTE = "<unmatched>"  # one label value for every path no route matched
 SECTIONS = ("http", "fleet")
+# Our names are all classic ones, so the text is the 0.0.4 format every Prometheus 2.x reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 _HTTP_REGISTRY = CollectorRegistry()
 HTTP_REQUESTS = Counter(
@@ -142,7 +145,7 @@ def install(app: FastAPI, settings: Settings | None = None) -> None:
         tags=["operations"],
         summary="Prometheus metrics (text exposition format)",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        responses={200: {"content": {CONTENT_TYPE: {}}}},
     )
     def metrics(
         section: list[Literal["http", "fleet"]] | None = Query(
@@ -150,4 +153,4 @@ def install(app: FastAPI, settings: Settings | None = None) -> None:
         ),
         _principal=Depends(require_scope("metrics:read")),
     ) -> Response:
-        return Response(render(section, settings), media_type=CONTENT_TYPE_LATEST)
+        return Response(render(section, settings), media_type=CONTENT_TYPE)

@@ -1,0 +1,61 @@
+"""Shared helpers of the observability tests: an isolated settings namespace on the real Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis
+
+from workers.settings import get_settings
+
+JWT_KEY = "observability-test-signing-key-0123456789"
+
+
+def redis_url() -> str:
+    return f"redis://127.0.0.1:6379/{os.environ.get('PXL_TEST_REDIS_DB', '15')}"
+
+
+def isolated_env(monkeypatch):
+    """Settings on the real Redis under a fresh key prefix and queue; keys removed afterwards.
+
+    A generator for a fixture: ``yield from isolated_env(monkeypatch)``.
+    """
+    client = redis.Redis.from_url(redis_url(), decode_responses=True)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    tag = uuid.uuid4().hex[:10]
+    env = {
+        "PXL_REDIS_URL": redis_url(),
+        "PXL_KEY_PREFIX": f"t-obs-{tag}:",
+        "PXL_QUEUE_NAME": f"q-obs-{tag}",
+        "PXL_JWT_SECRET": JWT_KEY,
+        "PXL_AUTH_DISABLED": "false",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield get_settings(), client
+    for key in client.scan_iter(match=f"{env['PXL_KEY_PREFIX']}*", count=500):
+        client.delete(key)
+    get_settings.cache_clear()
+
+
+def parse_samples(text: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted label pairs): value} from a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def sample(samples: dict, name: str, **labels) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
