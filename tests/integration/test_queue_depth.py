@@ -1,0 +1,91 @@
+"""Done-when of the observability issue: queue depth and job latency read from GET /v1/metrics.
+
+Real Redis, a real `pxl worker`, the real app: stop the worker, submit 25 proof jobs, see
+pxl_queue_depth = 25; start the worker, see the depth fall to 0 and the end-to-end latency
+histogram count grow by exactly 25.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.unit.obs_support import parse_samples, sample
+
+pytestmark = pytest.mark.integration
+JOBS = 25
+
+
+@pytest.fixture
+def api(pxl_env):
+    from api.app import create_app
+    from api.auth import mint_token
+    from workers.settings import get_settings
+
+    # 25 submissions in a burst from one client would (rightly) meet the rate limiter
+    settings = get_settings().model_copy(update={"rate_limit_enabled": False})
+    with TestClient(create_app(settings)) as client:
+        token = mint_token("ops-queue-depth", ["proofs:write", "jobs:read", "metrics:read"])
+        client.headers["Authorization"] = f"Bearer {token}"
+        client.queue = settings.queue_name
+        yield client
+
+
+def scrape(api) -> dict:
+    answer = api.get("/v1/metrics")
+    assert answer.status_code == 200
+    return parse_samples(answer.text)
+
+
+def wait_for(api, condition, what: str, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(api)
+        if condition(samples):
+            return samples
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_queue_depth_and_latency_histogram_from_v1_metrics(api, worker):
+    queue = api.queue
+    depth = lambda s: sample(s, "pxl_queue_depth", queue=queue)  # noqa: E731
+    e2e_count = lambda s: sample(s, "pxl_job_end_to_end_seconds_count", kind="proof") or 0  # noqa: E731
+    in_progress = lambda s: sample(s, "pxl_jobs_in_progress", kind="proof")  # noqa: E731
+
+    # start from a drained queue (earlier tests share this worker and queue)
+    wait_for(api, lambda s: depth(s) == 0 and in_progress(s) == 0, "an idle queue")
+    worker.stop()
+    try:
+        before = scrape(api)
+        assert depth(before) == 0
+        assert sample(before, "pxl_workers_online") == 0
+        assert sample(before, "pxl_queue_reserved", queue=queue) == 0
+        finished_before = e2e_count(before)
+
+        ids = []
+        for i in range(JOBS):
+            answer = api.post("/v1/proofs", json={"formula": f"[](p{i} -> p{i})"})
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["id"])
+        queued = scrape(api)
+        assert depth(queued) == JOBS
+        assert sample(queued, "pxl_jobs_submitted_total", kind="proof") >= JOBS
+    finally:
+        worker.start()
+
+    done = wait_for(
+        api,
+        lambda s: depth(s) == 0 and e2e_count(s) - finished_before == JOBS,
+        "the worker to drain the queue",
+    )
+    assert sample(done, "pxl_workers_online") >= 1
+    assert in_progress(done) == 0
+    inf = sample(done, "pxl_job_end_to_end_seconds_bucket", kind="proof", le="+Inf")
+    assert inf == e2e_count(done)  # the histogram is consistent: every job is in a bucket
+    assert sample(done, "pxl_job_queue_wait_seconds_count", kind="proof") >= JOBS
+    for job_id in ids:
+        assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
