@@ -200,6 +200,10 @@ def install(app, settings: Settings) -> None:
 
     app.include_router(token_router)  # POST /v1/auth/token
     origins = check_cors_origins(list(settings.cors_origins))
+    try:
+        _networks(tuple(settings.trusted_proxies))
+    except ValueError as exc:
+        raise ValueError(f"PXL_TRUSTED_PROXIES: {exc} (list IPs or CIDRs)") from None
     app.state.rate_limiter = RateLimiter(settings)
     # user_middleware[0] is the outermost layer: headers, then CORS, then the rate limiter
     app.user_middleware[0:0] = [
