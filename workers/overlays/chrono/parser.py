@@ -268,7 +268,6 @@ class _Parser:
                     f"expected ',' after the {what} of {name}, found {_describe(comma[0], comma[2])}",
                 )
         self.count_node(offset)
-        self.pending += 1
         self.open([_CALL, offset, kind, 0, index])
 
     def after_operand(self, tok, prev):
@@ -325,7 +324,6 @@ class _Parser:
 
     def close_call(self, entry: list, offset: int) -> None:
         _, call_offset, kind, commas, index = entry
-        self.pending -= 1
         cls = CPX_KINDS[kind]
         name = OPERATOR_NAMES[kind]
         if kind in BINARY_KINDS:

@@ -1,0 +1,123 @@
+"""normalize: S5-equivalent (checked by the prover), idempotent, in normal form, traced."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+
+from tests.unit.chrono_strategies import cpx_formulas, pxl_formulas
+from workers.overlays.chrono import (
+    NormalizeError,
+    cpx_to_pxl,
+    cpx_to_text,
+    normalize,
+    normalize_checked,
+    parse_cpx,
+)
+from workers.overlays.chrono.normalize import Rewriter
+from workers.overlays.chrono.syntax import BOX_LIKE, DIA_LIKE
+from workers.prover.search import prove
+from workers.prover.syntax import Iff, postorder
+
+_NO_DUAL = (BOX_LIKE | DIA_LIKE | {"until", "since"}) - {"box", "dia", "always", "eventually"}
+
+
+def _equivalent(a, b) -> bool:
+    return prove(Iff(cpx_to_pxl(a), cpx_to_pxl(b)), timeout=20, certificate=False).verdict == "valid"
+
+
+def _assert_normal(f):
+    for node in postorder(f):
+        assert node.kind not in ("implies", "eternal"), cpx_to_text(f)
+        if node.kind == "not":
+            assert node.arg.kind == "atom" or node.arg.kind in _NO_DUAL, cpx_to_text(f)
+        if node.kind in ("and", "or"):
+            assert all(a.kind != node.kind for a in node.args), "not flattened"
+        if node.kind in BOX_LIKE | DIA_LIKE:
+            inner = node.arg.arg if node.arg.kind == "not" else node.arg
+            assert inner.kind not in BOX_LIKE | DIA_LIKE | {"const"}, "collapse missed"
+            assert node.arg.kind != ("and" if node.kind in BOX_LIKE else "or"), "not distributed"
+
+
+@given(cpx_formulas(10))
+@settings(max_examples=150, deadline=None)
+def test_normal_form_is_equivalent_idempotent_and_normal(f):
+    res = normalize_checked(f, timeout=20)
+    assert res.check["verdict"] == "valid"
+    assert _equivalent(f, res.formula)  # independently of the self-check
+    _assert_normal(res.formula)
+    again = normalize(res.formula)
+    assert again.formula is res.formula
+    assert again.rewrites == 0
+
+
+@given(pxl_formulas(12))
+@settings(max_examples=100, deadline=None)
+def test_pxl_stays_pxl(f):
+    out = normalize(f).formula
+    assert cpx_to_text(out) == cpx_to_text(cpx_to_pxl(out))
+
+
+@pytest.mark.parametrize(
+    ("text", "normal", "rule"),
+    [
+        ("[][]p", "[]p", "S5 collapse"),
+        ("<><>p", "<>p", "S5 collapse"),
+        ("[]<>p", "<>p", "S5 collapse"),
+        ("<>[]p", "[]p", "S5 collapse"),
+        ("[](p & q)", "[]p & []q", "distribute box-like over &"),
+        ("<>(p | q)", "<>p | <>q", "distribute diamond-like over |"),
+        ("~[]p", "<>~p", "push ~ inward (duality)"),
+        ("~<>p", "[]~p", "push ~ inward (duality)"),
+        ("~Always(p)", "Eventually(~p)", "push ~ inward (duality)"),
+        ("~(p & ~q)", "~p | q", "De Morgan"),
+        ("p -> q", "~p | q", "eliminate ->"),
+        ("Eternal(p -> q)", "~p | q", "time-mode cancellation"),
+        ("At(1, At(2, p))", "At(2, p)", "S5 collapse"),
+        ("Knows(1, Believes(2, p))", "Believes(2, p)", "S5 collapse"),
+        ("At(3, p & []q)", "At(3, p) & []q", "distribute"),
+        ("~At(3, p)", "~At(3, p)", None),
+        ("~Until(p, q)", "~Until(p, q)", None),
+        ("~(p <-> q)", "p <-> ~q", "push ~ inward (~(φ <-> ψ)"),
+        ("(p & q) & r", "p & q & r", "flatten"),
+        ("~true", "false", "negate constant"),
+        ("[]true", "true", "S5 collapse"),
+    ],
+)
+def test_rewrites(text, normal, rule):
+    res = normalize_checked(parse_cpx(text))
+    assert cpx_to_text(res.formula) == normal
+    if rule is None:
+        assert res.rewrites == 0 and res.trace[0] == "already in normal form"
+    else:
+        assert any(rule in line for line in res.trace), res.trace
+    assert res.trace[-1].startswith("self-check: the prover confirms")
+
+
+def test_one_trace_line_per_rewrite():
+    res = normalize(parse_cpx("~[](p & q) -> <><>r"))
+    assert len(res.trace) == res.rewrites
+    assert all("⇒" in line for line in res.trace)
+
+
+def test_deep_input_does_not_recurse():
+    f = parse_cpx("~" * 999 + "p")
+    assert cpx_to_text(normalize(f).formula) == "~p"
+    g = parse_cpx("[](" * 400 + "p" + ")" * 400)
+    assert cpx_to_text(normalize(g).formula) == "[]p"
+
+
+def test_a_wrong_rewrite_is_caught_by_the_self_check(monkeypatch):
+    # Fault injection: make the distribution rule unsound ([] over | instead of &).
+    real_modal = Rewriter.modal
+
+    def broken(self, proto, arg):
+        if proto.kind == "box" and arg.kind == "or":
+            return self.flat("or", [real_modal(self, proto, a) for a in arg.args])
+        return real_modal(self, proto, arg)
+
+    monkeypatch.setattr(Rewriter, "modal", broken)
+    with pytest.raises(NormalizeError) as info:
+        normalize_checked(parse_cpx("[](p | q)"))
+    assert info.value.proof["verdict"] == "invalid"
+    assert info.value.proof["countermodel"] is not None
