@@ -20,11 +20,12 @@ from workers.prover.errors import SYNTAX, TOO_DEEP, TOO_LARGE, TOO_MANY_NODES, F
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
 from workers.prover.syntax import FALSE, TRUE, And, Atom, Box, Dia, Formula, Iff, Implies, Not, Or
 
-# Token kinds.  The regex group names are the kinds.
+# Token kinds are the regex group names.  Leading whitespace is part of each match
+# (the token itself starts at m.start(m.lastgroup)); any other character is "err",
+# so finditer never skips input.
 _TOKEN_RE = re.compile(
-    r"""
-     (?P<ws>\s+)
-    |(?P<id>[A-Za-z_][A-Za-z0-9_]*)
+    r"""\s*(?:
+     (?P<id>[A-Za-z_][A-Za-z0-9_]*)
     |(?P<bad>&&|\|\||<=>|=>|==)
     |(?P<iff><->|↔)
     |(?P<implies>->|→)
@@ -37,8 +38,10 @@ _TOKEN_RE = re.compile(
     |(?P<rp>\))
     |(?P<top>⊤)
     |(?P<bot>⊥)
-    """,
-    re.VERBOSE,
+    |(?P<end>\Z)
+    |(?P<err>.)
+    )""",
+    re.VERBOSE | re.DOTALL,
 )
 
 # Operator precedence: a larger number binds tighter.
@@ -109,6 +112,7 @@ class _Parser:
         self.pending = 0  # operators (not parentheses) on self.ops
         self.open_parens = 0
         self.nodes = 0
+        self.atoms: dict[str, Atom] = {}  # interning is costlier than a local lookup
 
     def error(self, offset: int, message: str, code: str = SYNTAX) -> FormulaError:
         return FormulaError.at(self.text, offset, message, code=code)
@@ -116,27 +120,26 @@ class _Parser:
     # -- tokens ---------------------------------------------------------------
 
     def tokens(self):
-        """Yield (kind, offset, lexeme), skipping whitespace, ending with ('eof', ...)."""
-        text, match, pos, end = self.text, _TOKEN_RE.match, 0, len(self.text)
+        """Yield (kind, offset, lexeme) for each token, ending with ('eof', ...)."""
         last_end = 0
-        while pos < end:
-            m = match(text, pos)
-            if m is None:
-                ch = text[pos]
+        for m in _TOKEN_RE.finditer(self.text):
+            kind = m.lastgroup
+            if kind == "end":
+                break
+            pos = m.start(kind)
+            lexeme = m.group(kind)
+            if kind == "err":
+                ch = lexeme
                 shown = repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}"
                 hint = _CHAR_HINTS.get(ch)
                 if hint is None and ch.isdigit():
                     hint = "atom names start with a letter or '_'"
                 msg = f"unexpected character '{shown}'" + (f"; {hint}" if hint else "")
                 raise self.error(pos, msg)
-            kind = m.lastgroup
-            lexeme = m.group()
             if kind == "bad":
                 raise self.error(pos, _BAD_HINTS[lexeme])
-            if kind != "ws":
-                yield kind, pos, lexeme
-                last_end = m.end()
-            pos = m.end()
+            yield kind, pos, lexeme
+            last_end = m.end()
         # End of input is reported just after the last token (not after trailing blank lines).
         yield "eof", last_end, ""
 
@@ -221,7 +224,10 @@ class _Parser:
                     elif lexeme == "false":
                         self.operands.append(FALSE)
                     else:
-                        self.operands.append(Atom(lexeme))
+                        atom = self.atoms.get(lexeme)
+                        if atom is None:
+                            atom = self.atoms[lexeme] = Atom(lexeme)
+                        self.operands.append(atom)
                     expect_operand = False
                 elif kind in ("top", "bot"):
                     self.count_node(offset)
