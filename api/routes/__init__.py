@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from api.routes import health, jobs, proofs
+from api.routes import health, jobs, overlays, proofs
 
-ROUTERS = (proofs.router, jobs.router, health.router)
+ROUTERS = (proofs.router, overlays.router, jobs.router, health.router)

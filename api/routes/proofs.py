@@ -54,17 +54,9 @@ def formula_problem(exc: FormulaError) -> ProblemError:
     return ProblemError(slug, str(exc), **exc.to_dict())
 
 
-def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, Any]:
-    """The job's params: the formula checked and canonical (raises a 4xx problem if bad)."""
-    from workers.prover.jsonform import formula_to_json
-    from workers.prover.printer import to_text
-    from workers.prover.reader import read_formula
-
-    try:
-        formula = read_formula(submission.formula)
-    except FormulaError as exc:
-        raise formula_problem(exc) from None
-    timeout = submission.timeout if submission.timeout is not None else settings.default_job_timeout
+def job_timeout(timeout: float | None, settings: Settings) -> float:
+    """The job's prover timeout: the request's or the default, at most max_job_timeout (else 422)."""
+    timeout = timeout if timeout is not None else settings.default_job_timeout
     if timeout > settings.max_job_timeout:
         raise ProblemError(
             "validation-error",
@@ -77,20 +69,43 @@ def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, A
                 }
             ],
         )
+    return float(timeout)
+
+
+def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, Any]:
+    """The job's params: the formula checked and canonical (raises a 4xx problem if bad).
+
+    With overlay chrono/v4 the formula is the overlay's input (CPX, or a v4 object); it is
+    stored in its canonical form and the worker proves its projection.
+    """
+    from workers.prover.jsonform import formula_to_json
+    from workers.prover.printer import to_text
+    from workers.prover.reader import read_formula
+
+    try:
+        if submission.overlay in ("chrono", "v4"):
+            from workers.overlays.jobs import overlay_source
+
+            formula_json, formula_text, _ = overlay_source(submission.overlay, submission.formula)
+        else:
+            formula = read_formula(submission.formula)
+            formula_json, formula_text = formula_to_json(formula), to_text(formula)
+    except FormulaError as exc:
+        raise formula_problem(exc) from None
     return {
-        "formula": formula_to_json(formula),
-        "formula_text": to_text(formula),
-        "timeout": float(timeout),
+        "formula": formula_json,
+        "formula_text": formula_text,
+        "timeout": job_timeout(submission.timeout, settings),
         "overlay": submission.overlay,
     }
 
 
 def check_callback_url(url: str, settings: Settings) -> None:
-    from workers.webhooks import CallbackRefused, validate_callback_url
+    from workers.webhooks import CallbackURLError, validate_callback_url
 
     try:
         validate_callback_url(url, settings)
-    except CallbackRefused as exc:
+    except CallbackURLError as exc:
         raise ProblemError("invalid-callback-url", f"callback_url refused: {exc}") from None
 
 
@@ -103,17 +118,34 @@ def submit_proof(
     rid: str,
 ) -> tuple[dict[str, Any], bool]:
     """Validate and queue (blocking: DNS for the callback, Redis, the broker)."""
+    params = proof_params(submission, settings)
+    return enqueue(store, settings, kind="proof", owner=owner, params=params,
+                   callback_url=submission.callback_url, idempotency_key=idempotency_key,
+                   rid=rid)
+
+
+def enqueue(
+    store,
+    settings: Settings,
+    *,
+    kind: str,
+    owner: str,
+    params: dict[str, Any],
+    callback_url: str | None,
+    idempotency_key: str | None,
+    rid: str,
+) -> tuple[dict[str, Any], bool]:
+    """Queue a job of any kind with checked params (blocking); store errors become problems."""
     from workers.jobs import IdempotencyConflict, QueueFull
 
-    params = proof_params(submission, settings)
-    if submission.callback_url is not None:
-        check_callback_url(submission.callback_url, settings)
+    if callback_url is not None:
+        check_callback_url(callback_url, settings)
     try:
         return store.submit(
-            kind="proof",
+            kind=kind,
             owner=owner,
             params=params,
-            callback_url=submission.callback_url,
+            callback_url=callback_url,
             idempotency_key=idempotency_key,
             request_id=rid,
         )
