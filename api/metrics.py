@@ -33,7 +33,12 @@ from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from api.auth import require_scope
-from workers.logs import request_id_var, safe_request_id
+from workers.logs import (
+    configure_logging,
+    install_celery_signals,
+    request_id_var,
+    safe_request_id,
+)
 from workers.metrics import LATENCY_BUCKETS, FleetCollector
 from workers.settings import Settings, get_settings
 
@@ -133,11 +138,14 @@ def _http_registry() -> CollectorRegistry:
 
 
 def install(app: FastAPI, settings: Settings | None = None) -> None:
-    """Add the middleware as the outermost layer and ``GET /v1/metrics`` to the app.
+    """Observability of the app: structured logs (``settings.log_json``), the request id carried
+    into Celery messages, the middleware as the outermost layer and ``GET /v1/metrics``.
 
     Call it after every other middleware is added, so that requests answered by outer layers
     (rate-limit 429s, CORS preflights) are counted and carry an ``X-Request-ID`` too.
     """
+    configure_logging(settings or get_settings())
+    install_celery_signals()
     app.user_middleware.insert(0, Middleware(ObservabilityMiddleware))
 
     @app.get(

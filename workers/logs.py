@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 request_id_var: ContextVar[str | None] = ContextVar("pxl_request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("pxl_job_id", default=None)
 
+_HANDLER_NAME = "pxl-structured"
 REQUEST_ID_HEADER = "pxl_request_id"  # the Celery message header carrying the request id
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -83,12 +84,18 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key not in doc:
-                doc[key] = (
-                    value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
-                )
+                doc[key] = _jsonable(value)
         if record.exc_info:
             doc["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         return json.dumps(doc, ensure_ascii=False)
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
 
 
 class _IdsFilter(logging.Filter):
@@ -116,9 +123,11 @@ def configure_logging(settings=None, stream=None) -> None:
                 "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s job=%(job_id)s] %(message)s"
             )
         )
+    handler.name = _HANDLER_NAME
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.name == _HANDLER_NAME:  # ours from an earlier call; others (pytest's) stay
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
     # uvicorn and celery install their own handlers; route them through ours instead.

@@ -89,3 +89,56 @@ def test_queue_depth_and_latency_histogram_from_v1_metrics(api, worker):
     assert sample(done, "pxl_job_queue_wait_seconds_count", kind="proof") >= JOBS
     for job_id in ids:
         assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+
+
+def test_request_id_and_job_id_reach_the_worker_logs(pxl_env, tmp_path):
+    """A job submitted with X-Request-ID is logged by the worker with that id and its job id."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from api.app import create_app
+    from api.auth import mint_token
+    from workers.jobs import JobStore
+    from workers.settings import get_settings
+
+    queue = pxl_env["PXL_QUEUE_NAME"] + "-logs"  # its own queue: the session worker stays out
+    settings = get_settings().model_copy(update={"queue_name": queue})
+    log_file = tmp_path / "worker.log"
+    env = {**os.environ, **pxl_env, "PXL_QUEUE_NAME": queue, "PXL_LOG_JSON": "true"}
+    code = (
+        "import sys; from workers import logs; logs.install_celery_signals(); "
+        "from api.cli import main; sys.exit(main())"
+    )
+    with open(log_file, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "worker", "--concurrency", "1"],
+            env=env, cwd=Path(__file__).resolve().parents[2], stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        with TestClient(create_app(settings)) as api:
+            token = mint_token("ops-logs", ["proofs:write", "jobs:read"])
+            answer = api.post(
+                "/v1/proofs",
+                json={"formula": "p -> p"},
+                headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-trace-77"},
+            )
+            assert answer.status_code == 202, answer.text
+            job_id = answer.json()["id"]
+            doc = JobStore.from_settings(settings).wait_terminal(job_id, 60)
+            assert doc and doc["status"] == "succeeded", doc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    records = []
+    for line in log_file.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    assert records, log_file.read_text()[:2000]
+    about_job = [r for r in records if r.get("job_id") == job_id]
+    assert about_job, "no worker log line carries the job id"
+    assert all(r["request_id"] == "req-trace-77" for r in about_job)
