@@ -134,7 +134,11 @@ def run_prove(args: argparse.Namespace) -> int:
     from workers.prover.search import prove
 
     timeout = args.timeout if args.timeout is not None else _default_timeout()
-    result = prove(formula, timeout=timeout)
+    try:
+        result = prove(formula, timeout=timeout)
+    except KeyboardInterrupt:
+        print("pxl prove: interrupted", file=sys.stderr)
+        return 130
     if args.json:
         _write(json.dumps(result.to_document(), indent=2, ensure_ascii=False) + "\n")
     else:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workers.prover.errors import FormulaError
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
@@ -194,6 +198,24 @@ def test_error_is_a_value_error_with_plain_data():
         "column": 4,
         "excerpt": "p &\n   ^",
     }
+
+
+def test_error_survives_pickling():
+    err = error_of("p &\n& q")
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is FormulaError and str(copy) == str(err)
+    assert copy.to_dict() == err.to_dict()
+
+
+@settings(deadline=None)
+@given(st.text(max_size=40))
+def test_arbitrary_text_parses_or_raises_formula_error(text):
+    try:
+        parse_formula(text)
+    except FormulaError as err:
+        assert err.code == "syntax"
+        assert 1 <= err.line <= text.count("\n") + 1
+        assert err.excerpt.count("\n") == 1 and err.excerpt.endswith("^")
 
 
 def test_non_string_is_a_type_error():

@@ -42,6 +42,13 @@ class FormulaError(ValueError):
         self.excerpt = excerpt
         self.path = path
 
+    def __reduce__(self):
+        # Keep every attribute across pickling (e.g. between worker processes).
+        return (
+            _rebuild,
+            (self.message, self.code, self.line, self.column, self.excerpt, self.path),
+        )
+
     @classmethod
     def at(cls, text: str, offset: int, message: str, *, code: str = SYNTAX) -> FormulaError:
         """An error at character ``offset`` of ``text`` (line, column and excerpt filled in)."""
@@ -64,6 +71,10 @@ class FormulaError(ValueError):
             if value is not None:
                 data[key] = value
         return data
+
+
+def _rebuild(message, code, line, column, excerpt, path) -> FormulaError:
+    return FormulaError(message, code=code, line=line, column=column, excerpt=excerpt, path=path)
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
