@@ -98,7 +98,7 @@ def _check_size(text: str) -> None:
 def _describe(kind: str, lexeme: str) -> str:
     if kind == "eof":
         return "end of input"
-    if kind == "id":
+    if kind == "id" and lexeme not in ("true", "false"):
         return f"atom '{lexeme}'"
     return f"'{lexeme}'"
 
@@ -267,7 +267,7 @@ class _Parser:
                 else:
                     where = " or ')'" if self.open_parens else " or end of input"
                     hint = ""
-                    if kind == "lp" and prev is not None and prev[0] == "id":
+                    if kind == "lp" and prev[0] == "id" and prev[2] not in ("true", "false"):
                         hint = (
                             "; an atom takes no arguments (the modal operators are BOX(φ), DIA(φ))"
                         )
