@@ -22,7 +22,7 @@ Every counted response carries the IETF draft (httpapi-ratelimit-headers) fields
 
 ``r`` is what remains of each quota, ``t`` the seconds until that quota is whole again. A refused
 request gets ``429`` problem+json with ``Retry-After`` (seconds until a request would pass).
-``/v1/health`` and ``/metrics`` are exempt (probes and scrapers), but still report the quota.
+``/v1/health`` is exempt (load-balancer probes), but still reports the quota.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
-EXEMPT_PATHS = frozenset({"/v1/health", "/metrics"})
+EXEMPT_PATHS = frozenset({"/v1/health"})  # load-balancer probes
 
 # KEYS: bucket (GCRA theoretical arrival time), log (request times, newest first)
 # ARGV: now ("" = Redis TIME), quota per window, window s, emission interval s, burst, consume 0/1

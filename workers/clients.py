@@ -6,6 +6,7 @@ as JSON; its entries override the file's)::
     clients:
       alice:
         secret_hash: "scrypt$16384$8$1$<salt b64>$<hash b64>"   # pxl token --hash-secret
+        # (a list of hashes is accepted too: old and new secret while a client rotates it)
         scopes: [proofs:write, overlays:write, jobs:read]
         webhook_secret: "whsec_<base64 of 24..64 random bytes>"   # optional
 
@@ -52,7 +53,7 @@ class WebhookSecretMissing(LookupError):
 @dataclass(frozen=True)
 class Client:
     id: str
-    secret_hash: str
+    secret_hashes: tuple[str, ...]
     scopes: frozenset[str]
     webhook_secret: str | None = None
 
@@ -154,8 +155,13 @@ def parse_clients(doc: object, source: str = "clients") -> dict[str, Client]:
         where = f"{source}: client {client_id!r}"
         if not isinstance(client_id, str) or not client_id or not isinstance(entry, dict):
             raise ClientConfigError(f"{where}: an id must map to a mapping")
-        secret_hash = entry.get("secret_hash")
-        if not isinstance(secret_hash, str) or not secret_hash.startswith("scrypt$"):
+        hashes = entry.get("secret_hash")
+        hashes = [hashes] if isinstance(hashes, str) else hashes
+        if (
+            not isinstance(hashes, list)
+            or not hashes
+            or not all(isinstance(h, str) and h.startswith("scrypt$") for h in hashes)
+        ):
             raise ClientConfigError(
                 f"{where}: secret_hash must come from `pxl token --hash-secret`"
             )
@@ -168,7 +174,7 @@ def parse_clients(doc: object, source: str = "clients") -> dict[str, Client]:
         webhook = entry.get("webhook_secret")
         if webhook is not None:
             _check_webhook_secret(webhook, where)
-        out[client_id] = Client(client_id, secret_hash, frozenset(scopes), webhook)
+        out[client_id] = Client(client_id, tuple(hashes), frozenset(scopes), webhook)
     return out
 
 
@@ -192,7 +198,8 @@ def authenticate_client(
 ) -> Client | None:
     """The client when ``secret`` is its secret, else None (same cost either way)."""
     client = load_clients(settings).get(client_id)
-    ok = verify_secret(secret, client.secret_hash if client else _DUMMY_HASH)
+    hashes = client.secret_hashes if client else (_DUMMY_HASH,)
+    ok = any([verify_secret(secret, encoded) for encoded in hashes])  # no short cut: same cost
     return client if (client and ok) else None
 
 

@@ -103,6 +103,18 @@ def test_authenticate_client(settings):
     assert authenticate_client("mallory", ALICE_SECRET, settings) is None
 
 
+def test_a_client_rotating_its_secret_may_list_two_hashes():
+    doc = {
+        "clients": {"dan": {"secret_hash": [hash_secret("old-secret"), hash_secret("new-secret")]}}
+    }
+    rotating = Settings(clients=doc)
+    assert authenticate_client("dan", "old-secret", rotating).id == "dan"
+    assert authenticate_client("dan", "new-secret", rotating).id == "dan"
+    assert authenticate_client("dan", "other-secret", rotating) is None
+    with pytest.raises(ClientConfigError):
+        parse_clients({"clients": {"dan": {"secret_hash": []}}})
+
+
 def test_webhook_secrets_are_per_client(settings):
     assert webhook_secret("alice", settings) == ALICE_WEBHOOK
     bob, carol = webhook_secret("bob", settings), webhook_secret("carol", settings)
