@@ -201,3 +201,31 @@ def test_decision_headers_when_allowed_have_no_retry_after():
     headers = d.headers(Policy(100, 20))
     assert "Retry-After" not in headers
     assert headers["RateLimit"] == '"default";r=42;t=18, "burst";r=5;t=4'
+
+
+def _app_behind_limiter(settings: Settings):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.ratelimit import RateLimitMiddleware
+
+    app = FastAPI()
+
+    @app.get("/v1/thing")
+    def thing():
+        return {"ok": True}
+
+    app.add_middleware(RateLimitMiddleware, settings=settings)
+    return TestClient(app)
+
+
+def test_redis_down_fails_open_by_default_and_closed_when_asked():
+    down = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    open_client = _app_behind_limiter(Settings(redis_url=down))
+    served = open_client.get("/v1/thing")
+    assert served.status_code == 200 and "ratelimit" not in served.headers
+    closed_client = _app_behind_limiter(Settings(redis_url=down, rate_limit_fail_open=False))
+    refused = closed_client.get("/v1/thing")
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["retry-after"] == "5"
