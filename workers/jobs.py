@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -78,16 +79,29 @@ class QueueFull(Exception):
 
 # --- ids and time ----------------------------------------------------------------------
 
+MAX_BLOCK_MS = 60_000  # the longest a read_events call blocks
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_id_lock = threading.Lock()
+_last_id = (0, 0)
 
 
 def new_job_id(now: float | None = None) -> str:
     """A ULID: 48 bits of milliseconds then 80 random bits, 26 Crockford base32 characters.
 
     Ids sort by submission time, which is what makes the owner index and its cursor work.
+    Within one process they are strictly increasing (monotonic ULIDs); across processes,
+    ids of the same millisecond sort arbitrarily.
     """
+    global _last_id
     ms = int((time.time() if now is None else now) * 1000)
-    value = (ms << 80) | secrets.randbits(80)
+    with _id_lock:
+        if ms <= _last_id[0]:
+            ms, rand = _last_id[0], _last_id[1] + 1
+        else:
+            rand = secrets.randbits(79)  # a zero top bit leaves room to count up
+        _last_id = (ms, rand)
+    value = (ms << 80) | rand
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
@@ -136,15 +150,17 @@ class JobStore:
     def __init__(self, redis_client: redis.Redis, settings: Settings, *,
                  enqueue: Callable[[str, dict], None] | None = None,
                  revoke: Callable[[str], None] | None = None,
-                 queue_depth: Callable[[], int] | None = None):
+                 queue_depth: Callable[[], int] | None = None,
+                 schedule_webhook: Callable[[str, int, float], None] | None = None):
         self.r = redis_client
         self.settings = settings
         self.prefix = settings.key_prefix
-        # Celery is reached through these three seams; by default the Celery app configured
-        # for the same settings (see workers.celery_app.app_for).  Unit tests may pass others.
+        # Celery is reached through these seams; by default the Celery app configured for
+        # the same settings (see workers.celery_app.app_for).  Unit tests may pass others.
         self._enqueue = enqueue or self._celery_enqueue
         self._revoke = revoke or self._celery_revoke
         self._queue_depth = queue_depth or self._broker_queue_depth
+        self._schedule_webhook = schedule_webhook or self._celery_schedule_webhook
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> JobStore:
@@ -307,7 +323,7 @@ class JobStore:
         waiting up to ``block_ms`` for one when there are none yet."""
         streams = {self.events_key(job_id): after or "0"}
         if block_ms and block_ms > 0:
-            reply = self.r.xread(streams, count=100, block=int(block_ms))
+            reply = self.r.xread(streams, count=100, block=int(min(block_ms, MAX_BLOCK_MS)))
         else:
             reply = self.r.xread(streams, count=100)
         out = []
@@ -499,6 +515,10 @@ class JobStore:
             self.schedule_webhook(doc["id"], attempt=1, delay=0.0)
 
     def schedule_webhook(self, job_id: str, *, attempt: int, delay: float) -> None:
+        """Queue delivery attempt ``attempt`` of the job's callback in ``delay`` seconds."""
+        self._schedule_webhook(job_id, attempt, delay)
+
+    def _celery_schedule_webhook(self, job_id: str, attempt: int, delay: float) -> None:
         from workers.celery_app import app_for, visibility_timeout, webhook_queue
 
         # A countdown keeps the message unacknowledged in a worker; beyond the visibility
@@ -612,6 +632,8 @@ def redis_client(settings: Settings | None = None) -> redis.Redis:
         client = redis.Redis.from_url(
             settings.redis_url, decode_responses=True, health_check_interval=30,
             socket_connect_timeout=5, protocol=2,
+            # Above the longest blocking read (read_events caps block_ms at MAX_BLOCK_MS).
+            socket_timeout=MAX_BLOCK_MS / 1000 + 10,
         )
         _clients[key] = client
     return client

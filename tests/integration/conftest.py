@@ -156,3 +156,66 @@ def store(pxl_env):
     from workers.settings import get_settings
 
     return JobStore.from_settings(get_settings())
+
+
+# --- helpers for the job platform's tests (import from tests.integration.conftest) ---
+
+VALID = "[](p -> q) -> ([]p -> []q)"
+INVALID = "p -> []p"
+
+
+def pigeonhole(n: int) -> str:
+    """PHP(n+1, n) as a valid formula: hard for the SAT solver from n = 9 on (tens of
+    seconds and growing exponentially), so the job is still running when a test acts."""
+
+    def var(i, j):
+        return f"p{i}_{j}"
+
+    each = " & ".join("(" + " | ".join(var(i, j) for j in range(n)) + ")" for i in range(n + 1))
+    clash = " & ".join(
+        f"~({var(i, j)} & {var(k, j)})"
+        for j in range(n)
+        for i in range(n + 1)
+        for k in range(i + 1, n + 1)
+    )
+    return f"~(({each}) & ({clash}))"
+
+
+HARD = pigeonhole(11)
+
+
+def proof_params(text: str, timeout: float = 10.0) -> dict:
+    from workers.prover.jsonform import formula_to_json
+    from workers.prover.reader import read_formula
+
+    return {
+        "formula": formula_to_json(read_formula(text)),
+        "formula_text": text,
+        "timeout": timeout,
+        "overlay": None,
+    }
+
+
+def submit_proof(store, text: str, *, timeout: float = 10.0, owner: str = "tester", **kw) -> dict:
+    doc, created = store.submit(kind="proof", owner=owner, params=proof_params(text, timeout), **kw)
+    assert created
+    return doc
+
+
+def wait_status(store, job_id: str, status: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = store.get(job_id)
+        if doc and doc["status"] == status:
+            return doc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} never reached {status}: {doc}")
+        time.sleep(0.05)
+
+
+def final_events(store, job_id: str) -> list[str]:
+    return [
+        name
+        for _id, name, _data in store.read_events(job_id)
+        if name in ("succeeded", "failed", "cancelled")
+    ]

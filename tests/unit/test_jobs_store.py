@@ -1,0 +1,283 @@
+"""JobStore on fakeredis: records, TTLs, events, idempotency, listing, cancel, exactly-once ends."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from workers import metrics
+from workers.jobs import (
+    IdempotencyConflict,
+    JobStatus,
+    JobStore,
+    QueueFull,
+    is_job_id,
+    new_job_id,
+)
+from workers.settings import Settings
+
+PARAMS = {"formula": {"atom": "p"}, "formula_text": "p", "timeout": 5.0, "overlay": None}
+
+
+class Celery:
+    """Records what the store asks of Celery."""
+
+    def __init__(self):
+        self.enqueued: list[str] = []
+        self.revoked: list[str] = []
+        self.webhooks: list[tuple[str, int, float]] = []
+        self.depth = 0
+
+    def enqueue(self, job_id, params):
+        self.enqueued.append(job_id)
+
+    def revoke(self, job_id):
+        self.revoked.append(job_id)
+
+    def schedule(self, job_id, attempt, delay):
+        self.webhooks.append((job_id, attempt, delay))
+
+
+@pytest.fixture
+def fake():
+    client = fakeredis.FakeRedis(decode_responses=True)
+    metrics.bind_redis(client)
+    yield client
+    metrics.bind_redis(None)
+
+
+@pytest.fixture
+def celery():
+    return Celery()
+
+
+@pytest.fixture
+def store(fake, celery):
+    settings = Settings(
+        _env_file=None, key_prefix="t:", job_ttl_seconds=600, max_queue_depth=10, job_max_attempts=3
+    )
+    return JobStore(
+        fake,
+        settings,
+        enqueue=celery.enqueue,
+        revoke=celery.revoke,
+        queue_depth=lambda: celery.depth,
+        schedule_webhook=celery.schedule,
+    )
+
+
+def submit(store, owner="alice", **kw):
+    return store.submit(kind="proof", owner=owner, params=kw.pop("params", PARAMS), **kw)
+
+
+def names(store, job_id, after=None):
+    return [name for _id, name, _data in store.read_events(job_id, after)]
+
+
+def test_job_ids_are_time_ordered_ulids():
+    first, second = new_job_id(1_000.0), new_job_id(1_000.002)
+    assert is_job_id(first) and is_job_id(second)
+    assert first < second
+    assert not is_job_id("nope") and not is_job_id("0" * 25 + "U")
+
+
+def test_submit_writes_record_with_ttl_event_index_and_enqueues(store, fake, celery):
+    doc, created = submit(store, request_id="req-1")
+    assert created
+    assert doc["status"] == "queued" and doc["attempts"] == 0 and doc["kind"] == "proof"
+    assert doc["webhook"] is None and doc["request_id"] == "req-1"
+    assert celery.enqueued == [doc["id"]]
+    assert store.get(doc["id"]) == doc
+    assert 0 < fake.ttl(store.job_key(doc["id"])) <= 600
+    assert 0 < fake.ttl(store.events_key(doc["id"])) <= 600
+    assert 0 < fake.ttl(store.owner_key("alice")) <= 600
+    assert names(store, doc["id"]) == ["queued"]
+
+
+def test_get_hides_other_owners_and_unknown_ids(store):
+    doc, _ = submit(store)
+    assert store.get(doc["id"], "alice")["id"] == doc["id"]
+    assert store.get(doc["id"], "bob") is None
+    assert store.get(new_job_id()) is None
+    assert store.get("../../etc") is None
+
+
+def test_idempotency_same_body_same_job_other_body_conflict(store, celery):
+    first, created = submit(store, idempotency_key="k1")
+    again, created_again = submit(store, idempotency_key="k1")
+    assert created and not created_again and again["id"] == first["id"]
+    assert celery.enqueued == [first["id"]]
+    other = dict(PARAMS, timeout=9.0)
+    with pytest.raises(IdempotencyConflict) as info:
+        submit(store, idempotency_key="k1", params=other)
+    assert info.value.job_id == first["id"]
+    # keys are per owner
+    bobs, created_bob = submit(store, owner="bob", idempotency_key="k1", params=other)
+    assert created_bob and bobs["id"] != first["id"]
+
+
+def test_idempotency_includes_callback_url(store):
+    submit(store, idempotency_key="k2")
+    with pytest.raises(IdempotencyConflict):
+        submit(store, idempotency_key="k2", callback_url="https://example.com/hook")
+
+
+def test_queue_full_raises_with_retry_after(store, celery):
+    celery.depth = 10
+    with pytest.raises(QueueFull) as info:
+        submit(store)
+    assert info.value.retry_after == store.settings.queue_full_retry_after
+    assert celery.enqueued == []
+
+
+def test_unknown_kind_is_rejected(store):
+    with pytest.raises(ValueError):
+        store.submit(kind="bogus", owner="a", params={})
+
+
+def test_list_newest_first_with_cursor_pages(store):
+    ids = [submit(store)[0]["id"] for _ in range(7)]
+    submit(store, owner="bob")
+    page1, cursor1 = store.list("alice", limit=3)
+    page2, cursor2 = store.list("alice", limit=3, cursor=cursor1)
+    page3, cursor3 = store.list("alice", limit=3, cursor=cursor2)
+    got = [d["id"] for d in page1 + page2 + page3]
+    assert got == list(reversed(ids))
+    assert cursor1 and cursor2 and cursor3 is None
+    assert len(page3) == 1
+    exact, end = store.list("alice", limit=7)
+    assert len(exact) == 7 and end is None
+
+
+def test_list_filters_by_status_and_kind_and_skips_expired(store, fake):
+    a = submit(store)[0]["id"]
+    b = submit(store)[0]["id"]
+    c = store.submit(kind="chrono", owner="alice", params={"operation": "normalize"})[0]["id"]
+    store.cancel(a, "alice")
+    assert [d["id"] for d in store.list("alice", status="cancelled")[0]] == [a]
+    assert [d["id"] for d in store.list("alice", status="queued")[0]] == [c, b]
+    assert [d["id"] for d in store.list("alice", kind="chrono")[0]] == [c]
+    fake.delete(store.job_key(b))  # as if expired
+    assert [d["id"] for d in store.list("alice")[0]] == [c, a]
+    assert fake.zscore(store.owner_key("alice"), b) is None
+
+
+def test_list_rejects_a_bad_cursor(store):
+    with pytest.raises(ValueError):
+        store.list("alice", cursor="garbage")
+
+
+def test_cancel_queued_job_ends_it_now_and_revokes(store, celery):
+    doc, _ = submit(store, callback_url="https://example.com/hook")
+    cancelled = store.cancel(doc["id"], "alice")
+    assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
+    assert celery.revoked == [doc["id"]]
+    assert names(store, doc["id"]) == ["queued", "cancelled"]
+    assert celery.webhooks == [(doc["id"], 1, 0.0)]  # the end is announced
+    # the delivered task then skips it
+    assert store.begin(doc["id"]) is None
+    assert store.get(doc["id"])["attempts"] == 0
+    # cancelling again: unchanged
+    assert store.cancel(doc["id"], "alice")["status"] == "cancelled"
+    assert names(store, doc["id"]) == ["queued", "cancelled"]
+
+
+def test_cancel_of_another_owners_job_is_none(store, celery):
+    doc, _ = submit(store)
+    assert store.cancel(doc["id"], "mallory") is None
+    assert store.get(doc["id"])["status"] == "queued"
+    assert celery.revoked == []
+
+
+def test_cancel_running_job_sets_the_flag_only(store):
+    doc, _ = submit(store)
+    assert store.begin(doc["id"])["status"] == "running"
+    assert not store.cancel_requested(doc["id"])
+    answer = store.cancel(doc["id"], "alice")
+    assert answer["status"] == "running"
+    assert store.cancel_requested(doc["id"])
+    ended = store.finish(doc["id"], JobStatus.CANCELLED)
+    assert ended["status"] == "cancelled"
+
+
+def test_begin_counts_deliveries_and_finish_happens_once(store):
+    doc, _ = submit(store)
+    first = store.begin(doc["id"])
+    assert first["status"] == "running" and first["attempts"] == 1
+    second = store.begin(doc["id"])  # a redelivery after a worker died
+    assert second["attempts"] == 2
+    result = {"verdict": "valid"}
+    ended = store.finish(doc["id"], JobStatus.SUCCEEDED, result=result)
+    assert ended["status"] == "succeeded" and ended["result"] == result
+    assert ended["progress"] == 1.0
+    assert store.finish(doc["id"], JobStatus.FAILED, error={"type": "x"}) is None
+    assert store.begin(doc["id"]) is None  # a late duplicate skips
+    events = names(store, doc["id"])
+    assert events == ["queued", "started", "started", "succeeded"]
+    final = store.read_events(doc["id"])[-1][2]
+    assert final["status"] == "succeeded" and final["result"] == result
+
+
+def test_begin_gives_up_after_max_attempts(store):
+    doc, _ = submit(store)
+    for _ in range(3):
+        assert store.begin(doc["id"]) is not None
+    assert store.begin(doc["id"]) is None
+    final = store.get(doc["id"])
+    assert final["status"] == "failed" and final["error"]["type"] == "too_many_attempts"
+
+
+def test_begin_of_unknown_job_is_none(store):
+    assert store.begin(new_job_id()) is None
+
+
+def test_finish_requires_a_terminal_status(store):
+    doc, _ = submit(store)
+    with pytest.raises(ValueError):
+        store.finish(doc["id"], JobStatus.RUNNING)
+
+
+def test_read_events_after_an_id_and_progress(store):
+    doc, _ = submit(store)
+    store.begin(doc["id"])
+    store.progress(doc["id"], 0.5, "half")
+    events = store.read_events(doc["id"])
+    assert [n for _, n, _ in events] == ["queued", "started", "progress"]
+    assert events[2][2] == {"progress": 0.5, "note": "half"}
+    assert store.read_events(doc["id"], events[1][0]) == events[2:]
+    assert store.read_events(doc["id"], events[2][0]) == []
+    assert store.get(doc["id"])["progress"] == 0.5
+
+
+def test_wait_terminal_returns_the_final_document(store):
+    doc, _ = submit(store)
+    store.begin(doc["id"])
+    assert store.wait_terminal(doc["id"], 0.0)["status"] == "running"
+    store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "invalid"})
+    assert store.wait_terminal(doc["id"], 1.0)["result"] == {"verdict": "invalid"}
+
+
+def test_webhook_state_starts_pending_and_updates_atomically(store, celery):
+    doc, _ = submit(store, callback_url="https://example.com/hook")
+    assert doc["webhook"] == {"url": "https://example.com/hook", "state": "pending", "attempts": []}
+    store.begin(doc["id"])
+    store.finish(doc["id"], JobStatus.SUCCEEDED, result={})
+    assert celery.webhooks == [(doc["id"], 1, 0.0)]
+
+    def record(hook):
+        hook["attempts"].append({"at": "t", "status": 200, "error": None})
+        hook["state"] = "delivered"
+        return hook
+
+    assert store.update_webhook(doc["id"], record)["state"] == "delivered"
+    assert store.update_webhook(doc["id"], lambda hook: None) is None
+    assert store.get(doc["id"])["webhook"]["attempts"][0]["status"] == 200
+
+
+def test_heartbeats_make_workers_online(store, fake):
+    store.heartbeat("w1@host", {"host": "host", "pid": 1})
+    online = store.workers_online()
+    assert [w["id"] for w in online] == ["w1@host"] and online[0]["pid"] == 1
+    assert 0 < fake.ttl(store.worker_key("w1@host")) <= store.settings.worker_heartbeat_seconds * 3
+    store.worker_gone("w1@host")
+    assert store.workers_online() == []
