@@ -102,10 +102,20 @@ class _Cegar:
         self.watch = watch
         self.trace = trace
         self.solver = Solver(name=SOLVER, bootstrap_with=enc.clauses)
+        # Prefer true boxes: every false box needs a witness world.
+        if enc.boxes:
+            self.solver.set_phases(enc.boxes)
         watch.solver = self.solver
         self.calls = 0
         self.rounds = 0
         self.lemmas: list[tuple[int, list[int]]] = []  # (box var, hypotheses)
+        self.order = list(enc.boxes)  # witness search order: inner boxes first, then by recency
+        for b in enc.boxes:
+            a = enc.box_arg[b]
+            if abs(a) in enc.box_arg:
+                # []a with a global (a box literal): a -> []a is S5-valid ([][]x, []<>x, ...).
+                self.solver.add_clause([b, -a])
+                self.lemmas.append((b, [a]))
 
     def close(self) -> None:
         self.watch.solver = None
@@ -132,10 +142,10 @@ class _Cegar:
             main = self.solver.get_model()
             beta = [b if main[b - 1] > 0 else -b for b in boxes]
             beta_set = set(beta)
-            false_boxes = [b for b in reversed(boxes) if main[b - 1] < 0]
+            false_boxes = [b for b in self.order if main[b - 1] < 0]
             worlds = [main]
             covered: set[int] = set()
-            learned = 0
+            learned = False
             for b in false_boxes:
                 if b in covered:
                     continue
@@ -148,12 +158,17 @@ class _Cegar:
                         if (m[abs(a2) - 1] > 0) != (a2 > 0):
                             covered.add(b2)
                 else:
-                    hyps = sorted(
-                        {lit for lit in self.solver.get_core() if lit in beta_set}, key=abs
-                    )
+                    core = self.solver.get_core()
+                    hyps = sorted({lit for lit in core if lit in beta_set}, key=abs)
                     self.solver.add_clause([b, *(-h for h in hyps)])
                     self.lemmas.append((b, hyps))
-                    learned += 1
+                    # Boxes that just failed tend to fail again: try them first next round.
+                    self.order.remove(b)
+                    self.order.insert(0, b)
+                    # Back to the main problem at once: one lemma per round keeps the lemma
+                    # chain (and the certificate) short and measured faster than learning more.
+                    learned = True
+                    break
             if not learned:
                 return False, worlds
 

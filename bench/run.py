@@ -1,0 +1,94 @@
+"""Benchmark runner: ``python bench/run.py FILE.jsonl [--timeout 10] [--json]``.
+
+Each line of FILE is ``{"id", "formula", "expected"}`` (expected: valid/invalid;
+the formula in PXL text syntax).  Every problem goes through ``prove`` as a
+client's text would (limits enforced); every answer's evidence is checked with
+``check_result_document`` (the independent certificate checker / model
+checker), outside the timed region.  Prints solved, wrong, unknown, median and
+total prover time, and how many certificates were checked or omitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workers.prover import check_result_document, prove  # noqa: E402
+
+
+def run(path: str, timeout: float, check: bool) -> dict:
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        prob = json.loads(line)
+        t0 = time.perf_counter()
+        res = prove(prob["formula"], timeout=timeout)
+        ms = (time.perf_counter() - t0) * 1000.0
+        row = {
+            "id": prob["id"],
+            "expected": prob.get("expected"),
+            "verdict": res.verdict,
+            "szs_status": res.szs_status,
+            "ms": round(ms, 3),
+            "lemmas": res.stats.get("lemmas"),
+            "solver_calls": res.stats.get("solver_calls"),
+            "certificate_omitted": res.certificate_omitted,
+        }
+        if check and res.verdict != "unknown":
+            c0 = time.perf_counter()
+            report = check_result_document(res.to_document())
+            row["checked"] = report.ok
+            row["check_reason"] = report.reason
+            row["check_ms"] = round((time.perf_counter() - c0) * 1000.0, 3)
+        rows.append(row)
+        print(
+            f"{row['id']:40s} {row['expected'] or '?':8s} {row['verdict']:8s} "
+            f"{row['ms']:10.1f} ms  {'' if 'checked' not in row else ('checked' if row['checked'] else 'CHECK FAILED: ' + row['check_reason'])}",
+            file=sys.stderr,
+        )
+    times = [r["ms"] for r in rows]
+    decided = [r for r in rows if r["verdict"] != "unknown"]
+    summary = {
+        "file": path,
+        "timeout_s": timeout,
+        "problems": len(rows),
+        "solved": sum(1 for r in decided if r["verdict"] == r["expected"]),
+        "wrong": sum(1 for r in decided if r["expected"] and r["verdict"] != r["expected"]),
+        "unknown": len(rows) - len(decided),
+        "median_ms": round(statistics.median(times), 3) if times else None,
+        "total_s": round(sum(times) / 1000.0, 3),
+        "valid_answers": sum(1 for r in decided if r["verdict"] == "valid"),
+        "invalid_answers": sum(1 for r in decided if r["verdict"] == "invalid"),
+        "certificates_omitted": sum(1 for r in decided if r["certificate_omitted"]),
+        "evidence_checked": sum(1 for r in decided if r.get("checked")),
+        "evidence_failed": sum(1 for r in decided if "checked" in r and not r["checked"]),
+        "check_total_s": round(sum(r.get("check_ms", 0) for r in rows) / 1000.0, 3),
+    }
+    return {"summary": summary, "problems": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file")
+    ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--json", action="store_true", help="print the full result as JSON")
+    ap.add_argument("--no-check", action="store_true", help="skip checking the evidence")
+    args = ap.parse_args(argv)
+    out = run(args.file, args.timeout, not args.no_check)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for key, value in out["summary"].items():
+            print(f"{key:22s} {value}")
+    return 1 if out["summary"]["wrong"] or out["summary"]["evidence_failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
