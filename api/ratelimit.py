@@ -43,6 +43,8 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+POOL_CONNECTIONS = 32  # per process and event loop
+POOL_WAIT_SECONDS = 5.0
 EXEMPT_PATHS = frozenset({"/v1/health"})  # load-balancer probes
 
 # KEYS: bucket (GCRA theoretical arrival time), log (request times, newest first)
@@ -162,22 +164,30 @@ class RateLimiter:
         self.policy = Policy.from_settings(settings)
         self.clock = clock  # None: the Redis server's clock
         self._fixed_client = redis_client
-        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, aioredis.Redis]] = {}
+        self._clients: dict[int, tuple] = {}  # id(loop) -> (loop, client, script)
 
-    def _redis(self) -> aioredis.Redis:
+    def _redis(self) -> tuple[aioredis.Redis, object]:
+        """This event loop's client and the script registered on it (EVALSHA, reloaded by
+        redis-py if Redis lost it)."""
         if self._fixed_client is not None:
-            return self._fixed_client
+            return self._fixed_client, self._fixed_client.register_script(_SCRIPT)
         # one client per event loop: a redis.asyncio connection belongs to the loop it was made on
         loop = asyncio.get_running_loop()
         entry = self._clients.get(id(loop))
         if entry is None or entry[0] is not loop:
-            client = aioredis.Redis.from_url(
-                self.settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            # a blocking pool: under a flood, requests wait for a connection instead of failing
+            # (a failure would fail open and let the flood through)
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.settings.redis_url,
+                max_connections=POOL_CONNECTIONS,
+                timeout=POOL_WAIT_SECONDS,
+                socket_timeout=2.0,
+                socket_connect_timeout=2.0,
             )
+            client = aioredis.Redis(connection_pool=pool)
             self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
-            self._clients[id(loop)] = (loop, client)
-            return client
-        return entry[1]
+            entry = self._clients[id(loop)] = (loop, client, client.register_script(_SCRIPT))
+        return entry[1], entry[2]
 
     def keys(self, identity: str) -> list[str]:
         base = f"{self.settings.key_prefix}ratelimit:{identity}"
@@ -187,16 +197,10 @@ class RateLimiter:
         """Count one request for ``identity`` if both rules allow it (``consume=False``: peek)."""
         p = self.policy
         now = "" if self.clock is None else f"{self.clock():.6f}"
-        allowed, remaining, reset, burst_left, burst_reset, wait = await self._redis().eval(
-            _SCRIPT,
-            2,
-            *self.keys(identity),
-            now,
-            p.per_minute,
-            WINDOW_SECONDS,
-            repr(p.interval),
-            p.burst,
-            "1" if consume else "0",
+        _client, script = self._redis()
+        args = [now, p.per_minute, WINDOW_SECONDS, repr(p.interval), p.burst, int(consume)]
+        allowed, remaining, reset, burst_left, burst_reset, wait = await script(
+            keys=self.keys(identity), args=args
         )
         return Decision(
             allowed=bool(allowed),
@@ -208,7 +212,7 @@ class RateLimiter:
         )
 
     async def reset(self, identity: str) -> None:
-        await self._redis().delete(*self.keys(identity))
+        await self._redis()[0].delete(*self.keys(identity))
 
 
 def identity_for(scope, settings: Settings) -> str:
