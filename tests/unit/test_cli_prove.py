@@ -305,7 +305,7 @@ def test_console_script_prove_json_then_check(tmp_path):
     checked = pxl("check", str(path))
     assert checked.returncode == 0 and checked.stdout.startswith("ok: ")
     doc = json.loads(done.stdout)
-    doc["formula"] = "<>p -> []<>p"  # also valid, but not what the certificate proves
+    doc["formula"] = "<>p -> []p"  # invalid: no certificate may pass for it
     path.write_text(json.dumps(doc))
     rejected = pxl("check", str(path))
     assert rejected.returncode == 1 and rejected.stderr.startswith("rejected: ")

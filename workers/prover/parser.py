@@ -20,34 +20,43 @@ from workers.prover.errors import SYNTAX, TOO_DEEP, TOO_LARGE, TOO_MANY_NODES, F
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
 from workers.prover.syntax import FALSE, TRUE, And, Atom, Box, Dia, Formula, Iff, Implies, Not, Or
 
-# Token kinds are the regex group names.  Leading whitespace is part of each match
-# (the token itself starts at m.start(m.lastgroup)); any other character is "err",
-# so finditer never skips input.
+# One scan: each match is optional whitespace and one token (its group).  Longer
+# operators come first; a lone character the grammar does not know is its own
+# token and is reported; "" (at the end) is the end of input, so findall never
+# skips input.
 _TOKEN_RE = re.compile(
-    r"""\s*(?:
-     (?P<id>[A-Za-z_][A-Za-z0-9_]*)
-    |(?P<bad>&&|\|\||<=>|=>|==)
-    |(?P<iff><->|↔)
-    |(?P<implies>->|→)
-    |(?P<dia><>|◇)
-    |(?P<box>\[\]|□)
-    |(?P<not>[~!¬])
-    |(?P<and>[&∧])
-    |(?P<or>[|∨])
-    |(?P<lp>\()
-    |(?P<rp>\))
-    |(?P<top>⊤)
-    |(?P<bot>⊥)
-    |(?P<end>\Z)
-    |(?P<err>.)
-    )""",
-    re.VERBOSE | re.DOTALL,
+    r"\s*(&&|\|\||<=>|=>|==|<->|->|<>|\[\]|[A-Za-z_][A-Za-z0-9_]*|\Z|.)", re.DOTALL
 )
+_KIND = {
+    "~": "not", "!": "not", "¬": "not",
+    "[]": "box", "□": "box",
+    "<>": "dia", "◇": "dia",
+    "&": "and", "∧": "and",
+    "|": "or", "∨": "or",
+    "->": "implies", "→": "implies",
+    "<->": "iff", "↔": "iff",
+    "(": "lp", ")": "rp",
+    "true": "top", "⊤": "top",
+    "false": "bot", "⊥": "bot",
+    "BOX": "keyword", "DIA": "keyword",
+    "&&": "bad", "||": "bad", "<=>": "bad", "=>": "bad", "==": "bad",
+    "": "eof",
+}  # fmt: skip
+_ID_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+
+def _kind(lexeme: str) -> str:
+    kind = _KIND.get(lexeme)
+    if kind is None:
+        kind = "id" if lexeme[0] in _ID_START else "err"
+    return kind
+
 
 # Operator precedence: a larger number binds tighter.
 _PREC = {"iff": 1, "implies": 2, "or": 3, "and": 4, "not": 5, "box": 5, "dia": 5}
 _UNARY = {"not": Not, "box": Box, "dia": Dia}
 _KEYWORD_UNARY = {"BOX": "box", "DIA": "dia"}
+_CONST = {"top": TRUE, "bot": FALSE}
 
 # Hints for look-alikes and other languages' spellings.
 _BAD_HINTS = {
@@ -98,204 +107,191 @@ def _check_size(text: str) -> None:
 def _describe(kind: str, lexeme: str) -> str:
     if kind == "eof":
         return "end of input"
-    if kind == "id" and lexeme not in ("true", "false"):
+    if kind == "id":
         return f"atom '{lexeme}'"
     return f"'{lexeme}'"
 
 
 class _Parser:
+    """One parse.  Stack entries and errors refer to tokens by index; their
+    character offsets are only computed when an error is reported."""
+
     def __init__(self, text: str) -> None:
         self.text = text
+        self.toks: list[str] = _TOKEN_RE.findall(text)
+        self.toks.append("")  # findall ends with "" already; this makes it certain
+        self._offsets: list[int] | None = None
         self.operands: list[Formula] = []
-        # Entries: [kind, offset, lexeme, arity]; arity counts operands of an n-ary chain.
+        # Entries: [kind, token index, arity]; arity counts operands of an n-ary chain.
         self.ops: list[list] = []
         self.pending = 0  # operators (not parentheses) on self.ops
         self.open_parens = 0
         self.nodes = 0
         self.atoms: dict[str, Atom] = {}  # interning is costlier than a local lookup
 
-    def error(self, offset: int, message: str, code: str = SYNTAX) -> FormulaError:
-        return FormulaError.at(self.text, offset, message, code=code)
+    # -- errors ---------------------------------------------------------------
 
-    # -- tokens ---------------------------------------------------------------
+    def offset(self, index: int) -> int:
+        """Character offset of token ``index`` (end of input: just after the last token)."""
+        if self._offsets is None:
+            self._offsets = [m.start(1) for m in _TOKEN_RE.finditer(self.text)]
+        toks, offsets = self.toks, self._offsets
+        if toks[index] == "":
+            return offsets[index - 1] + len(toks[index - 1]) if index else 0
+        return offsets[index]
 
-    def tokens(self):
-        """Yield (kind, offset, lexeme) for each token, ending with ('eof', ...)."""
-        last_end = 0
-        for m in _TOKEN_RE.finditer(self.text):
-            kind = m.lastgroup
-            if kind == "end":
-                break
-            pos = m.start(kind)
-            lexeme = m.group(kind)
-            if kind == "err":
-                ch = lexeme
-                shown = repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}"
-                hint = _CHAR_HINTS.get(ch)
-                if hint is None and ch.isdigit():
-                    hint = "atom names start with a letter or '_'"
-                msg = f"unexpected character '{shown}'" + (f"; {hint}" if hint else "")
-                raise self.error(pos, msg)
-            if kind == "bad":
-                raise self.error(pos, _BAD_HINTS[lexeme])
-            yield kind, pos, lexeme
-            last_end = m.end()
-        # End of input is reported just after the last token (not after trailing blank lines).
-        yield "eof", last_end, ""
+    def error(self, index: int, message: str, code: str = SYNTAX) -> FormulaError:
+        return FormulaError.at(self.text, self.offset(index), message, code=code)
+
+    def bad_token(self, index: int, kind: str) -> FormulaError:
+        lexeme = self.toks[index]
+        if kind == "bad":
+            return self.error(index, _BAD_HINTS[lexeme])
+        shown = repr(lexeme)[1:-1] if lexeme.isprintable() else f"U+{ord(lexeme):04X}"
+        hint = _CHAR_HINTS.get(lexeme)
+        if hint is None and lexeme.isdigit():
+            hint = "atom names start with a letter or '_'"
+        return self.error(index, f"unexpected character '{shown}'" + (f"; {hint}" if hint else ""))
+
+    def too_deep(self, index: int, what: str = "formula is") -> FormulaError:
+        return self.error(
+            index, f"{what} nested deeper than {MAX_DEPTH} levels (MAX_DEPTH)", TOO_DEEP
+        )
 
     # -- stacks ---------------------------------------------------------------
 
-    def push_op(self, kind: str, offset: int, lexeme: str, arity: int = 1) -> None:
+    def push_op(self, kind: str, index: int, arity: int = 1) -> None:
         self.pending += 1
         # Each pending operator encloses whatever operand comes next.
         if self.pending >= MAX_DEPTH:
-            raise self.error(
-                offset,
-                f"formula is nested deeper than {MAX_DEPTH} levels (MAX_DEPTH)",
-                TOO_DEEP,
-            )
-        self.count_node(offset)
-        self.ops.append([kind, offset, lexeme, arity])
+            raise self.too_deep(index)
+        self.count_node(index)
+        self.ops.append([kind, index, arity])
 
-    def count_node(self, offset: int) -> None:
+    def count_node(self, index: int) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self.error(
-                offset,
-                f"formula has more than {MAX_NODES} nodes (MAX_NODES)",
-                TOO_MANY_NODES,
+                index, f"formula has more than {MAX_NODES} nodes (MAX_NODES)", TOO_MANY_NODES
             )
 
-    def reduce_top(self) -> None:
-        kind, offset, _lexeme, arity = self.ops.pop()
-        self.pending -= 1
-        operands = self.operands
-        if kind in _UNARY:
-            node = _UNARY[kind](operands.pop())
-        else:
-            args = operands[-arity:]
-            del operands[-arity:]
-            if kind == "and":
-                node = And(args)
-            elif kind == "or":
-                node = Or(args)
-            elif kind == "implies":
-                node = Implies(*args)
-            else:
-                node = Iff(*args)
-        if node.depth > MAX_DEPTH:
-            raise self.error(
-                offset,
-                f"formula is nested deeper than {MAX_DEPTH} levels (MAX_DEPTH)",
-                TOO_DEEP,
-            )
-        operands.append(node)
+    def open_paren(self, index: int) -> None:
+        self.open_parens += 1
+        if self.open_parens > MAX_DEPTH:
+            raise self.too_deep(index, "parentheses are")
+        self.ops.append([_LP, index, 0])
 
     def reduce_above(self, prec: int) -> None:
-        """Reduce operators binding tighter than ``prec`` (stopping at a parenthesis)."""
-        ops = self.ops
+        """Build the nodes of pending operators binding tighter than ``prec`` (up to a '(')."""
+        ops, operands = self.ops, self.operands
         while ops and ops[-1][0] != _LP and _PREC[ops[-1][0]] > prec:
-            self.reduce_top()
+            kind, index, arity = ops.pop()
+            self.pending -= 1
+            if arity == 1:
+                node = _UNARY[kind](operands[-1])
+                operands[-1] = node
+            else:
+                args = operands[-arity:]
+                del operands[-arity:]
+                if kind == "and":
+                    node = And(args)
+                elif kind == "or":
+                    node = Or(args)
+                elif kind == "implies":
+                    node = Implies(*args)
+                else:
+                    node = Iff(*args)
+                operands.append(node)
+            if node.depth > MAX_DEPTH:
+                raise self.too_deep(index)
 
     # -- grammar --------------------------------------------------------------
 
     def parse(self) -> Formula:
-        tokens = self.tokens()
+        toks, operands, atoms = self.toks, self.operands, self.atoms
         expect_operand = True
-        prev = None  # the previous token (kind, offset, lexeme)
-        for tok in tokens:
-            kind, offset, lexeme = tok
+        i = 0
+        while True:
+            lexeme = toks[i]
+            kind = _KIND.get(lexeme)
+            if kind is None:
+                kind = "id" if lexeme[0] in _ID_START else "err"
+            if kind == "err" or kind == "bad":
+                raise self.bad_token(i, kind)
             if expect_operand:
                 if kind == "id":
-                    if lexeme in _KEYWORD_UNARY:
-                        nxt = next(tokens)
-                        if nxt[0] != "lp":
-                            raise self.error(
-                                offset,
-                                f"'{lexeme}' is a keyword, not an atom name; write {lexeme}(φ)",
-                            )
-                        self.push_op(_KEYWORD_UNARY[lexeme], offset, lexeme)
-                        self.open_paren(nxt[1])
-                        prev = nxt
-                        continue
-                    self.count_node(offset)
-                    if lexeme == "true":
-                        self.operands.append(TRUE)
-                    elif lexeme == "false":
-                        self.operands.append(FALSE)
-                    else:
-                        atom = self.atoms.get(lexeme)
-                        if atom is None:
-                            atom = self.atoms[lexeme] = Atom(lexeme)
-                        self.operands.append(atom)
+                    self.count_node(i)
+                    atom = atoms.get(lexeme)
+                    if atom is None:
+                        atom = atoms[lexeme] = Atom(lexeme)
+                    operands.append(atom)
                     expect_operand = False
-                elif kind in ("top", "bot"):
-                    self.count_node(offset)
-                    self.operands.append(TRUE if kind == "top" else FALSE)
+                elif kind == "top" or kind == "bot":
+                    self.count_node(i)
+                    operands.append(_CONST[kind])
                     expect_operand = False
                 elif kind in _UNARY:
-                    self.push_op(kind, offset, lexeme)
+                    self.push_op(kind, i)
                 elif kind == "lp":
-                    self.open_paren(offset)
-                else:
-                    raise self.missing_operand(tok, prev)
-            else:
-                if kind in ("and", "or"):
-                    self.reduce_above(_PREC[kind])
-                    top = self.ops[-1] if self.ops else None
-                    if top is not None and top[0] == kind:
-                        top[3] += 1  # one more argument of the same chain
-                    else:
-                        self.push_op(kind, offset, lexeme, 2)
-                    expect_operand = True
-                elif kind in ("implies", "iff"):
-                    # Right-associative: leave an equal operator on the stack.
-                    self.reduce_above(_PREC[kind])
-                    self.push_op(kind, offset, lexeme, 2)
-                    expect_operand = True
-                elif kind == "rp":
-                    self.reduce_above(0)
-                    if not self.ops:
-                        raise self.error(offset, "unmatched ')'")
-                    self.ops.pop()
-                    self.open_parens -= 1
-                elif kind == "eof":
-                    self.reduce_above(0)
-                    if self.ops:
-                        raise self.error(self.ops[-1][1], "'(' is never closed")
-                    return self.operands[0]
-                else:
-                    where = " or ')'" if self.open_parens else " or end of input"
-                    hint = ""
-                    if kind == "lp" and prev[0] == "id" and prev[2] not in ("true", "false"):
-                        hint = (
-                            "; an atom takes no arguments (the modal operators are BOX(φ), DIA(φ))"
+                    self.open_paren(i)
+                elif kind == "keyword":
+                    if toks[i + 1] != "(":
+                        raise self.error(
+                            i, f"'{lexeme}' is a keyword, not an atom name; write {lexeme}(φ)"
                         )
-                    raise self.error(
-                        offset,
-                        f"expected an operator (&, |, ->, <->){where} after "
-                        f"{_describe(*prev[::2])}, found {_describe(kind, lexeme)}{hint}",
-                    )
-            prev = tok
-        raise AssertionError("token stream ended without 'eof'")  # pragma: no cover
+                    self.push_op(_KEYWORD_UNARY[lexeme], i)
+                    i += 1
+                    self.open_paren(i)
+                else:
+                    raise self.missing_operand(i, kind)
+            elif kind == "and" or kind == "or":
+                self.reduce_above(_PREC[kind])
+                top = self.ops[-1] if self.ops else None
+                if top is not None and top[0] == kind:
+                    top[2] += 1  # one more argument of the same chain
+                else:
+                    self.push_op(kind, i, 2)
+                expect_operand = True
+            elif kind == "implies" or kind == "iff":
+                # Right-associative: an equal operator stays on the stack.
+                self.reduce_above(_PREC[kind])
+                self.push_op(kind, i, 2)
+                expect_operand = True
+            elif kind == "rp":
+                self.reduce_above(0)
+                if not self.ops:
+                    raise self.error(i, "unmatched ')'")
+                self.ops.pop()
+                self.open_parens -= 1
+            elif kind == "eof":
+                self.reduce_above(0)
+                if self.ops:
+                    raise self.error(self.ops[-1][1], "'(' is never closed")
+                return operands[0]
+            else:
+                raise self.missing_operator(i, kind)
+            i += 1
 
-    def open_paren(self, offset: int) -> None:
-        self.open_parens += 1
-        if self.open_parens > MAX_DEPTH:
-            raise self.error(
-                offset,
-                f"parentheses are nested deeper than {MAX_DEPTH} levels (MAX_DEPTH)",
-                TOO_DEEP,
-            )
-        self.ops.append([_LP, offset, "(", 0])
-
-    def missing_operand(self, tok, prev) -> FormulaError:
-        kind, offset, lexeme = tok
-        found = _describe(kind, lexeme)
-        if prev is None:
+    def missing_operand(self, i: int, kind: str) -> FormulaError:
+        found = _describe(kind, self.toks[i])
+        if i == 0:
             if kind == "eof":
                 return self.error(0, "empty formula")
-            return self.error(offset, f"expected a formula, found {found}")
-        if kind == "rp" and prev[0] == "lp":
-            return self.error(offset, "empty parentheses: expected a formula, found ')'")
-        return self.error(offset, f"expected a formula after '{prev[2]}', found {found}")
+            return self.error(i, f"expected a formula, found {found}")
+        before = self.toks[i - 1]
+        if kind == "rp" and before == "(":
+            return self.error(i, "empty parentheses: expected a formula, found ')'")
+        return self.error(i, f"expected a formula after '{before}', found {found}")
+
+    def missing_operator(self, i: int, kind: str) -> FormulaError:
+        where = " or ')'" if self.open_parens else " or end of input"
+        before = self.toks[i - 1]
+        before_kind = _kind(before)
+        hint = ""
+        if kind == "lp" and before_kind == "id":
+            hint = "; an atom takes no arguments (the modal operators are BOX(φ), DIA(φ))"
+        return self.error(
+            i,
+            f"expected an operator (&, |, ->, <->){where} after "
+            f"{_describe(before_kind, before)}, found {_describe(kind, self.toks[i])}{hint}",
+        )
