@@ -24,7 +24,10 @@ def register(subparsers) -> None:
             "Decide S5 validity of a formula in PXL text syntax (or its JSON form). "
             "Exit status: 0 valid, 1 invalid, 2 unknown, 3 bad input."
         ),
-        epilog="Example: pxl prove '[](p -> q) -> ([]p -> []q)'.  Syntax: docs/formula-language.md",
+        epilog=(
+            "example:\n  pxl prove '[](p -> q) -> ([]p -> []q)'\nsyntax: docs/formula-language.md"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = prove.add_mutually_exclusive_group(required=True)
     source.add_argument(
