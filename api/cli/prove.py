@@ -21,7 +21,7 @@ def register(subparsers) -> None:
         "prove",
         help="decide whether a PXL (S5) formula is valid",
         description=(
-            "Decide S5 validity of a formula in PXL text syntax (or its JSON form). "
+            "Decide S5 validity of a formula in PXL text syntax (or its JSON form).\n"
             "Exit status: 0 valid, 1 invalid, 2 unknown, 3 bad input."
         ),
         epilog=(
