@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# The one image of LOGOS PXL Core: `pxl serve` (API), `pxl worker`, `pxl flower`.
+#   docker build --build-arg GIT_SHA=$(git rev-parse HEAD) -t pxl-core .
+# GIT_SHA is recorded in api/build_info.json (api/provenance.py), which X-Build-SHA reports.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY api ./api
+COPY workers ./workers
+RUN python -m venv /opt/pxl && /opt/pxl/bin/pip install .
+ARG GIT_SHA=unknown
+# run from / so that the installed package (not /src) is the one that gets the build info
+RUN cd / && /opt/pxl/bin/python -m api.provenance write-build-info "${GIT_SHA}"
+
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 pxl \
+ && useradd --system --uid 10001 --gid pxl --home-dir /nonexistent --no-create-home \
+    --shell /usr/sbin/nologin pxl
+COPY --from=build /opt/pxl /opt/pxl
+ENV PATH=/opt/pxl/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PXL_HOST=0.0.0.0 \
+    PXL_LOG_JSON=true
+USER 10001:10001
+WORKDIR /opt/pxl
+EXPOSE 8080
+ENTRYPOINT ["pxl"]
+CMD ["serve", "--port", "8080"]
