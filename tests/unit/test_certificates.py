@@ -1,0 +1,170 @@
+"""The independent checkers reject corrupted certificates and countermodels."""
+
+import base64
+import copy
+import json
+
+import pytest
+
+from workers.prover import Atom, Box, Implies, check_result_document, parse_formula, prove
+from workers.prover import certificate as cert
+from workers.prover.encoding import encode
+from workers.prover.modelcheck import check_countermodel
+
+
+def _canonical(proof: dict) -> str:
+    data = json.dumps(proof, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(data.encode("utf-8")).decode("ascii")
+
+
+# Valid formulas whose certificates need lemmas and propositional steps.
+VALID = [
+    "[](p -> q) -> ([]p -> []q)",
+    "<>p -> []<>p",
+    "[](p | []q) -> []p | []q",
+    "[](p -> q) & [](q -> r) & <>p -> <>r",
+    "~([](p -> q) & [](q -> r) & []p & <>~r)",
+]
+
+
+def _doc(text):
+    doc = prove(text).to_document()
+    assert doc["verdict"] == "valid" and doc["certificate"], doc
+    return doc
+
+
+def _with_proof(doc, proof):
+    bad = dict(doc)
+    bad["certificate"] = _canonical(proof)
+    return bad
+
+
+@pytest.mark.parametrize("text", VALID)
+def test_certificate_checks(text):
+    doc = _doc(text)
+    assert check_result_document(doc).ok
+
+
+def test_checker_encoding_matches_search_encoding():
+    for text in VALID + ["<>(p <-> ~[]q) | (true & false) | ~~<>~p"]:
+        f = parse_formula(text)
+        enc = encode(f)
+        root, nvars, clauses, box_arg = cert._encode(f)
+        assert (root, nvars, clauses, box_arg) == (enc.root, enc.nvars, enc.clauses, enc.box_arg)
+
+
+@pytest.mark.parametrize("text", VALID)
+def test_every_single_literal_flip_or_step_drop_that_matters_is_rejected(text):
+    doc = _doc(text)
+    proof = cert.decode(doc["certificate"])
+    steps = proof["steps"]
+    rejected = 0
+    for i, step in enumerate(steps):
+        if step[0] == "d":
+            continue
+        # Flip each literal of a necessitation step: hypotheses or the box itself.
+        for j in range(1, len(step)):
+            bad = copy.deepcopy(proof)
+            bad["steps"][i][j] = -bad["steps"][i][j]
+            report = check_result_document(_with_proof(doc, bad))
+            if step[0] == "n":
+                assert not report.ok, (i, j, step)
+            rejected += not report.ok
+    # Dropping every necessitation step at once can never leave a proof.
+    bare = {**proof, "steps": [s for s in steps if s[0] != "n"]}
+    if len(bare["steps"]) < len(steps):
+        assert not check_result_document(_with_proof(doc, bare)).ok
+    # An empty proof proves nothing modal.
+    assert not check_result_document(_with_proof(doc, {**proof, "steps": []})).ok
+
+
+def test_dropping_a_needed_lemma_is_rejected():
+    doc = _doc("[](p -> q) -> ([]p -> []q)")
+    proof = cert.decode(doc["certificate"])
+    lemma_steps = [i for i, s in enumerate(proof["steps"]) if s[0] == "n"]
+    assert lemma_steps
+    for i in lemma_steps:
+        bad = {**proof, "steps": proof["steps"][:i] + proof["steps"][i + 1 :]}
+        report = check_result_document(_with_proof(doc, bad))
+        assert not report.ok and "RUP" in report.reason
+
+
+def test_unsound_necessitation_is_rejected():
+    # p -> []p is invalid; claim the lemma p -> []p with an atom as hypothesis.
+    f = Implies(Atom("p"), Box(Atom("p")))
+    enc = encode(f)
+    p = enc.atom_vars["p"]
+    (b,) = enc.boxes
+    proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "steps": [["n", b, p]]}
+    ok, reason = cert.check_certificate(f, _canonical(proof))
+    assert not ok and "not a box literal" in reason
+    proof["steps"] = [["a", b]]
+    ok, reason = cert.check_certificate(f, _canonical(proof))
+    assert not ok and "not RUP" in reason
+
+
+def test_changed_formula_is_rejected():
+    doc = _doc("[](p -> q) -> ([]p -> []q)")
+    for other in ["[](p -> q) -> ([]q -> []p)", "[](p -> q) -> ([]p -> []r)", "p -> []p"]:
+        assert not check_result_document({**doc, "formula": other}).ok
+
+
+def test_corrupted_encodings_are_rejected():
+    doc = _doc("<>p -> []<>p")
+    raw = doc["certificate"]
+    for bad in [
+        raw[:-8],
+        "%%%" + raw,
+        base64.b64encode(b"not json").decode(),
+        _canonical([1, 2]),
+        _canonical({**cert.decode(raw), "format": "other/1"}),
+        _canonical({**cert.decode(raw), "steps": [["x", 1]]}),
+        _canonical({**cert.decode(raw), "steps": [["a", 10**9]]}),
+        _canonical({**cert.decode(raw), "steps": [["a", "1"]]}),
+    ]:
+        report = check_result_document({**doc, "certificate": bad})
+        assert not report.ok, bad
+    assert not check_result_document({**doc, "certificate": None}).ok
+    assert not check_result_document({**doc, "certificate_format": "x"}).ok
+    assert not check_result_document({**doc, "verdict": "invalid"}).ok
+
+
+def test_mutated_countermodels_are_rejected():
+    doc = prove("<>p & <>q -> <>(p & q)").to_document()
+    assert check_result_document(doc).ok
+    cm = doc["countermodel"]
+    f = parse_formula(doc["formula"])
+    # Any single change to a world's valuation must be caught or keep the model a countermodel.
+    for w in range(len(cm["worlds"])):
+        for atom in cm["atoms"]:
+            bad = copy.deepcopy(cm)
+            world = bad["worlds"][w]["true_atoms"]
+            world.remove(atom) if atom in world else world.append(atom)
+            ok, _ = check_countermodel(f, bad)
+            assert ok == (not _oracle_true_at_actual(f, bad))
+    broken = [
+        {**cm, "relation": "reflexive"},
+        {**cm, "actual_world": "w9"},
+        {**cm, "worlds": []},
+        {**cm, "atoms": []},
+        {**cm, "worlds": [{"id": "w0", "true_atoms": ["p", "q"]}]},
+        {**cm, "worlds": cm["worlds"] + [cm["worlds"][0]]},
+        "nonsense",
+    ]
+    for bad in broken:
+        assert not check_result_document({**doc, "countermodel": bad}).ok
+    assert not check_result_document({**doc, "formula": "<>p & <>q -> <>p"}).ok
+
+
+def _oracle_true_at_actual(f, cm):
+    from tests.unit.s5_oracle import _eval
+
+    worlds = [frozenset(w["true_atoms"]) for w in cm["worlds"]]
+    ids = [w["id"] for w in cm["worlds"]]
+    return _eval(f, worlds)[ids.index(cm["actual_world"])]
+
+
+def test_unknown_and_malformed_documents():
+    assert not check_result_document(prove("p", timeout=0).to_document()).ok
+    assert not check_result_document({"verdict": "valid", "formula": "p ->"}).ok
+    assert not check_result_document([]).ok

@@ -1,0 +1,159 @@
+"""Fixed cases: S5 theorems, classic non-theorems, limits, timeouts and stop requests."""
+
+import threading
+import time
+
+import pytest
+
+from workers.prover import (
+    And,
+    Atom,
+    Box,
+    Not,
+    Or,
+    ProofResult,
+    check_result_document,
+    parse_formula,
+    prove,
+)
+from workers.prover.limits import MAX_DEPTH
+
+THEOREMS = [
+    "[](p -> q) -> ([]p -> []q)",  # K
+    "[]p -> p",  # T
+    "[]p -> [][]p",  # 4
+    "<>p -> []<>p",  # 5
+    "p -> []<>p",  # B
+    "<>p <-> ~[]~p",  # duality
+    "[]p <-> ~<>~p",
+    "[][]p <-> []p",  # collapse laws
+    "<><>p <-> <>p",
+    "<>[]p <-> []p",
+    "[]<>p <-> <>p",
+    "[](p & q) <-> []p & []q",
+    "<>(p | q) <-> <>p | <>q",
+    "[](p | []q) <-> []p | []q",
+    "BOX(p) -> DIA(p)",
+    "true",
+    "[]true",
+    "~<>false",
+    "□p → ◇p",
+]
+
+NON_THEOREMS = [
+    "p -> []p",
+    "<>p -> []p",
+    "[](p | q) -> []p | []q",
+    "<>p & <>q -> <>(p & q)",
+    "false",
+    "p",
+    "<>p",
+    "[]p | []~p",
+]
+
+
+@pytest.mark.parametrize("text", THEOREMS)
+def test_theorems_are_valid_with_checked_certificates(text):
+    res = prove(text)
+    assert (res.verdict, res.szs_status) == ("valid", "Theorem")
+    doc = res.to_document()
+    assert doc["certificate_format"] == "pxl-s5-cert/1"
+    report = check_result_document(doc)
+    assert report.ok, report.reason
+
+
+@pytest.mark.parametrize("text", NON_THEOREMS)
+def test_non_theorems_are_invalid_with_checked_countermodels(text):
+    res = prove(text)
+    assert (res.verdict, res.szs_status) == ("invalid", "CounterSatisfiable")
+    cm = res.countermodel
+    assert cm["relation"] == "universal" and cm["actual_world"] == "w0"
+    assert res.certificate is None
+    report = check_result_document(res.to_document())
+    assert report.ok, report.reason
+
+
+def test_document_shape():
+    doc = prove("<>p -> []p").to_document()
+    assert set(doc) == {
+        "verdict", "szs_status", "formula", "countermodel", "certificate",
+        "certificate_format", "certificate_omitted", "trace", "stats", "elapsed_ms",
+    }
+    assert doc["formula"] == "<>p -> []p"
+    assert {"nodes", "modal_subformulas", "worlds", "solver_calls", "lemmas"} <= set(doc["stats"])
+    assert doc["trace"] and all(isinstance(t, str) for t in doc["trace"])
+
+
+def test_json_input_and_input_errors():
+    assert prove({"implies": [{"box": {"atom": "p"}}, {"atom": "p"}]}).verdict == "valid"
+    for bad in ["p ->", {"box": 3}, "(" * 5000 + "p" + ")" * 5000]:
+        res = prove(bad)
+        assert (res.verdict, res.szs_status) == ("unknown", "InputError")
+        assert res.to_document()["formula"] is None
+
+
+def _pigeonhole(n: int):
+    """~PHP(n+1, n): valid and propositionally hard."""
+    x = {(i, j): Atom(f"x{i}_{j}") for i in range(n + 1) for j in range(n)}
+    clauses = [Or([x[i, j] for j in range(n)]) for i in range(n + 1)]
+    clauses += [
+        Or([Not(x[i, j]), Not(x[k, j])])
+        for j in range(n) for i in range(n + 1) for k in range(i + 1, n + 1)
+    ]
+    return Not(Box(And(clauses)))
+
+
+def test_timeout_gives_unknown():
+    res = prove(_pigeonhole(11), timeout=0.3)
+    assert (res.verdict, res.szs_status) == ("unknown", "Timeout")
+    assert res.certificate is None and res.countermodel is None
+    assert prove("[]p -> p", timeout=0).szs_status == "Timeout"
+
+
+def test_should_stop_gives_user():
+    assert prove("[]p -> p", should_stop=lambda: True).szs_status == "User"
+    flag = threading.Event()
+    threading.Timer(0.2, flag.set).start()
+    res = prove(_pigeonhole(11), timeout=60, should_stop=flag.is_set)
+    assert (res.verdict, res.szs_status) == ("unknown", "User")
+
+
+def test_should_stop_is_polled_during_a_long_solver_call():
+    calls = []
+
+    def should_stop():
+        calls.append(time.monotonic())
+        return len(calls) > 3
+
+    res = prove(_pigeonhole(11), timeout=60, should_stop=should_stop)
+    assert res.szs_status == "User" and len(calls) > 3
+
+
+def test_deep_nesting_does_not_recurse():
+    f = Atom("p")
+    for i in range(MAX_DEPTH - 1):
+        f = Box(f) if i % 3 else Not(f)
+    res = prove(f)
+    assert res.verdict in ("valid", "invalid")
+    assert check_result_document(res.to_document()).ok
+    deep = parse_formula("[]" * 998 + "p -> p")
+    res = prove(deep)
+    assert res.verdict == "valid" and check_result_document(res.to_document()).ok
+
+
+def test_large_formula():
+    atoms_ = [Atom(f"p{i}") for i in range(40)]
+    parts = []
+    for i in range(1800):
+        a, b, c = atoms_[i % 40], atoms_[(i * 7 + 3) % 40], atoms_[(i * 13 + 5) % 40]
+        parts.append(Or([Box(a), Not(b), Box(Or([c, Not(a)]))]))
+    f = Or([Not(And(parts)), Box(atoms_[0])])
+    assert f.size <= 20_000
+    res = prove(f, timeout=60)
+    assert res.verdict in ("valid", "invalid")
+    assert check_result_document(res.to_document()).ok
+
+
+def test_result_rejects_bad_status():
+    with pytest.raises(ValueError):
+        ProofResult("valid", "Maybe")
