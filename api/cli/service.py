@@ -117,8 +117,7 @@ def worker_command(args) -> int:
         argv.append(f"--concurrency={args.concurrency}")
     if settings.worker_send_events:
         argv.append("--task-events")
-    app.worker_main(argv)
-    return 0
+    return int(app.start(argv) or 0)
 
 
 # --- pxl up ----------------------------------------------------------------------------------

@@ -78,8 +78,10 @@ def pxl_env():
 class WorkerProcess:
     """A real `pxl worker` subprocess."""
 
-    def __init__(self, env: dict, concurrency: int = 2, log: Path | None = None):
+    def __init__(self, env: dict, concurrency: int = 2, log: Path | None = None,
+                 settings=None):
         self.env = {**os.environ, **env}
+        self.settings = settings  # where to look for its heartbeat (default: get_settings())
         self.concurrency = concurrency
         self.log = log
         self.proc: subprocess.Popen | None = None
@@ -105,7 +107,7 @@ class WorkerProcess:
         if out is not subprocess.DEVNULL:
             out.close()
         # Ready when its heartbeat is in Redis (written once the consumer is up).
-        store = JobStore.from_settings(get_settings())
+        store = JobStore.from_settings(self.settings or get_settings())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive:

@@ -1,0 +1,117 @@
+"""Webhook delivery through the real worker to a local HTTP receiver that checks signatures."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.integration.conftest import VALID, submit_proof
+from workers.clients import webhook_secret
+from workers.webhooks import verify
+
+pytestmark = pytest.mark.integration
+
+
+class Receiver:
+    """A local webhook receiver answering with ``statuses`` in turn (the last one repeats)."""
+
+    def __init__(self, statuses=(200,)):
+        self.statuses = list(statuses)
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.requests.append({"headers": headers, "body": body, "path": self.path})
+                n = len(receiver.requests)
+                status = receiver.statuses[min(n, len(receiver.statuses)) - 1]
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/pxl?x=1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_webhook(store, job_id: str, state: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        hook = store.get(job_id)["webhook"]
+        if hook["state"] == state:
+            return hook
+        if time.monotonic() > deadline:
+            raise AssertionError(f"webhook never reached {state}: {hook}")
+        time.sleep(0.05)
+
+
+def test_signed_webhook_reaches_the_receiver(store, worker):
+    with Receiver([200]) as receiver:
+        doc = submit_proof(store, VALID, callback_url=receiver.url)
+        hook = wait_webhook(store, doc["id"], "delivered")
+    assert len(receiver.requests) == 1
+    request = receiver.requests[0]
+    assert request["path"] == "/hooks/pxl?x=1"
+    assert request["headers"]["host"] == receiver.url.split("/")[2]
+    assert verify(webhook_secret("tester"), request["headers"], request["body"])
+    assert not verify(webhook_secret("someone-else"), request["headers"], request["body"])
+    payload = json.loads(request["body"])
+    assert payload["type"] == "job.succeeded"
+    assert payload["data"]["id"] == doc["id"]
+    assert payload["data"]["result"]["verdict"] == "valid"
+    assert request["headers"]["webhook-id"] == f"msg_{doc['id']}"
+    assert [a["status"] for a in hook["attempts"]] == [200]
+
+
+def test_failing_receiver_is_retried_until_it_answers(store, worker):
+    with Receiver([500, 302, 204]) as receiver:
+        doc = submit_proof(store, VALID, callback_url=receiver.url)
+        hook = wait_webhook(store, doc["id"], "delivered")
+    assert [a["status"] for a in hook["attempts"]] == [500, 302, 204]
+    assert hook["attempts"][0]["error"] == "HTTP 500"
+    assert "redirect" in hook["attempts"][1]["error"]
+    ids = {r["headers"]["webhook-id"] for r in receiver.requests}
+    assert ids == {f"msg_{doc['id']}"}  # the same message id on every retry
+    assert all(verify(webhook_secret("tester"), r["headers"], r["body"])
+               for r in receiver.requests)
+
+
+def test_receiver_that_never_answers_ends_failed_after_the_schedule(store, worker):
+    # The test schedule (PXL_WEBHOOK_RETRY_SCHEDULE) allows 1 + 2 attempts.
+    with Receiver([503]) as receiver:
+        doc = submit_proof(store, VALID, callback_url=receiver.url)
+        hook = wait_webhook(store, doc["id"], "failed")
+        time.sleep(1.0)  # no further attempt arrives
+    assert len(hook["attempts"]) == 3 == len(receiver.requests)
+    assert store.get(doc["id"])["status"] == "succeeded"  # the job itself is fine
+
+
+def test_callback_to_a_refused_address_is_recorded_not_sent(store, worker):
+    # Accepted at submission (the allowlist names 127.0.0.1), refused at delivery when the
+    # allowlist no longer does: the guard runs again before every connection.
+    doc = submit_proof(store, VALID, callback_url="http://[::1]:9/hook")
+    hook = wait_webhook(store, doc["id"], "failed")
+    assert all(a["error"].startswith("refused:") and a["status"] is None
+               for a in hook["attempts"])
