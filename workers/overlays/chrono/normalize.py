@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workers.overlays.chrono.printer import cpx_to_text
+from workers.overlays.chrono.printer import short_text
 from workers.overlays.chrono.syntax import (
     BOX_LIKE,
     CPX_KINDS,
@@ -87,8 +87,8 @@ class Rewriter:
     def note(self, rule: str, before: Formula | str, after: Formula) -> None:
         self.rewrites += 1
         if len(self.trace) < MAX_TRACE_LINES:
-            text = before if isinstance(before, str) else cpx_to_text(before)
-            self.trace.append(f"{rule}: {short(text)} ⇒ {short(cpx_to_text(after))}")
+            text = short(before) if isinstance(before, str) else short_text(before)
+            self.trace.append(f"{rule}: {text} ⇒ {short_text(after)}")
 
     # -- helpers building normal nodes -----------------------------------------
 

@@ -28,25 +28,37 @@ def _prec(f: Formula) -> int:
     return _PREC.get(f.kind, _LEAF)
 
 
-def cpx_to_text(f: Formula, *, ascii: bool = True) -> str:
-    """Canonical CPX text of ``f`` (ASCII operators, or Unicode with ``ascii=False``)."""
+def cpx_to_text(f: Formula, *, ascii: bool = True, limit: int | None = None) -> str:
+    """Canonical CPX text of ``f`` (ASCII operators, or Unicode with ``ascii=False``).
+
+    With ``limit``, printing stops soon after ``limit`` characters (the caller cuts
+    the text): traces show the head of a big formula in time linear in ``limit``.
+    """
     symbols = _ASCII if ascii else _UNICODE
     out: list[str] = []
+    length = 0
     stack: list[Formula | str] = [f]
     while stack:
+        if limit is not None and length > limit:
+            break
         item = stack.pop()
         if isinstance(item, str):
             out.append(item)
+            length += len(item)
             continue
         kind = item.kind
         if kind == "atom":
             out.append(item.name)
+            length += len(item.name)
         elif kind == "const":
             out.append(symbols[item.value])
+            length += 5
         elif kind in CPX_KINDS:
-            out.append(OPERATOR_NAMES[kind] + "(")
+            head = OPERATOR_NAMES[kind] + "("
             if kind in INDEXED_KINDS:
-                out.append(f"{item.index}, ")
+                head += f"{item.index}, "
+            out.append(head)
+            length += len(head)
             stack.append(")")
             children = item.children
             for i in range(len(children) - 1, -1, -1):
@@ -55,6 +67,7 @@ def cpx_to_text(f: Formula, *, ascii: bool = True) -> str:
                     stack.append(", ")
         elif _PREC[kind] == 5:
             out.append(symbols[kind])
+            length += 2
             _push(stack, item.arg, _prec(item.arg) < 5)
         else:
             prec = _PREC[kind]
@@ -68,6 +81,12 @@ def cpx_to_text(f: Formula, *, ascii: bool = True) -> str:
                 if i:
                     stack.append(op)
     return "".join(out)
+
+
+def short_text(f: Formula, width: int = 80) -> str:
+    """The formula's text cut to ``width`` characters (with '…'), in time O(width)."""
+    text = cpx_to_text(f, limit=width)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _push(stack: list, child: Formula, parens: bool) -> None:

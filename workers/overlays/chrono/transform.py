@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workers.overlays.chrono.printer import cpx_to_text
+from workers.overlays.chrono.printer import short_text
 from workers.overlays.chrono.syntax import CPX_KINDS, OPERATOR_NAMES, CpxNode, is_pxl
-from workers.prover.printer import to_text
 from workers.prover.syntax import (
     And,
     Box,
@@ -159,8 +158,8 @@ def _note(node: CpxNode, out: Formula, report: LossReport | None,
             report.nodes_not_listed += 1
         elif kind != "eternal":
             report.nodes.append(
-                {"operator": name, "node": short(cpx_to_text(node)),
-                 "image": short(to_text(out)), "lost": lost}
+                {"operator": name, "node": short_text(node),
+                 "image": short_text(out), "lost": lost}
             )
     if trace is not None:
         what = []
@@ -174,5 +173,5 @@ def _note(node: CpxNode, out: Formula, report: LossReport | None,
             what.append(f"{name} collapsed into {'[]' if cls.image == 'box' else '<>'}")
         suffix = f" ({'; '.join(what)})" if what else ""
         trace.append(
-            f"{PROJECTION_NAME}: {short(cpx_to_text(node))} ↦ {short(to_text(out))}{suffix}"
+            f"{PROJECTION_NAME}: {short_text(node)} ↦ {short_text(out)}{suffix}"
         )
