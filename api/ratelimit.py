@@ -216,9 +216,12 @@ class RateLimiter:
 
 
 def identity_for(scope, settings: Settings) -> str:
-    """``sub:<client id>`` for a valid bearer token, else ``ip:<client address>``."""
+    """``sub:<client id>`` for a valid bearer token, else ``ip:<client address>`` (always the
+    address when auth is disabled: every caller is then the same local principal)."""
     from api.security import client_ip
 
+    if settings.auth_disabled:
+        return f"ip:{client_ip(scope, settings)}"
     authorization = None
     for name, value in scope.get("headers", ()):
         if name == b"authorization":

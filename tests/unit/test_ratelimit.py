@@ -231,3 +231,21 @@ def test_redis_down_fails_open_by_default_and_closed_when_asked():
     assert refused.status_code == 503
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.headers["retry-after"] == "5"
+
+
+def test_identity_is_sub_for_valid_tokens_else_the_address():
+    from api.auth import mint_token
+    from api.ratelimit import identity_for
+
+    settings = Settings(jwt_secret="k" * 40)
+    token = mint_token("alice", ["jobs:read"], settings=settings)
+
+    def scope(authorization=None):
+        headers = [(b"authorization", authorization.encode())] if authorization else []
+        return {"type": "http", "client": ("192.0.2.7", 1), "headers": headers}
+
+    assert identity_for(scope(f"Bearer {token}"), settings) == "sub:alice"
+    assert identity_for(scope("Bearer forged.token.here"), settings) == "ip:192.0.2.7"
+    assert identity_for(scope(), settings) == "ip:192.0.2.7"
+    no_auth = Settings(auth_disabled=True)
+    assert identity_for(scope(f"Bearer {token}"), no_auth) == "ip:192.0.2.7"
