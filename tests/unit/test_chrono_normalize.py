@@ -15,7 +15,10 @@ from workers.overlays.chrono import (
     parse_cpx,
 )
 from workers.overlays.chrono.normalize import Rewriter
+from workers.overlays.chrono.selfcheck import check_steps, obligation
 from workers.overlays.chrono.syntax import BOX_LIKE, DIA_LIKE
+from workers.prover import search
+from workers.prover.result import ProofResult
 from workers.prover.search import prove
 from workers.prover.syntax import Iff, postorder
 
@@ -43,7 +46,8 @@ def _assert_normal(f):
 @settings(max_examples=150, deadline=None)
 def test_normal_form_is_equivalent_idempotent_and_normal(f):
     res = normalize_checked(f, timeout=20)
-    assert res.check["verdict"] == "valid"
+    assert res.check["verdict"] == "valid" and res.check["method"] == "whole"
+    assert res.check["proof"]["certificate"]
     assert _equivalent(f, res.formula)  # independently of the self-check
     _assert_normal(res.formula)
     again = normalize(res.formula)
@@ -109,6 +113,30 @@ def test_deep_input_does_not_recurse():
 
 def test_a_wrong_rewrite_is_caught_by_the_self_check(monkeypatch):
     # Fault injection: make the distribution rule unsound ([] over | instead of &).
+    _break_box_over_or(monkeypatch)
+    with pytest.raises(NormalizeError) as info:
+        normalize_checked(parse_cpx("[](p | q)"))
+    assert info.value.proof["verdict"] == "invalid"
+    assert info.value.proof["countermodel"] is not None
+
+
+@given(cpx_formulas(14))
+@settings(max_examples=150, deadline=None)
+def test_every_rewriting_step_is_confirmed_on_its_own(f):
+    res = normalize(f)
+    report = check_steps(res.steps, timeout=20)
+    assert report["verdict"] == "valid", report
+    assert report["steps_checked"] == len(res.steps)
+
+
+def test_step_obligations_abstract_children_and_deep_parts():
+    res = normalize(parse_cpx("~At(3, p & []q)"))
+    texts = [cpx_to_text(obligation(step, "_sc_")) for step in res.steps]
+    assert "[](_sc_c0 <-> p) & [](_sc_c1 <-> []q) -> (_sc_c0 & _sc_c1 <-> p & []q)" in texts
+    assert "[](~_sc_c0 <-> ~q) -> (~[]_sc_c0 <-> <>~q)" in texts
+
+
+def _break_box_over_or(monkeypatch):
     real_modal = Rewriter.modal
 
     def broken(self, proto, arg):
@@ -117,7 +145,43 @@ def test_a_wrong_rewrite_is_caught_by_the_self_check(monkeypatch):
         return real_modal(self, proto, arg)
 
     monkeypatch.setattr(Rewriter, "modal", broken)
+
+
+def test_the_step_check_catches_a_wrong_rewrite(monkeypatch):
+    _break_box_over_or(monkeypatch)
+    res = normalize(parse_cpx("q & [](p | ~p)"))
+    report = check_steps(res.steps, timeout=20)
+    assert report["verdict"] == "invalid"
+    assert "[](p | ~p)" in report["detail"] and report["proof"]["countermodel"]
+
+
+def _whole_check_times_out(monkeypatch):
+    """The first prover call (the whole biconditional) answers Timeout, as on a huge input."""
+    real = search.prove
+    calls = []
+
+    def prove_or_time_out(formula, **kw):
+        calls.append(formula)
+        if len(calls) == 1:
+            return ProofResult("unknown", "Timeout", formula, trace=["timeout"])
+        return real(formula, **kw)
+
+    monkeypatch.setattr(search, "prove", prove_or_time_out)
+    return calls
+
+
+def test_falls_back_to_the_step_check_when_the_whole_check_times_out(monkeypatch):
+    calls = _whole_check_times_out(monkeypatch)
+    res = normalize_checked(parse_cpx("~[](p & At(2, <>q)) -> Eternal(r)"))
+    assert res.check["method"] == "stepwise" and res.check["verdict"] == "valid"
+    assert res.check["whole_formula_attempt"] == "Timeout"
+    assert res.check["prover_calls"] == len(calls) - 1 > 0
+    assert "each of the" in res.trace[-1]
+
+
+def test_a_wrong_rewrite_fails_the_fallback_too(monkeypatch):
+    _break_box_over_or(monkeypatch)
+    _whole_check_times_out(monkeypatch)
     with pytest.raises(NormalizeError) as info:
         normalize_checked(parse_cpx("[](p | q)"))
-    assert info.value.proof["verdict"] == "invalid"
-    assert info.value.proof["countermodel"] is not None
+    assert "refuted" in info.value.message
