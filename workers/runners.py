@@ -21,13 +21,17 @@ class JobContext:
     """What a running job may ask of the platform: should I stop, and here is my progress."""
 
     def __init__(self, store, job_id: str, *, poll_seconds: float | None = None,
-                 progress_interval: float = 0.25):
+                 progress_interval: float = 0.25, deadline: float | None = None):
         self.store = store
         self.job_id = job_id
         self.poll_seconds = (get_settings().cancel_poll_seconds if poll_seconds is None
                              else poll_seconds)
         self.progress_interval = progress_interval
         self.stop_seen = False  # a cancel request was observed (the prover stopped for it)
+        # time.monotonic() of the Celery soft time limit: Celery's own soft limit is a signal
+        # that cannot interrupt the SAT solver's C code, so should_stop enforces it too.
+        self.deadline = deadline
+        self.deadline_hit = False
         self._checked_at = float("-inf")
         self._last_progress = float("-inf")
         self._lock = threading.Lock()
@@ -35,9 +39,12 @@ class JobContext:
     def should_stop(self) -> bool:
         """True once the job's cancel flag is set.  Cheap: Redis is asked at most every
         ``poll_seconds`` (the prover polls this from its watch thread)."""
-        if self.stop_seen:
+        if self.stop_seen or self.deadline_hit:
             return True
         now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            self.deadline_hit = True
+            return True
         if now - self._checked_at < self.poll_seconds:
             return False
         with self._lock:

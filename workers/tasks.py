@@ -41,11 +41,11 @@ class JobTask(Task):
         job_id = args[0] if args else kwargs.get("job_id")
         store = worker_store()
         try:
-            if isinstance(exc, TimeLimitExceeded):
+            if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
                 doc = store.get(job_id)
                 if doc is not None:
                     result = timeout_result(doc["kind"], doc["params"],
-                                            f"stopped by the hard time limit ({exc})")
+                                            f"stopped by the time limit ({type(exc).__name__})")
                     store.finish(job_id, JobStatus.SUCCEEDED, result=result)
                 return
             store.finish(job_id, JobStatus.FAILED, error={
@@ -69,13 +69,17 @@ def run_job(self, job_id: str) -> str:
     doc = store.begin(job_id)
     if doc is None:
         return "skipped"  # unknown, expired, already terminal, or cancelled while queued
-    return execute(store, doc)
+    _hard, soft = self.request.timelimit or (None, None)
+    return execute(store, doc, soft_limit=soft)
 
 
-def execute(store: JobStore, doc: dict) -> str:
+def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> str:
     job_id, kind = doc["id"], doc["kind"]
-    ctx = JobContext(store, job_id)
     started = time.monotonic()
+    # Stop the prover a little before Celery's soft-limit signal, so that the signal (which
+    # cannot interrupt the solver's C code anyway) normally never fires.
+    deadline = started + soft_limit - min(1.0, soft_limit * 0.1) if soft_limit else None
+    ctx = JobContext(store, job_id, deadline=deadline)
     try:
         runner = RUNNERS[kind]
     except KeyError:
@@ -98,6 +102,8 @@ def execute(store: JobStore, doc: dict) -> str:
                      error={"type": "internal", "detail": f"{type(exc).__name__}: {exc}"})
         return JobStatus.FAILED.value
     run_ms = (time.monotonic() - started) * 1000.0
+    if ctx.deadline_hit and not ctx.stop_seen and result.get("verdict") == "unknown":
+        result = timeout_result(kind, doc["params"], "stopped by the soft time limit")
 
     # Cancelled while running: the runner stopped for it (or gave up without a verdict).
     if ctx.stop_seen or (result.get("verdict") == "unknown" and store.cancel_requested(job_id)):

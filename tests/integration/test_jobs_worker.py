@@ -128,3 +128,21 @@ def test_queue_depth_and_backpressure_on_a_queue_without_workers(pxl_env):
     for job in jobs:
         assert idle.cancel(job["id"], "tester")["status"] == "cancelled"
     assert [n for _i, n, _d in idle.read_events(jobs[0]["id"])] == ["queued", "cancelled"]
+
+
+def test_celery_time_limits_backstop_a_prover_that_overruns(store, worker):
+    from workers.celery_app import RUN_JOB, app_for
+    from workers.jobs import JobStore
+
+    # Enqueue by hand with limits far below the prover's own 60 s timeout.
+    manual = JobStore(store.r, store.settings, enqueue=lambda job_id, params: None)
+    doc = submit_proof(manual, HARD, timeout=60.0)
+    app_for(store.settings).send_task(RUN_JOB, args=[doc["id"]], task_id=doc["id"],
+                                      queue=store.settings.queue_name,
+                                      soft_time_limit=1, time_limit=2)
+    done = store.wait_terminal(doc["id"], 30)
+    assert done["status"] == "succeeded", done
+    assert done["result"]["verdict"] == "unknown"
+    assert done["result"]["szs_status"] == "Timeout"
+    assert "time limit" in done["result"]["trace"][0]
+    assert final_events(store, doc["id"]) == ["succeeded"]
