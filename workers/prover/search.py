@@ -42,6 +42,7 @@ from workers.prover.result import ProofResult
 from workers.prover.syntax import Formula, atoms
 
 SOLVER = "glucose4"  # supports interrupt() from another thread and DRUP proof logging
+SEARCH_SOLVER = "glucose4"
 POLL_SECONDS = 0.05
 # Certificate budget: total literals in the proof steps; beyond it the
 # certificate is omitted (documented in docs/certificates.md).
@@ -101,7 +102,7 @@ class _Cegar:
         self.enc = enc
         self.watch = watch
         self.trace = trace
-        self.solver = Solver(name=SOLVER, bootstrap_with=enc.clauses)
+        self.solver = Solver(name=SEARCH_SOLVER, bootstrap_with=enc.clauses)
         # Prefer true boxes: every false box needs a witness world.
         if enc.boxes:
             self.solver.set_phases(enc.boxes)
@@ -202,35 +203,93 @@ def _parse_drup(lines: list[str]) -> list[list]:
     return steps
 
 
+def _solve_or_stop(solver: Solver, assumptions: list[int], watch: _Watch | None) -> bool | None:
+    if watch is not None:
+        watch.raise_if_stopped()
+    r = solver.solve_limited(assumptions=assumptions, expect_interrupt=True)
+    if r is None and watch is not None:
+        watch.raise_if_stopped()
+    return r
+
+
+def needed_lemmas(
+    enc: Encoding, lemmas: list[tuple[int, list[int]]], watch: _Watch | None = None
+) -> list[int] | None:
+    """Indices of the lemmas the refutation depends on (transitively), via selector cores."""
+    base = enc.nvars
+    solver = Solver(name=SEARCH_SOLVER, bootstrap_with=enc.clauses)
+    if watch is not None:
+        watch.solver = solver
+    try:
+        sels = [base + 1 + i for i in range(len(lemmas))]
+        for sel, (b, hyps) in zip(sels, lemmas, strict=True):
+            solver.add_clause([b, *(-h for h in hyps), -sel])
+        if _solve_or_stop(solver, [-enc.root, *sels], watch) is not False:
+            return None
+        need = {lit - base - 1 for lit in solver.get_core() if lit > base}
+        for i in range(len(lemmas) - 1, -1, -1):
+            if i not in need:
+                continue
+            b, hyps = lemmas[i]
+            if _solve_or_stop(solver, [*hyps, -enc.box_arg[b], *sels[:i]], watch) is not False:
+                return None
+            need.update(lit - base - 1 for lit in solver.get_core() if lit > base)
+        return sorted(need)
+    finally:
+        if watch is not None:
+            watch.solver = None
+        solver.delete()
+
+
+class _ProofTail:
+    """Reads the DRUP lines a pysat Glucose solver logged since the last read."""
+
+    def __init__(self, solver: Solver) -> None:
+        self.solver = solver
+        self.offset = 0
+        inner = solver.solver
+        self.fast = hasattr(inner, "prfile") and hasattr(inner, "prfp")
+
+    def new_lines(self) -> list[str]:
+        if self.fast:
+            from pysat.solvers import pysolvers
+
+            inner = self.solver.solver
+            pysolvers.flushpr(inner.prfp)
+            inner.prfile.seek(self.offset)
+            data = inner.prfile.read()  # to EOF: the C side keeps appending there
+            self.offset += len(data)
+            return data.decode("ascii").splitlines()
+        lines = self.solver.get_proof() or []
+        new, self.offset = lines[self.offset :], len(lines)
+        return new
+
+
 def make_certificate(
     enc: Encoding, lemmas: list[tuple[int, list[int]]], watch: _Watch | None = None
 ) -> tuple[dict | None, str | None]:
-    """Replay the lemma chain on a fresh DRUP-logging solver: (proof object, omission reason)."""
+    """Replay the needed lemmas on a fresh DRUP-logging solver: (proof object, omission reason)."""
+    if len(lemmas) > 1:
+        keep = needed_lemmas(enc, lemmas, watch)
+        if keep is None:
+            return None, "internal error: the lemma chain did not replay"
+        lemmas = [lemmas[i] for i in keep]
     solver = Solver(name=SOLVER, bootstrap_with=enc.clauses, with_proof=True)
     if watch is not None:
         watch.solver = solver
     try:
+        tail = _ProofTail(solver)
         steps: list[list] = []
-        done = 0
         size = 0
 
         def take_proof() -> None:
-            nonlocal done, size
-            lines = solver.get_proof() or []
-            new = _parse_drup(lines[done:])
-            done = len(lines)
+            nonlocal size
+            new = _parse_drup(tail.new_lines())
             steps.extend(new)
             size += sum(len(s) for s in new)
 
         for b, hyps in lemmas:
-            if watch is not None:
-                watch.raise_if_stopped()
-            r = solver.solve_limited(assumptions=[*hyps, -enc.box_arg[b]], expect_interrupt=True)
-            if r is None:
-                if watch is not None:
-                    watch.raise_if_stopped()
-                return None, "the solver gave up while replaying a lemma"
-            if r:
+            if _solve_or_stop(solver, [*hyps, -enc.box_arg[b]], watch) is not False:
                 return None, "internal error: a lemma did not replay"
             take_proof()
             steps.append(["n", b, *hyps])
@@ -238,10 +297,7 @@ def make_certificate(
             solver.add_clause([b, *(-h for h in hyps)])
             if size > MAX_PROOF_LITERALS:
                 return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
-        r = solver.solve_limited(assumptions=[-enc.root], expect_interrupt=True)
-        if r is not False:
-            if r is None and watch is not None:
-                watch.raise_if_stopped()
+        if _solve_or_stop(solver, [-enc.root], watch) is not False:
             return None, "internal error: the final refutation did not replay"
         take_proof()
         if size > MAX_PROOF_LITERALS:
