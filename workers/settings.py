@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # --- HTTP API ------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8080
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = 1024 * 1024  # the JSON form of a formula at MAX_TEXT_BYTES fits
     cors_origins: list[str] = Field(default_factory=list)  # exact origins; "*" is refused
     # Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default.
     trusted_proxies: list[str] = Field(default_factory=list)
