@@ -244,7 +244,17 @@ class JobStore:
             pipe.expire(owner_key, ttl)
             self._append_event(pipe, job_id, "queued", {"status": "queued"})
             pipe.execute()
-        self._enqueue(job_id, params)
+        try:
+            self._enqueue(job_id, params)
+        except Exception:
+            # The broker refused: leave no job behind that no worker will ever see.
+            with self.r.pipeline(transaction=True) as pipe:
+                pipe.delete(key, self.events_key(job_id))
+                pipe.zrem(owner_key, job_id)
+                if idem_key:
+                    pipe.delete(idem_key)
+                pipe.execute()
+            raise
         metrics.job_submitted(kind)
         return doc, True
 
@@ -453,6 +463,7 @@ class JobStore:
         key = self.job_key(job_id)
         with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(key, "progress", _dumps(fraction))
+            pipe.expire(key, self.settings.job_ttl_seconds)
             self._append_event(pipe, job_id, "progress", {"progress": fraction, "note": note})
             pipe.execute()
 

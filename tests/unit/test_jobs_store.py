@@ -130,6 +130,23 @@ def test_queue_full_raises_with_retry_after(store, celery):
     assert celery.enqueued == []
 
 
+def test_a_broker_failure_leaves_no_job_behind(fake, celery):
+    def refuse(job_id, params):
+        raise ConnectionError("broker down")
+
+    settings = Settings(_env_file=None, key_prefix="t:")
+    broken = JobStore(fake, settings, enqueue=refuse, revoke=celery.revoke,
+                      queue_depth=lambda: 0, schedule_webhook=celery.schedule)
+    with pytest.raises(ConnectionError):
+        submit(broken, idempotency_key="k")
+    assert broken.list("alice") == ([], None)
+    assert fake.keys("t:*") == []
+    # the key is free again: a retry after the outage creates the job
+    retry = JobStore(fake, settings, enqueue=celery.enqueue, revoke=celery.revoke,
+                     queue_depth=lambda: 0, schedule_webhook=celery.schedule)
+    assert submit(retry, idempotency_key="k")[1] is True
+
+
 def test_unknown_kind_is_rejected(store):
     with pytest.raises(ValueError):
         store.submit(kind="bogus", owner="a", params={})
