@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from tests.api.conftest import assert_problem, poll
+from workers.prover.limits import MAX_DEPTH
 
 pytestmark = pytest.mark.integration
 
@@ -218,7 +219,7 @@ def test_scope_overlays_write_is_required(client, tokens):
         ),
         (
             "chrono",
-            {"operation": "validate", "formula": "Next(" * 1100 + "p" + ")" * 1100},
+            {"operation": "validate", "formula": "Next(" * (MAX_DEPTH + 5) + "p" + ")" * (MAX_DEPTH + 5)},
             422,
             "formula-limit-exceeded",
             {"code": "too_deep"},

@@ -22,7 +22,7 @@ from workers.overlays.chrono import (
 )
 from workers.prover.errors import FormulaError
 from workers.prover.jsonform import formula_to_json
-from workers.prover.limits import MAX_DEPTH
+from workers.prover.limits import MAX_DEPTH, MAX_TEXT_BYTES
 from workers.prover.parser import parse_formula
 from workers.prover.printer import to_text
 from workers.prover.syntax import And, Atom, Box, Implies, Not
@@ -147,5 +147,5 @@ def test_printing_a_deep_formula_needs_no_recursion():
 
 def test_too_large_text():
     with pytest.raises(FormulaError) as info:
-        parse_cpx("p | " * 20000 + "p")
+        parse_cpx("p | " * (MAX_TEXT_BYTES // 4) + "p")
     assert info.value.code == "too_large"

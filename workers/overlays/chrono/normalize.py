@@ -58,6 +58,9 @@ from workers.prover.syntax import (
 )
 
 MAX_TRACE_LINES = 500  # further rewrites are counted, not listed
+# The self-check's first try, the prover on the whole biconditional, gets at most this long;
+# past it the stepwise check (linear in the formula) takes over.
+WHOLE_CHECK_SECONDS = 2.0
 MODAL = BOX_LIKE | DIA_LIKE
 # Duals available inside CPX: negation passes through these, turning one into the other.
 _DUALS = {"box": Dia, "dia": Box, "always": Eventually, "eventually": Always}
@@ -286,7 +289,8 @@ def normalize_checked(
     """``normalize``, then the self-check: the prover must confirm input ↔ output.
 
     Equivalence is of the S5 collapse projections.  First the prover decides
-    ``input <-> output`` directly, with a quarter of the time; big formulas can make
+    ``input <-> output`` directly, with a quarter of the time (at most
+    WHOLE_CHECK_SECONDS); big formulas can make
     that one call slow, so if it runs out of time every rewriting step is checked on
     its own (workers/overlays/chrono/selfcheck.py), which together prove the same
     biconditional.  Raises ``NormalizeError`` unless one of the two confirms it: a
@@ -300,7 +304,8 @@ def normalize_checked(
     start = time.monotonic()
     res = normalize(f)
     claim = Iff(cpx_to_pxl(f), cpx_to_pxl(res.formula))
-    proof = prove(claim, timeout=max(0.05, timeout / 4), should_stop=should_stop)
+    proof = prove(claim, timeout=max(0.05, min(timeout / 4, WHOLE_CHECK_SECONDS)),
+                  should_stop=should_stop)
     doc = proof.to_document()
     if proof.verdict == "invalid":
         raise NormalizeError(

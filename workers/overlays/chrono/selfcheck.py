@@ -20,6 +20,8 @@ atoms (one atom per distinct subformula).  Why this proves input <-> output:
   step's claim is valid.  The last step is ``input <-> output``.
 * Steps that rewrite nothing (the same operator over the children's results) hold
   by congruence and are checked syntactically, without the prover.
+* Atoms are renamed canonically (v0, v1, …) before proving; a one-to-one renaming
+  preserves validity, so an obligation already proved is not proved again.
 
 Abstraction can only make an obligation harder (never wrongly valid); a step the
 prover does not confirm makes the whole check fail: normalize then reports an
@@ -33,7 +35,8 @@ from collections.abc import Callable
 
 from workers.overlays.chrono.printer import short_text
 from workers.overlays.chrono.syntax import CPX_KINDS, INDEXED_KINDS
-from workers.overlays.chrono.transform import cpx_to_pxl
+from workers.overlays.chrono.transform import ProjectionCache
+from workers.overlays.chrono.transform import cpx_to_pxl as project
 from workers.prover.syntax import (
     TRUE,
     And,
@@ -135,9 +138,16 @@ class _Abstraction:
         return done[id(f)]
 
 
-def obligation(step: tuple, prefix: str) -> Formula:
-    """The PXL formula whose validity confirms one step (see the module docstring)."""
+def obligation(step: tuple, prefix: str, cache: ProjectionCache | None = None) -> Formula:
+    """The PXL formula whose validity confirms one step (see the module docstring).
+
+    ``cache`` is a projection cache shared across the steps of one check.
+    """
     node, positive, result, subs = step
+
+    def cpx_to_pxl(f: Formula) -> Formula:
+        return project(f, cache=cache)
+
     child_atoms: dict[int, Atom] = {}
     for i, child in enumerate(node.children):
         child_atoms.setdefault(id(child), Atom(f"{prefix}c{i}"))
@@ -163,11 +173,36 @@ def obligation(step: tuple, prefix: str) -> Formula:
     return Implies(premise, conclusion) if premise is not TRUE else conclusion
 
 
+def canonical(f: Formula) -> Formula:
+    """``f`` with its atoms renamed v0, v1, … in order of first occurrence.
+
+    Renaming atoms one-to-one preserves S5 validity, so steps that differ only in
+    their atoms (and in the times and agents the projection drops) share one
+    obligation, and the prover is asked once.
+    """
+    names: dict[int, Atom] = {}
+    keep: list[Formula] = []
+    seen: set[int] = set()
+    stack = [f]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.kind == "atom":
+            names[id(node)] = Atom(f"v{len(names)}")
+            keep.append(node)
+        stack.extend(reversed(node.children))
+    renaming = _Abstraction("")
+    renaming.atoms, renaming.keep = names, keep
+    return renaming.apply(f)
+
+
 def _fresh_prefix(steps: list) -> str:
     used: set[str] = set()
     for step in steps[-1:]:  # the root step's node and result hold every atom
-        used.update(atoms(cpx_to_pxl(step[0])))
-        used.update(atoms(cpx_to_pxl(step[2])))
+        used.update(atoms(step[0]))
+        used.update(atoms(step[2]))
     prefix = "_sc_"
     while any(name.startswith(prefix) for name in used):
         prefix = "_" + prefix
@@ -186,18 +221,24 @@ def check_steps(
     start = time.monotonic()
     deadline = start + timeout
     prefix = _fresh_prefix(steps) if steps else "_sc_"
-    calls = congruences = 0
+    calls = congruences = reused = 0
+    confirmed: dict[Formula, bool] = {}  # canonical obligations already proved valid
+    cache = ProjectionCache()
     for step in steps:
         node, positive, result, subs = step
         if _is_congruence(node, positive, result, subs):
             congruences += 1
             continue
+        claim = canonical(obligation(step, prefix, cache))
+        if claim in confirmed:
+            reused += 1
+            continue
         left = deadline - time.monotonic()
         if left <= 0:
             return {"verdict": "unknown", "detail": "out of time", "steps_checked": calls}
-        proof = prove(obligation(step, prefix), timeout=left, should_stop=should_stop,
-                      certificate=False)
+        proof = prove(claim, timeout=left, should_stop=should_stop, certificate=False)
         calls += 1
+        confirmed[claim] = True
         if proof.verdict != "valid":
             what = "refuted" if proof.verdict == "invalid" else f"undecided ({proof.szs_status})"
             return {
@@ -210,8 +251,9 @@ def check_steps(
     return {
         "verdict": "valid",
         "detail": "every step confirmed",
-        "steps_checked": calls + congruences,
+        "steps_checked": calls + congruences + reused,
         "prover_calls": calls,
         "congruence_steps": congruences,
+        "same_shape_steps": reused,
         "elapsed_ms": round((time.monotonic() - start) * 1000, 3),
     }

@@ -37,7 +37,6 @@ from workers.prover.syntax import (
     Implies,
     Not,
     Or,
-    postorder,
 )
 
 PROJECTION_NAME = "S5 collapse projection"
@@ -91,15 +90,35 @@ def pxl_to_cpx(f: Formula) -> Formula:
     return f
 
 
+class ProjectionCache:
+    """Images of CPX nodes shared by several projections; keeps the nodes alive so
+    that their ids (the keys) are never reused while the cache lives."""
+
+    def __init__(self) -> None:
+        self.image: dict[int, Formula] = {}
+        self.alive: list[Formula] = []
+
+
 def cpx_to_pxl(f: Formula, *, report: LossReport | None = None,
-               trace: list[str] | None = None) -> Formula:
+               trace: list[str] | None = None, cache: ProjectionCache | None = None) -> Formula:
     """The S5 collapse projection CPX -> PXL (the original's ``cpx_to_pxl``, exactly).
 
     Fills ``report`` (what was lost, per distinct node) and appends one line per
-    distinct CPX node to ``trace`` when they are given.  Iterative.
+    distinct CPX node to ``trace`` when they are given.  A shared ``cache`` makes
+    common parts of several formulas projected once.  Iterative.
     """
-    image: dict[int, Formula] = {}
-    for node in postorder(f):
+    if report is not None or trace is not None:
+        cache = None
+    image: dict[int, Formula] = {} if cache is None else cache.image
+    stack: list[tuple[Formula, bool]] = [(f, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in image:
+            continue
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(node.children) if id(c) not in image)
+            continue
         kind = node.kind
         if kind in CPX_KINDS:
             out = _project_node(node, image)
@@ -118,6 +137,8 @@ def cpx_to_pxl(f: Formula, *, report: LossReport | None = None,
             else:
                 out = {"not": Not, "box": Box, "dia": Dia}[kind](kids[0])
         image[id(node)] = out
+        if cache is not None:
+            cache.alive.append(node)
     return image[id(f)]
 
 
