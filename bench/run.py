@@ -1,8 +1,10 @@
 """Benchmark runner: ``python bench/run.py FILE.jsonl [--timeout 10] [--json]``.
 
 Each line of FILE is ``{"id", "formula", "expected"}`` (expected: valid/invalid;
-the formula in PXL text syntax).  Every problem goes through ``prove`` as a
-client's text would (limits enforced); every answer's evidence is checked with
+the formula in PXL text syntax).  Every problem is read with ``read_formula``
+as a client's text would be (limits enforced) and then decided by ``prove``;
+times are reported for both together and for ``prove`` alone.  Every answer's
+evidence is checked with
 ``check_result_document`` (the independent certificate checker / model
 checker), outside the timed region.  Prints solved, wrong, unknown, median and
 total prover time, and how many certificates were checked or omitted.
@@ -19,7 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.prover import check_result_document, prove  # noqa: E402
+from workers.prover import (  # noqa: E402
+    FormulaError,
+    check_result_document,
+    prove,
+    read_formula,
+)
 
 
 def run(path: str, timeout: float, check: bool) -> dict:
@@ -29,14 +36,25 @@ def run(path: str, timeout: float, check: bool) -> dict:
             continue
         prob = json.loads(line)
         t0 = time.perf_counter()
-        res = prove(prob["formula"], timeout=timeout)
-        ms = (time.perf_counter() - t0) * 1000.0
+        try:
+            formula = read_formula(prob["formula"])
+        except FormulaError as exc:
+            formula = None
+            res = prove(prob["formula"], timeout=timeout)  # the InputError result
+            print(f"{prob['id']}: input error: {exc}".splitlines()[0], file=sys.stderr)
+        t1 = time.perf_counter()
+        if formula is not None:
+            res = prove(formula, timeout=timeout)
+        t2 = time.perf_counter()
+        ms = (t2 - t0) * 1000.0
         row = {
             "id": prob["id"],
             "expected": prob.get("expected"),
             "verdict": res.verdict,
             "szs_status": res.szs_status,
             "ms": round(ms, 3),
+            "parse_ms": round((t1 - t0) * 1000.0, 3),
+            "prove_ms": round((t2 - t1) * 1000.0, 3),
             "lemmas": res.stats.get("lemmas"),
             "solver_calls": res.stats.get("solver_calls"),
             "certificate_omitted": res.certificate_omitted,
@@ -64,6 +82,13 @@ def run(path: str, timeout: float, check: bool) -> dict:
         "unknown": len(rows) - len(decided),
         "median_ms": round(statistics.median(times), 3) if times else None,
         "total_s": round(sum(times) / 1000.0, 3),
+        "median_prove_ms": round(statistics.median(r["prove_ms"] for r in rows), 3)
+        if rows
+        else None,
+        "median_parse_ms": round(statistics.median(r["parse_ms"] for r in rows), 3)
+        if rows
+        else None,
+        "max_ms": round(max(times), 3) if times else None,
         "valid_answers": sum(1 for r in decided if r["verdict"] == "valid"),
         "invalid_answers": sum(1 for r in decided if r["verdict"] == "invalid"),
         "certificates_omitted": sum(1 for r in decided if r["certificate_omitted"]),

@@ -46,11 +46,11 @@ def test_certificate_checks(text):
 
 
 def test_checker_encoding_matches_search_encoding():
-    for text in VALID + ["<>(p <-> ~[]q) | (true & false) | ~~<>~p"]:
+    for text in VALID + ["<>(p <-> ~[]q) | (true & false) | ~~<>~p", "[]([]p | <>(q & []r)) -> p"]:
         f = parse_formula(text)
         enc = encode(f)
-        root, nvars, clauses, box_arg = cert._encode(f)
-        assert (root, nvars, clauses, box_arg) == (enc.root, enc.nvars, enc.clauses, enc.box_arg)
+        mine = cert._encode(f)
+        assert mine == (enc.root, enc.nvars, enc.clauses, enc.box_arg, enc.global_vars)
 
 
 @pytest.mark.parametrize("text", VALID)
@@ -97,7 +97,7 @@ def test_unsound_necessitation_is_rejected():
     (b,) = enc.boxes
     proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "steps": [["n", b, p]]}
     ok, reason = cert.check_certificate(f, _canonical(proof))
-    assert not ok and "not a box literal" in reason
+    assert not ok and "not a global literal" in reason
     proof["steps"] = [["a", b]]
     ok, reason = cert.check_certificate(f, _canonical(proof))
     assert not ok and "not RUP" in reason

@@ -13,8 +13,9 @@ Proof object (canonical JSON, base64 in result documents)::
     ["a", l1, ..., lk]     add clause (l1 .. lk); it must be RUP w.r.t. the current clauses
     ["d", l1, ..., lk]     delete one copy of that clause (units are never deleted)
     ["n", B, h1, ..., hk]  necessitation: B is a box variable with argument literal a and
-                           every hi is a box literal; the clause (~h1 .. ~hk a) must be RUP;
-                           then the clause (B ~h1 .. ~hk) is added
+                           every hi is a literal of a global variable (box variable, TRUE,
+                           or connective whose children are all global); the clause
+                           (~h1 .. ~hk a) must be RUP; then the clause (B ~h1 .. ~hk) is added
 
 After the last step the unit clause (root literal) must be RUP: the formula
 holds at every world of every S5 model.
@@ -39,8 +40,9 @@ class CertificateError(ValueError):
     """The certificate is malformed or does not prove the formula."""
 
 
-def _encode(formula: Formula) -> tuple[int, int, list[list[int]], dict[int, int]]:
-    """(root literal, number of variables, clauses, box variable -> argument literal).
+def _encode(formula: Formula) -> tuple[int, int, list[list[int]], dict[int, int], set[int]]:
+    """(root literal, number of variables, clauses, box variable -> argument literal,
+    global variables).
 
     Independent re-implementation of encoding.py's documented numbering.
     """
@@ -48,6 +50,7 @@ def _encode(formula: Formula) -> tuple[int, int, list[list[int]], dict[int, int]
     boxes: dict[int, int] = {}  # argument literal -> box variable
     box_arg: dict[int, int] = {}
     clauses: list[list[int]] = [[1]]
+    world_independent: set[int] = {1}
     top = 1
     for node in postorder(formula):
         kind = node.kind
@@ -64,6 +67,7 @@ def _encode(formula: Formula) -> tuple[int, int, list[list[int]], dict[int, int]
                 top += 1
                 boxes[key] = top
                 box_arg[top] = key
+                world_independent.add(top)
                 clauses.append([-top, key])
             lits[id(node)] = boxes[key] if kind == "box" else -boxes[key]
             continue
@@ -72,6 +76,8 @@ def _encode(formula: Formula) -> tuple[int, int, list[list[int]], dict[int, int]
         lits[id(node)] = x
         if kind == "atom":
             continue
+        if all(abs(k) in world_independent for k in kids):
+            world_independent.add(x)
         if kind == "implies":
             kind, kids = "or", [-kids[0], kids[1]]
         if kind == "and":
@@ -87,7 +93,7 @@ def _encode(formula: Formula) -> tuple[int, int, list[list[int]], dict[int, int]
             clauses.extend([[-x, -a, b], [-x, a, -b], [x, a, b], [x, -a, -b]])
         else:
             raise CertificateError(f"unknown formula node kind {kind!r}")
-    return lits[id(formula)], top, clauses, box_arg
+    return lits[id(formula)], top, clauses, box_arg, world_independent
 
 
 class RupChecker:
@@ -253,7 +259,7 @@ def decode(certificate: str) -> dict:
 
 def check_proof(formula: Formula, proof: dict) -> str:
     """Verify a decoded proof object against ``formula``; return a summary or raise."""
-    root, nvars, clauses, box_arg = _encode(formula)
+    root, nvars, clauses, box_arg, global_vars = _encode(formula)
     db = RupChecker(nvars)
     for c in clauses:
         db.add(c)
@@ -272,8 +278,8 @@ def check_proof(formula: Formula, proof: dict) -> str:
             if b not in box_arg:
                 raise CertificateError(f"step {i}: {b!r} is not a box variable")
             for h in hyps:
-                if type(h) is not int or abs(h) not in box_arg:
-                    raise CertificateError(f"step {i}: hypothesis {h!r} is not a box literal")
+                if type(h) is not int or abs(h) not in global_vars:
+                    raise CertificateError(f"step {i}: hypothesis {h!r} is not a global literal")
             premise = [-h for h in hyps] + [box_arg[b]]
             if not db.is_rup(premise):
                 raise CertificateError(f"step {i}: necessitation premise {premise} is not RUP")

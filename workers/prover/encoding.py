@@ -20,6 +20,10 @@ numbering below is part of the documented format (docs/certificates.md):
 * each box variable ``B`` with argument literal ``l`` contributes the
   reflexivity clause ``[-B, l]`` (axiom T; sound at every world because B is
   global).
+
+A variable is *global* when its value cannot differ between worlds: TRUE, box
+variables, and connective nodes whose children all have global literals
+(every atom occurrence under a modality).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Encoding:
     atom_vars: dict[str, int]  # atom name -> variable
     box_arg: dict[int, int] = field(default_factory=dict)  # box variable -> argument literal
     boxes: list[int] = field(default_factory=list)  # box variables in creation order
+    global_vars: set[int] = field(default_factory=set)  # world-independent variables
 
 
 def encode(formula: Formula) -> Encoding:
@@ -60,6 +65,7 @@ def encode(formula: Formula) -> Encoding:
     boxes: list[int] = []
     atom_vars: dict[str, int] = {}
     clauses: list[list[int]] = [[1]]
+    global_vars: set[int] = {1}
     nvars = 1
 
     def box_var(arg_lit: int) -> int:
@@ -71,6 +77,7 @@ def encode(formula: Formula) -> Encoding:
             box_of_arg[arg_lit] = b
             box_arg[b] = arg_lit
             boxes.append(b)
+            global_vars.add(b)
             clauses.append([-b, arg_lit])
         return b
 
@@ -91,6 +98,8 @@ def encode(formula: Formula) -> Encoding:
             nvars += 1
             x = nvars
             lit[node] = x
+            if all(abs(lit[c]) in global_vars for c in node.children):
+                global_vars.add(x)
             if isinstance(node, And):
                 args = [lit[a] for a in node.args]
                 clauses.extend([-x, a] for a in args)
@@ -107,4 +116,4 @@ def encode(formula: Formula) -> Encoding:
                 clauses += [[-x, -a, b], [-x, a, -b], [x, a, b], [x, -a, -b]]
             else:  # pragma: no cover - syntax.py has no other node kinds
                 raise TypeError(f"unknown formula node {type(node).__name__}")
-    return Encoding(lit[formula], nvars, clauses, atom_vars, box_arg, boxes)
+    return Encoding(lit[formula], nvars, clauses, atom_vars, box_arg, boxes, global_vars)

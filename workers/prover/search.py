@@ -114,13 +114,18 @@ class _Cegar:
         self.calls = 0
         self.rounds = 0
         self.lemmas: list[tuple[int, list[int]]] = []  # (box var, hypotheses)
-        self.order = list(enc.boxes)  # witness search order: inner boxes first, then by recency
+        # []a with a global argument is equivalent to a ([][]x, []<>x, [](<>x | []y), ...):
+        # seed the lemma a -> []a (reflexivity gives the converse).  Such "derived" boxes
+        # follow from the others by propagation, so they stay out of the assumptions.
+        self.free_boxes: list[int] = []
         for b in enc.boxes:
             a = enc.box_arg[b]
-            if abs(a) in enc.box_arg:
-                # []a with a global (a box literal): a -> []a is S5-valid ([][]x, []<>x, ...).
+            if abs(a) in enc.global_vars:
                 self.solver.add_clause([b, -a])
                 self.lemmas.append((b, [a]))
+            else:
+                self.free_boxes.append(b)
+        self.order = list(self.free_boxes)  # witness order: inner boxes first, then by recency
 
     def close(self) -> None:
         self.watch.solver = None
@@ -138,7 +143,7 @@ class _Cegar:
     def run(self) -> tuple[bool, list[list[int]] | None]:
         """(valid, world models) — models are None when valid."""
         enc = self.enc
-        boxes = enc.boxes
+        boxes = self.free_boxes
         arg = enc.box_arg
         while True:
             self.rounds += 1
