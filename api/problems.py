@@ -25,6 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
+
 log = logging.getLogger("pxl.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -100,14 +102,14 @@ for _slug, _status, _title, _description in (
         "formula-limit-exceeded",
         422,
         "Formula over a limit",
-        "The formula has more nodes (`code` too_many_nodes, limit 20,000) or deeper nesting "
-        "(`code` too_deep, limit 1,000) than the prover accepts.",
+        f"The formula has more nodes (`code` too_many_nodes, limit {MAX_NODES:,}) or deeper "
+        f"nesting (`code` too_deep, limit {MAX_DEPTH:,}) than the prover accepts.",
     ),
     (
         "formula-too-large",
         413,
         "Formula text too large",
-        "The formula text exceeds 64 KiB of UTF-8 (`code` too_large).",
+        f"The formula text exceeds {MAX_TEXT_BYTES // 1024} KiB of UTF-8 (`code` too_large).",
     ),
     (
         "invalid-callback-url",

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
+
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobKind = Literal["proof", "chrono", "v4"]
 Overlay = Literal["modal", "chrono", "v4"]
@@ -18,8 +20,9 @@ Overlay = Literal["modal", "chrono", "v4"]
 FORMULA_DESCRIPTION = (
     "The formula, as text (`[]p -> p`, `□(p → q)`, `BOX(p)`) or in the JSON form: "
     '`{"atom":"p"}`, `{"const":true}`, `{"not":φ}`, `{"and":[φ,…]}`, `{"or":[φ,…]}`, '
-    '`{"implies":[φ,ψ]}`, `{"iff":[φ,ψ]}`, `{"box":φ}`, `{"dia":φ}`. Limits: 64 KiB of '
-    "text, 20,000 nodes, nesting depth 1,000."
+    '`{"implies":[φ,ψ]}`, `{"iff":[φ,ψ]}`, `{"box":φ}`, `{"dia":φ}`. '
+    f"Limits: {MAX_TEXT_BYTES // 1024} KiB of text, {MAX_NODES:,} nodes, "
+    f"nesting depth {MAX_DEPTH:,}."
 )
 
 

@@ -119,9 +119,16 @@ def submit_proof(
 ) -> tuple[dict[str, Any], bool]:
     """Validate and queue (blocking: DNS for the callback, Redis, the broker)."""
     params = proof_params(submission, settings)
-    return enqueue(store, settings, kind="proof", owner=owner, params=params,
-                   callback_url=submission.callback_url, idempotency_key=idempotency_key,
-                   rid=rid)
+    return enqueue(
+        store,
+        settings,
+        kind="proof",
+        owner=owner,
+        params=params,
+        callback_url=submission.callback_url,
+        idempotency_key=idempotency_key,
+        rid=rid,
+    )
 
 
 def enqueue(
@@ -227,21 +234,22 @@ async def submit(
 ) -> Response:
     settings = get_settings(request)
     store = get_store(request)
-    doc, _created = await run_blocking(
-        submit_proof,
-        store,
-        settings,
-        principal.sub,
-        submission,
-        idempotency_key,
-        request_id(request),
-    )
-    headers = {"Location": f"/v1/proofs/{doc['id']}"}
     wait = prefer_wait(prefer, settings.max_prefer_wait)
+    rid = request_id(request)
+
+    def submit_and_wait() -> dict[str, Any]:
+        # one thread hop for both blocking steps
+        doc, _created = submit_proof(
+            store, settings, principal.sub, submission, idempotency_key, rid
+        )
+        if wait is not None and doc["status"] not in TERMINAL:
+            doc = store.wait_terminal(doc["id"], float(wait)) or doc
+        return doc
+
+    doc = await run_blocking(submit_and_wait)
+    headers = {"Location": f"/v1/proofs/{doc['id']}"}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={wait}"
-        if doc["status"] not in TERMINAL:
-            doc = await run_blocking(store.wait_terminal, doc["id"], float(wait)) or doc
     return job_response(doc, 200 if doc["status"] in TERMINAL else 202, headers)
 
 

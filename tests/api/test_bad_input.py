@@ -10,11 +10,15 @@ import json
 
 import pytest
 
+from api.deps import MAX_JSON_DEPTH
 from tests.api.conftest import assert_problem
+from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
+from workers.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 JSON = {"content-type": "application/json"}
+BODY_LIMIT = Settings().max_body_bytes
 
 
 def post_raw(client, auth, content: bytes, headers=None):
@@ -37,8 +41,12 @@ def nested_not(depth: int) -> dict:
         (b'{"formula": "p\xc3\x28"}', "malformed-json", 400),  # invalid UTF-8
         (b'{"formula": "p", "timeout": NaN}', "malformed-json", 400),
         (b'{"formula": "p", "timeout": ' + b"7" * 5000 + b"}", "malformed-json", 400),
-        (b"[" * 200_000 + b"]" * 200_000, "body-too-large", 413),
-        (b'{"formula": ' + b"[" * 5000 + b"]" * 5000 + b"}", "json-too-deep", 422),
+        (b"[" * BODY_LIMIT + b"]", "body-too-large", 413),
+        (
+            b'{"formula": ' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}",
+            "json-too-deep",
+            422,
+        ),
         (b'{"formula": "p", "timeout": 1e999}', "validation-error", 422),
         (b"[]", "validation-error", 422),
         (b"null", "validation-error", 422),
@@ -95,26 +103,26 @@ def test_bad_json_formula_reports_path(client, auth):
 
 
 def test_formula_limits(client, auth):
-    too_big = "p" * (64 * 1024 + 1)
+    too_big = "p" * (MAX_TEXT_BYTES + 1)
     problem = assert_problem(
         client.post("/v1/proofs", json={"formula": too_big}, headers=auth), 413, "formula-too-large"
     )
     assert problem["code"] == "too_large"
-    many = "&".join(["p"] * 20_001)
+    many = "&".join(["p"] * MAX_NODES)
     problem = assert_problem(
         client.post("/v1/proofs", json={"formula": many}, headers=auth),
         422,
         "formula-limit-exceeded",
     )
     assert problem["code"] == "too_many_nodes"
-    deep_text = "~" * 1000 + "p"
+    deep_text = "~" * MAX_DEPTH + "p"
     problem = assert_problem(
         client.post("/v1/proofs", json={"formula": deep_text}, headers=auth),
         422,
         "formula-limit-exceeded",
     )
     assert problem["code"] == "too_deep"
-    deep_json = nested_not(1001)
+    deep_json = nested_not(MAX_DEPTH + 1)
     problem = assert_problem(
         client.post("/v1/proofs", json={"formula": deep_json}, headers=auth),
         422,
@@ -124,13 +132,13 @@ def test_formula_limits(client, auth):
 
 
 def test_deepest_allowed_json_formula_is_accepted(client, auth):
-    # 1,000 levels of formula, about 1,000 of JSON: more than json's default recursion allows.
-    body = json.dumps({"formula": nested_not(1000), "timeout": 5}).encode()
+    # MAX_DEPTH levels of formula, as many of JSON: more than json's default recursion allows
+    body = json.dumps({"formula": nested_not(MAX_DEPTH), "timeout": 5}).encode()
     response = post_raw(client, auth, body)
     assert response.status_code == 202, response.text
     assert response.json()["params"]["formula_text"].startswith("~~~")
     chained = {"atom": "p"}
-    for _ in range(999):
+    for _ in range(MAX_DEPTH - 1):
         chained = {"and": [{"atom": "q"}, chained]}  # two JSON levels per formula level
     response = post_raw(client, auth, json.dumps({"formula": chained, "timeout": 5}).encode())
     assert response.status_code == 202, response.text

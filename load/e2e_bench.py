@@ -1,0 +1,480 @@
+"""End-to-end load benchmark: small proof jobs through API -> Redis -> worker -> result,
+beside the same round trip through Celery with a no-op task, so our overhead is a ratio.
+
+Phase "api": N concurrent clients (httpx, asyncio) each POST /v1/proofs with
+``Prefer: wait=30`` and a small S5 formula, one request after another, until the request
+budget or the time budget is spent; every answer must be 200 with a verdict.
+Phase "noop": the same N clients send the Celery task ``pxl.noop`` (load/noop_worker.py,
+the service's own Celery app and configuration) to the same queue and block on its reply in
+Redis.  Both phases use the same number of worker processes (default: one per core).
+
+Unless ``--url`` is given it starts its own ``pxl serve`` and ``pxl worker`` on loopback
+against Redis DB 3 (``--redis-url``) under a fresh key prefix and queue, and deletes those
+keys at the end.  Results (machine, command, numbers) go to stdout, and as JSON to ``--json``.
+
+    .venv/bin/python load/e2e_bench.py --clients 20 --requests 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_FORMULAS = (  # small S5 problems, valid and invalid, a few milliseconds each
+    "[]p -> p",
+    "p -> <>p",
+    "[]p -> [][]p",
+    "<>p -> []<>p",
+    "[](p -> q) -> ([]p -> []q)",
+    "<>[]p -> []p",
+    "p -> []p",
+    "<>p -> []p",
+    "[](p | q) -> ([]p | []q)",
+    "<>p & <>q -> <>(p & q)",
+    "[]<>p -> <>[]p",
+    "(<>(p & q) | <>(p & r)) -> <>p",
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summarize(name: str, latencies: list[float], errors: int, wall: float) -> dict:
+    ms = [x * 1000 for x in latencies]
+    return {
+        "phase": name,
+        "requests": len(ms),
+        "errors": errors,
+        "seconds": round(wall, 2),
+        "throughput_per_s": round(len(ms) / wall, 1) if wall else 0.0,
+        "p50_ms": round(percentile(ms, 0.50), 2),
+        "p95_ms": round(percentile(ms, 0.95), 2),
+        "p99_ms": round(percentile(ms, 0.99), 2),
+        "mean_ms": round(statistics.fmean(ms), 2) if ms else float("nan"),
+        "max_ms": round(max(ms), 2) if ms else float("nan"),
+    }
+
+
+# --- the service under test ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pxl(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", *args]
+
+
+class Services:
+    """`pxl serve` + `pxl worker` (or the no-op worker) as child processes on loopback."""
+
+    def __init__(self, redis_url: str, worker_processes: int, log_dir: Path):
+        tag = uuid.uuid4().hex[:8]
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.worker_processes = worker_processes
+        self.log_dir = log_dir
+        self.env = {
+            **os.environ,
+            "PXL_REDIS_URL": redis_url,
+            "PXL_KEY_PREFIX": f"pxlbench:{tag}:",
+            "PXL_QUEUE_NAME": f"pxlbench-{tag}",
+            "PXL_AUTH_DISABLED": "true",  # loopback only; the bench measures the job path
+            "PXL_RATE_LIMIT_ENABLED": "false",
+            "PXL_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
+        self.procs[name] = subprocess.Popen(
+            argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+    def start_api(self) -> None:
+        self._start(
+            "api",
+            pxl("serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"),
+        )
+
+    def start_worker(self) -> None:
+        self._start(
+            "worker",
+            pxl("worker", "--concurrency", str(self.worker_processes), "--loglevel", "warning"),
+        )
+
+    def start_noop_worker(self) -> None:
+        self._start(
+            "noop",
+            [
+                sys.executable,
+                str(ROOT / "load" / "noop_worker.py"),
+                "--concurrency",
+                str(self.worker_processes),
+            ],
+        )
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def wait_healthy(self, need_worker: bool, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited ({proc.returncode}); see {self.log_dir / (name + '.log')}"
+                    )
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                body = httpx.get(self.url + "/v1/health", timeout=2).json()
+                if body.get("redis") and (body.get("workers_online") or not need_worker):
+                    return body
+            time.sleep(0.2)
+        raise RuntimeError(f"service not healthy in {timeout:.0f} s: {body}")
+
+    def wait_workers_gone(self, store_redis: redis.Redis, timeout: float = 30.0) -> None:
+        prefix = self.env["PXL_KEY_PREFIX"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and store_redis.keys(prefix + "worker:*"):
+            time.sleep(0.2)
+
+    def cleanup_keys(self, client: redis.Redis) -> int:
+        keys = list(client.scan_iter(match=self.env["PXL_KEY_PREFIX"] + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        return len(keys)
+
+
+# --- where the CPU goes ------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process and its live children (Linux /proc)."""
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        pids += [int(p) for p in out.stdout.split()]
+    for p in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def cpu_snapshot(services: Services | None, client: redis.Redis) -> dict[str, float]:
+    times = os.times()
+    snap = {"bench client": times.user + times.system}
+    info = client.info("cpu")
+    snap["redis"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    for name, proc in services.procs.items() if services else ():
+        snap[name] = tree_cpu_seconds(proc.pid)
+    return snap
+
+
+def cpu_per_job(before: dict, after: dict, jobs: int) -> dict[str, float]:
+    """CPU milliseconds per job of each process (Redis is shared with others: approximate)."""
+    return {k: round((after[k] - before[k]) * 1000 / max(jobs, 1), 2) for k in after if k in before}
+
+
+# --- phase 1: the API path ------------------------------------------------------------------
+
+
+async def api_phase(
+    url: str, clients: int, requests: int, max_seconds: float, headers: dict[str, str], warmup: int
+) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    verdicts: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+
+        async def one(formula: str) -> float:
+            t0 = time.perf_counter()
+            response = await http.post(
+                "/v1/proofs",
+                json={"formula": formula, "timeout": 10},
+                headers={"Prefer": "wait=30"},
+            )
+            elapsed = time.perf_counter() - t0
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+            verdict = response.json()["result"]["verdict"]
+            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            return elapsed
+
+        for formula in SMALL_FORMULAS[:warmup]:  # imports, pools, first-call costs
+            await one(formula)
+        verdicts.clear()
+        remaining = requests
+        deadline = time.monotonic() + max_seconds
+
+        async def client_loop(seed: int) -> None:
+            nonlocal remaining
+            rng = random.Random(seed)
+            while remaining > 0 and time.monotonic() < deadline:
+                remaining -= 1
+                try:
+                    latencies.append(await one(rng.choice(SMALL_FORMULAS)))
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    errors.append(str(exc))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client_loop(i) for i in range(clients)))
+        wall = time.perf_counter() - start
+    summary = summarize("api", latencies, len(errors), wall)
+    summary["verdicts"] = verdicts
+    if errors:
+        summary["first_errors"] = errors[:3]
+    return summary
+
+
+# --- phase 2: the no-op Celery round trip ---------------------------------------------------
+
+
+def noop_phase(env: dict, clients: int, requests: int, max_seconds: float, warmup: int) -> dict:
+    # The service's Celery app, configured from the same environment as the workers.
+    os.environ.update({k: v for k, v in env.items() if k.startswith("PXL_")})
+    from workers.settings import get_settings
+
+    get_settings.cache_clear()
+    from workers.celery_app import app_for
+
+    settings = get_settings()
+    celery = app_for(settings)
+    client = redis.Redis.from_url(settings.redis_url)
+    prefix = settings.key_prefix + "bench:noop:"
+
+    def one() -> float:
+        reply = prefix + uuid.uuid4().hex
+        t0 = time.perf_counter()
+        celery.send_task("pxl.noop", args=[reply], queue=settings.queue_name)
+        if client.blpop([reply], timeout=30) is None:
+            raise RuntimeError("no reply from pxl.noop within 30 s")
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        one()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    remaining = [requests]
+    deadline = time.monotonic() + max_seconds
+
+    def client_loop() -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                if remaining[0] <= 0:
+                    return
+                remaining[0] -= 1
+            try:
+                elapsed = one()
+                with lock:
+                    latencies.append(elapsed)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors.append(str(exc))
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    summary = summarize("noop", latencies, len(errors), wall)
+    if errors:
+        summary["first_errors"] = errors[:3]
+    return summary
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients (20)")
+    parser.add_argument("--requests", type=int, default=600, help="requests per phase (600)")
+    parser.add_argument("--max-seconds", type=float, default=60, help="time cap per phase (60)")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker pool processes (default: one per core)",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
+    parser.add_argument("--url", help="benchmark a running API instead (no no-op phase)")
+    parser.add_argument("--token", help="bearer token for --url")
+    parser.add_argument("--skip-noop", action="store_true")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--log-dir", type=Path, default=Path(tempfile.gettempdir()) / "pxl-e2e-bench"
+    )
+    args = parser.parse_args(argv)
+    if args.url and not args.url.startswith(
+        ("http://127.0.0.1", "http://localhost", "http://[::1]")
+    ):
+        parser.error("--url must be a loopback address: this tool only loads local services")
+
+    report: dict = {
+        "machine": machine(),
+        "command": " ".join(["load/e2e_bench.py", *(argv or sys.argv[1:])]),
+        "clients": args.clients,
+        "worker_processes": args.worker_processes,
+    }
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    if args.url:
+        report["api"] = asyncio.run(
+            api_phase(args.url, args.clients, args.requests, args.max_seconds, headers, args.warmup)
+        )
+    else:
+        args.log_dir.mkdir(parents=True, exist_ok=True)
+        services = Services(args.redis_url, args.worker_processes, args.log_dir)
+        client = redis.Redis.from_url(args.redis_url)
+        try:
+            services.start_api()
+            services.start_worker()
+            services.wait_healthy(need_worker=True)
+            before = cpu_snapshot(services, client)
+            report["api"] = asyncio.run(
+                api_phase(
+                    services.url,
+                    args.clients,
+                    args.requests,
+                    args.max_seconds,
+                    headers,
+                    args.warmup,
+                )
+            )
+            report["api"]["cpu_ms_per_job"] = cpu_per_job(
+                before, cpu_snapshot(services, client), report["api"]["requests"] + args.warmup
+            )
+            if not args.skip_noop:
+                services.stop("worker")
+                services.stop("api")  # the no-op phase needs no API; free its CPU
+                services.wait_workers_gone(client)
+                services.start_noop_worker()
+                time.sleep(3)  # the pool forks and connects; warm-up covers the rest
+                before = cpu_snapshot(services, client)
+                report["noop"] = noop_phase(
+                    services.env, args.clients, args.requests, args.max_seconds, args.warmup
+                )
+                report["noop"]["cpu_ms_per_job"] = cpu_per_job(
+                    before,
+                    cpu_snapshot(services, client),
+                    report["noop"]["requests"] + args.warmup,
+                )
+        finally:
+            services.stop_all()
+            services.cleanup_keys(client)
+    api, noop = report.get("api"), report.get("noop")
+    if api and noop:
+        report["ratio"] = {
+            "p50": round(api["p50_ms"] / noop["p50_ms"], 2),
+            "p95": round(api["p95_ms"] / noop["p95_ms"], 2),
+            "mean": round(api["mean_ms"] / noop["mean_ms"], 2),
+            "throughput": round(noop["throughput_per_s"] / api["throughput_per_s"], 2),
+        }
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if api and not api["errors"] else 1
+
+
+def print_report(report: dict) -> None:
+    m = report["machine"]
+    print(
+        f"machine: {m.get('cpu', '?')} x{m['cpus']}, {m['platform']}, Python {m['python']}, "
+        f"load avg at start {' '.join(m.get('loadavg_at_start', []))}"
+    )
+    print(f"command: {report['command']}")
+    print(f"clients: {report['clients']}, worker processes: {report['worker_processes']}")
+    print(
+        f"{'phase':6} {'requests':>8} {'errors':>6} {'jobs/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'p99 ms':>7} {'mean ms':>7} {'max ms':>7}"
+    )
+    for name in ("api", "noop"):
+        r = report.get(name)
+        if r:
+            print(
+                f"{name:6} {r['requests']:>8} {r['errors']:>6} {r['throughput_per_s']:>7} "
+                f"{r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7} {r['mean_ms']:>7} "
+                f"{r['max_ms']:>7}"
+            )
+    for name in ("api", "noop"):
+        cpu = report.get(name, {}).get("cpu_ms_per_job")
+        if cpu:
+            shown = ", ".join(f"{k} {v}" for k, v in cpu.items())
+            print(f"{name} CPU ms per job: {shown}")
+    if "ratio" in report:
+        r = report["ratio"]
+        print(
+            f"api/noop latency ratio: p50 {r['p50']}x, p95 {r['p95']}x, mean {r['mean']}x; "
+            f"noop/api throughput {r['throughput']}x"
+        )
+    if report.get("api", {}).get("first_errors"):
+        print("api errors:", report["api"]["first_errors"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
