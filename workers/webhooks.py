@@ -30,6 +30,7 @@ import ipaddress
 import json
 import random
 import socket
+import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -193,21 +194,30 @@ def payload(doc: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def post(url: str, body: bytes, headers: dict, settings: Settings) -> int:
-    """POST to the checked address of the URL's host; returns the HTTP status."""
+def post(url: str, body: bytes, headers: dict, settings: Settings, *,
+         verify: ssl.SSLContext | bool = True) -> int:
+    """POST to a checked address of the URL's host (trying each in turn until one accepts
+    the connection); returns the HTTP status.  TLS verifies the certificate for the URL's
+    host name, sent as SNI, although the connection goes to the address."""
     scheme, host, port = _split(url)
-    ip = resolve_checked(host, port, settings)[0]
-    target = httpx.URL(url).copy_with(host=str(ip), port=port)
     default_port = 443 if scheme == "https" else 80
-    host_header = host if port == default_port else f"{host}:{port}"
-    if ":" in host and not host.startswith("["):
-        host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default_port else f"{shown}:{port}"
     extensions = {"sni_hostname": host} if scheme == "https" else {}
+    error: httpx.ConnectError | None = None
     with httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
-                      trust_env=False) as client:
-        response = client.post(target, content=body, extensions=extensions,
-                               headers={**headers, "host": host_header})
-    return response.status_code
+                      trust_env=False, verify=verify) as client:
+        for ip in resolve_checked(host, port, settings):
+            target = httpx.URL(url).copy_with(host=str(ip), port=port)
+            try:
+                response = client.post(target, content=body, extensions=extensions,
+                                       headers={**headers, "host": host_header})
+            except httpx.ConnectError as exc:
+                error = exc
+                continue
+            return response.status_code
+    assert error is not None
+    raise error
 
 
 def retry_delay(settings: Settings, attempt: int) -> float | None:
