@@ -36,6 +36,8 @@ MAX_JSON_DEPTH = 2 * MAX_DEPTH + 8
 _BLOCKING_THREADS = 256
 _blocking_limiter: anyio.CapacityLimiter | None = None
 
+_PARSE_INLINE_BYTES = 64 * 1024
+
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 
 
@@ -190,7 +192,11 @@ def json_body(model: type[M]):
                 headers={"Accept-Post": "application/json"},
             )
         raw = await read_body_limited(request, settings.max_body_bytes)
-        data = parse_json(raw)
+        # a large body takes milliseconds to scan and parse: keep that off the event loop
+        if len(raw) > _PARSE_INLINE_BYTES:
+            data = await anyio.to_thread.run_sync(parse_json, raw)
+        else:
+            data = parse_json(raw)
         try:
             return model.model_validate(data)
         except ValidationError as exc:

@@ -23,9 +23,11 @@ def service_version() -> str:
         return "0+unknown"
 
 
-def health_provenance() -> dict[str, str | None]:
-    """Build provenance (coqchk stamp, build SHA, v4 table SHA): filled by api/provenance.py."""
-    return {}
+def health_provenance(settings) -> dict[str, str | None]:
+    """Build provenance (coqchk stamp, build SHA, v4 table SHA), as in the response headers."""
+    from api.provenance import provenance
+
+    return dict(provenance(settings))
 
 
 @router.get(
@@ -54,6 +56,6 @@ def health(request: Request) -> Response:
         "workers_online": len(workers),
         "workers": workers,
         "queue_depth": depth,
-        "provenance": health_provenance(),
+        "provenance": health_provenance(request.app.state.settings),
     }
     return json_response(body, 503 if status == "unhealthy" else 200)

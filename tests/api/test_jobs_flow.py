@@ -267,7 +267,10 @@ def test_health(client, worker):
     assert body["status"] == "healthy" and body["redis"] is True
     assert body["workers_online"] >= 1 and any(w.get("pid") == worker.pid for w in body["workers"])
     assert isinstance(body["queue_depth"], int) and body["version"]
-    assert isinstance(body["provenance"], dict)
+    provenance = body["provenance"]
+    assert provenance["build_sha"] == response.headers["x-build-sha"]
+    assert provenance["v4_sha"] == response.headers["x-v4-sha"]
+    assert provenance["coqchk"] == response.headers["x-pxl-coqchk"]
 
 
 def test_concurrent_waits_do_not_block_each_other(client, auth, worker):
