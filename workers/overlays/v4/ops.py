@@ -187,8 +187,9 @@ def guard(
     trace = list(tr["trace"])
     for ob in spec["guard"]:
         if ob.get("when") == "effect_given" and not v4.effect_given:
-            trace.append(f"{ob['name']}: skipped (no effect formula given; the fresh atom "
-                         "makes it undecidable by construction)")
+            trace.append(f"{ob['name']}: not asked (no effect formula given; with a fresh atom "
+                         "for the effect the triple holds only when pre is impossible or post "
+                         "is valid)")
             continue
         entry: dict = {"name": ob["name"], "check": ob["check"]}
         if ob["check"] == "monotone":
