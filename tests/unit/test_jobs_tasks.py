@@ -150,7 +150,7 @@ def test_time_limits_follow_the_job_timeout():
     from workers.celery_app import time_limits, visibility_timeout
 
     s = Settings(_env_file=None, job_time_limit_grace=5, job_hard_time_limit_margin=10,
-                 max_job_timeout=300)
+                 max_job_timeout=300, broker_visibility_timeout=None, default_job_timeout=30)
     assert time_limits(s, 30) == (35, 45)
     assert time_limits(s, None) == (s.default_job_timeout + 5, s.default_job_timeout + 15)
     assert visibility_timeout(s) > time_limits(s, s.max_job_timeout)[1]

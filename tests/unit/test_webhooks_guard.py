@@ -18,7 +18,8 @@ from workers.webhooks import (
 
 
 def settings(**kw) -> Settings:
-    return Settings(_env_file=None, **kw)
+    # explicit, so that an integration session's PXL_WEBHOOK_ALLOWLIST cannot leak in
+    return Settings(_env_file=None, **{"webhook_allowlist": [], **kw})
 
 
 # --- signing ---------------------------------------------------------------------------------

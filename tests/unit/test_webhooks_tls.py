@@ -74,7 +74,9 @@ class TLSReceiver:
 
 
 def settings(**kw) -> Settings:
-    return Settings(_env_file=None, webhook_timeout_seconds=5, **kw)
+    # explicit, so that an integration session's PXL_WEBHOOK_ALLOWLIST cannot leak in
+    return Settings(_env_file=None, webhook_timeout_seconds=5,
+                    **{"webhook_allowlist": [], **kw})
 
 
 def test_https_goes_to_the_checked_address_with_sni_and_name_verification(tmp_path):
