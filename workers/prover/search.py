@@ -39,7 +39,7 @@ from workers.prover import certificate as cert
 from workers.prover.encoding import Encoding, encode
 from workers.prover.modelcheck import check_countermodel
 from workers.prover.result import ProofResult
-from workers.prover.syntax import Formula, atoms
+from workers.prover.syntax import Formula
 
 SOLVER = "glucose4"  # supports interrupt() from another thread and DRUP proof logging
 SEARCH_SOLVER = "minisat22"  # measured ~15% faster than Glucose on the incremental calls
@@ -184,7 +184,7 @@ class _Cegar:
 
 
 def _countermodel(formula: Formula, enc: Encoding, worlds: list[list[int]]) -> dict:
-    names = atoms(formula)
+    names = sorted(enc.atom_vars)
     seen: dict[tuple[str, ...], str] = {}
     out = []
     for m in worlds:
