@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tests.api.conftest import assert_problem, poll
+from tests.api.conftest import TERMINAL, assert_problem, php, poll
 from workers.prover.limits import MAX_DEPTH
 
 pytestmark = pytest.mark.integration
@@ -344,3 +344,20 @@ def test_callback_gets_the_overlay_job(client, auth, worker):
         assert "webhook-signature" in {k.lower() for k in _Hook.received[-1][0]}
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("chrono", {"operation": "validate", "formula": f"Knows(1, {php(10)})"}),
+        ("v4", {"operation": "validate", "object": {"kind": "knowledge", "claim": php(10)}}),
+    ],
+)
+def test_cancel_a_running_overlay_job(client, auth, worker, kind, body):
+    response = client.post(f"/v1/overlays/{kind}", headers=auth, json={**body, "timeout": 120})
+    assert response.status_code == 202, response.text
+    job_url = response.headers["Location"]
+    running = poll(client, job_url, auth, until={"running"} | TERMINAL)
+    assert running["status"] == "running"
+    assert client.delete(job_url, headers=auth).status_code == 202
+    assert poll(client, job_url, auth)["status"] == "cancelled"
