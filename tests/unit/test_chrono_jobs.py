@@ -111,3 +111,25 @@ def test_proof_projections():
     assert project("modal", {"box": {"atom": "q"}}) is formula_from_json({"box": {"atom": "q"}})
     with pytest.raises(ValueError):
         project("temporal", "p")
+
+
+def test_normalize_stopped_answers_unknown_without_an_output():
+    doc = run_chrono(chrono_params("normalize", "[][]p", None, 10), should_stop=lambda: True)
+    assert doc["verdict"] == "unknown" and doc["szs_status"] == "User"
+    assert doc["output"] is None
+    assert "not confirmed" in doc["chrono_trace"][0]
+
+
+def test_normalize_with_a_refuted_check_fails_loudly(monkeypatch):
+    from workers.overlays.chrono.normalize import Rewriter
+
+    real_modal = Rewriter.modal
+
+    def broken(self, proto, arg):  # an unsound rule: [] over |
+        if proto.kind == "box" and arg.kind == "or":
+            return self.flat("or", [real_modal(self, proto, a) for a in arg.args])
+        return real_modal(self, proto, arg)
+
+    monkeypatch.setattr(Rewriter, "modal", broken)
+    with pytest.raises(RuntimeError, match="refuted"):
+        run_chrono(chrono_params("normalize", "[](p | q)", None, 10))

@@ -113,7 +113,16 @@ def run_chrono(params: dict, *, should_stop: Callable[[], bool] | None = None) -
             doc["loss"] = report.to_document()
         doc["chrono_trace"] = trace
     elif operation == "normalize":
-        res = chrono.normalize_checked(f, timeout=timeout, should_stop=should_stop)
+        try:
+            res = chrono.normalize_checked(f, timeout=timeout, should_stop=should_stop)
+        except chrono.NormalizeError as exc:
+            if exc.refuted:  # a wrong rewrite rule: a bug, the job fails loudly
+                raise RuntimeError(exc.message) from exc
+            # Out of time or stopped: no normal form is given, as a proof would say unknown.
+            doc.update(verdict="unknown", szs_status=exc.szs_status, output=None,
+                       check={"verdict": "unknown", "proof": exc.proof},
+                       chrono_trace=[exc.message])
+            return doc
         doc.update(output=_formula_doc(res.formula, cpx=True), rewrites=res.rewrites,
                    check=res.check, chrono_trace=res.trace)
     elif operation == "validate":

@@ -44,6 +44,7 @@ from workers.overlays.chrono.syntax import (
     Eventually,
 )
 from workers.overlays.chrono.transform import cpx_to_pxl, short
+from workers.prover.errors import TOO_MANY_NODES, FormulaError
 from workers.prover.limits import MAX_NODES
 from workers.prover.syntax import (
     FALSE,
@@ -66,13 +67,21 @@ MODAL = BOX_LIKE | DIA_LIKE
 _DUALS = {"box": Dia, "dia": Box, "always": Eventually, "eventually": Always}
 
 
-class NormalizeError(ValueError):
-    """normalize could not confirm its result (the prover said invalid or unknown)."""
+class NormalizeError(Exception):
+    """The self-check did not confirm the normal form.
 
-    def __init__(self, message: str, proof: dict | None = None) -> None:
+    ``refuted``: the prover found input <-> output (or a step) invalid — a bug in a rule,
+    never expected.  Otherwise it ran out of time or was stopped (``szs_status`` Timeout,
+    User, GaveUp, MemoryOut): the answer is unknown, not wrong.
+    """
+
+    def __init__(self, message: str, *, proof: dict | None = None, refuted: bool,
+                 szs_status: str) -> None:
         super().__init__(message)
         self.message = message
         self.proof = proof
+        self.refuted = refuted
+        self.szs_status = szs_status
 
 
 @dataclass
@@ -269,8 +278,9 @@ def normalize(f: Formula) -> NormalizeResult:
     rw = Rewriter()
     out = rw.run(f)
     if out.size > MAX_NODES:
-        raise NormalizeError(
-            f"the normal form has {out.size} nodes, over the limit of {MAX_NODES} (MAX_NODES)"
+        raise FormulaError(
+            f"the normal form would have {out.size} nodes, over the limit of {MAX_NODES} "
+            "(MAX_NODES)", code=TOO_MANY_NODES,
         )
     trace = list(rw.trace)
     if rw.rewrites > len(trace):
@@ -294,7 +304,8 @@ def normalize_checked(
     that one call slow, so if it runs out of time every rewriting step is checked on
     its own (workers/overlays/chrono/selfcheck.py), which together prove the same
     biconditional.  Raises ``NormalizeError`` unless one of the two confirms it: a
-    refutation, a failed step or running out of time is an error, never an answer.
+    refutation, a failed step or running out of time is an error, never an answer
+    (``refuted`` tells a wrong rule from an undecided check).
     """
     import time
 
@@ -309,7 +320,8 @@ def normalize_checked(
     doc = proof.to_document()
     if proof.verdict == "invalid":
         raise NormalizeError(
-            "self-check failed: the prover refuted input <-> normal form", proof=doc
+            "self-check failed: the prover refuted input <-> normal form", proof=doc,
+            refuted=True, szs_status=proof.szs_status,
         )
     if proof.verdict == "valid":
         res.check = {"method": "whole", "verdict": "valid", "proof": doc}
@@ -319,12 +331,16 @@ def normalize_checked(
         )
         return res
     left = timeout - (time.monotonic() - start)
-    report = check_steps(res.steps, timeout=max(0.05, left), should_stop=should_stop)
+    if should_stop is not None and should_stop():
+        report = {"verdict": "unknown", "szs_status": "User", "detail": "stopped on request"}
+    else:
+        report = check_steps(res.steps, timeout=max(0.05, left), should_stop=should_stop)
     if report["verdict"] != "valid":
         raise NormalizeError(
             f"self-check failed: input <-> normal form is not confirmed ({doc['szs_status']} "
             f"on the whole formula; step check: {report['detail']})",
-            proof=report.get("proof") or doc,
+            proof=report.get("proof") or doc, refuted=report["verdict"] == "invalid",
+            szs_status=report["szs_status"],
         )
     res.check = {"method": "stepwise", "verdict": "valid", "proof": None,
                  "whole_formula_attempt": doc["szs_status"], **report}

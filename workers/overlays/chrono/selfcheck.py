@@ -235,7 +235,8 @@ def check_steps(
             continue
         left = deadline - time.monotonic()
         if left <= 0:
-            return {"verdict": "unknown", "detail": "out of time", "steps_checked": calls}
+            return {"verdict": "unknown", "szs_status": "Timeout", "detail": "out of time",
+                    "steps_checked": calls}
         proof = prove(claim, timeout=left, should_stop=should_stop, certificate=False)
         calls += 1
         confirmed[claim] = True
@@ -243,6 +244,7 @@ def check_steps(
             what = "refuted" if proof.verdict == "invalid" else f"undecided ({proof.szs_status})"
             return {
                 "verdict": proof.verdict,
+                "szs_status": proof.szs_status,
                 "detail": f"the step {'' if positive else '~'}{short_text(node)} ⇒ "
                           f"{short_text(result)} is {what}",
                 "proof": proof.to_document(),
@@ -250,6 +252,7 @@ def check_steps(
             }
     return {
         "verdict": "valid",
+        "szs_status": "Theorem",
         "detail": "every step confirmed",
         "steps_checked": calls + congruences + reused,
         "prover_calls": calls,
