@@ -17,7 +17,8 @@ def project(overlay: str, value: Any):
     ``modal``: ``value`` is PXL (text, JSON form or a Formula) and is returned parsed.
     ``chrono``: ``value`` is CPX (text or JSON form); the S5 collapse projection of it.
     ``v4``: ``value`` is a domain-tagged object; its translation.
-    Raises ``FormulaError`` (positions) or ``OverlayError`` on bad input.
+    Raises ``FormulaError`` (line/column or JSON path) on bad input, ``ValueError`` for an
+    unknown overlay.
     """
     if overlay == "chrono":
         from workers.overlays.chrono import project_chrono
