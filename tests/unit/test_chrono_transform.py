@@ -189,3 +189,15 @@ def test_validate_gives_the_provers_verdict_and_countermodel():
     assert model["relation"] == "universal" and len(model["worlds"]) >= 2
     assert bad["loss"]["agents_dropped"] == [1]
     assert bad["trace"][0].startswith("well-formed")
+
+
+@given(cpx_formulas(6), pxl_formulas(6))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_cpx_rules_preserve_validity_of_the_projection(a, phi):
+    # cpx_nec and cpx_temp_nec: from |- a infer |- [](a) and |- Always(a);
+    # eternal_lift: from PXL |- phi infer CPX |- Eternal(phi).
+    lemma = Or([a, Not(a)])  # a valid instance built from a
+    assert _valid(lemma) and _valid(Box(lemma)) and _valid(Always(lemma))
+    if _valid(a):
+        assert _valid(Box(a)) and _valid(Always(a))
+    assert _valid(Eternal(phi)) == _valid(phi)
