@@ -97,10 +97,6 @@ class _Watch:
             raise _Stopped(self.status)
 
 
-def _false_in(model: list[int], lit: int) -> bool:
-    return (model[abs(lit) - 1] > 0) != (lit > 0)
-
-
 class _Cegar:
     def __init__(self, enc: Encoding, watch: _Watch, trace: list[str]) -> None:
         self.enc = enc
@@ -140,32 +136,44 @@ class _Cegar:
             raise _Stopped("GaveUp")
         return r
 
+    def _model(self) -> list[int]:
+        """The solver's model: entry v-1 is +v or -v, padded to every variable."""
+        m = self.solver.get_model()
+        if len(m) < self.enc.nvars:
+            m = m + [-v for v in range(len(m) + 1, self.enc.nvars + 1)]
+        return m
+
     def run(self) -> tuple[bool, list[list[int]] | None]:
         """(valid, world models) — models are None when valid."""
         enc = self.enc
         boxes = self.free_boxes
-        arg = enc.box_arg
+        # box -> (model index of its argument's variable, argument literal); a model m makes
+        # the argument true iff m[index] == literal.
+        arg_at = {b: (abs(a) - 1, a) for b, a in enc.box_arg.items()}
         while True:
             self.rounds += 1
             if not self._solve([-enc.root]):
                 return True, None
-            main = self.solver.get_model()
-            beta = [b if main[b - 1] > 0 else -b for b in boxes]
+            main = self._model()
+            beta = [main[b - 1] for b in boxes]
             beta_set = set(beta)
             # A false box needs a world where its argument is false; w0 is one candidate.
-            false_boxes = [b for b in self.order if main[b - 1] < 0 and not _false_in(main, arg[b])]
+            false_boxes = [
+                b for b in self.order if main[b - 1] < 0 and main[arg_at[b][0]] == arg_at[b][1]
+            ]
             worlds = [main]
             covered: set[int] = set()
             learned = False
             for i, b in enumerate(false_boxes):
                 if b in covered:
                     continue
-                a = arg[b]
+                a = enc.box_arg[b]
                 if self._solve([*beta, -a]):
-                    m = self.solver.get_model()
+                    m = self._model()
                     worlds.append(m)
                     for b2 in false_boxes[i + 1 :]:
-                        if _false_in(m, arg[b2]):
+                        k, a2 = arg_at[b2]
+                        if m[k] != a2:
                             covered.add(b2)
                 else:
                     core = self.solver.get_core()
