@@ -157,3 +157,22 @@ def test_large_formula():
 def test_result_rejects_bad_status():
     with pytest.raises(ValueError):
         ProofResult("valid", "Maybe")
+
+
+def test_certificate_budget_gives_an_explicit_omission(monkeypatch):
+    from workers.prover import search
+
+    monkeypatch.setattr(search, "MAX_PROOF_LITERALS", 0)
+    res = prove("[](p -> q) -> ([]p -> []q)")
+    assert res.verdict == "valid" and res.certificate is None
+    assert "budget" in res.certificate_omitted
+    doc = res.to_document()
+    assert doc["certificate_format"] is None
+    report = check_result_document(doc)
+    assert not report.ok and "without a certificate" in report.reason
+
+
+def test_certificate_can_be_skipped():
+    res = prove("[]p -> p", certificate=False)
+    assert res.verdict == "valid" and res.certificate is None
+    assert res.certificate_omitted == "not requested"

@@ -403,7 +403,9 @@ def prove(
             f"{len(cegar.lemmas)} learned necessitation lemmas: valid"
         )
         res = ProofResult("valid", "Theorem", formula, trace=trace, stats=stats)
-        if certificate:
+        if not certificate:
+            res.certificate_omitted = "not requested"
+        else:
             try:
                 proof, why_not = make_certificate(enc, cegar.lemmas, watch)
             except _Stopped as stop:  # the verdict stands; only the proof is missing
