@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Literal
 
 from fastapi import Depends, FastAPI, Query, Response
@@ -43,7 +44,10 @@ from workers.metrics import LATENCY_BUCKETS, FleetCollector
 from workers.settings import Settings, get_settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
-UNMATCHED_ROUTE = "<unmatched>"  # one label value for every path no route matched
+# one label value for every request no route took: unknown paths, and requests answered before
+# routing (rate-limit 429s, CORS preflights), so clients cannot create series at will
+UNMATCHED_ROUTE = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SECTIONS = ("http", "fleet")
 # Our names are all classic ones, so the text is the 0.0.4 format every Prometheus 2.x reads.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -95,6 +99,7 @@ class ObservabilityMiddleware:
             if not state["timed"]:
                 state["timed"] = True
                 route, method = _route_template(scope), scope.get("method", "")
+                method = method if method in METHODS else "OTHER"
                 HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
                 HTTP_REQUESTS.labels(route, method, str(state["status"])).inc()
 
@@ -135,6 +140,22 @@ def _http_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return registry
+
+
+def prepare_multiprocess_dir() -> Path | None:
+    """Create ``PROMETHEUS_MULTIPROC_DIR`` and delete samples of earlier runs in it.
+
+    ``pxl serve`` calls it once before the server processes start (a compose tmpfs is empty
+    anyway). Returns the directory, or None in single-process mode (variable unset).
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return None
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
 
 
 def install(app: FastAPI, settings: Settings | None = None) -> None:

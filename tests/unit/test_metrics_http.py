@@ -66,6 +66,17 @@ def test_requests_are_counted_by_route_template_method_and_status(client):
     assert not any(name.startswith("pxl_http") and "0" * 32 in str(labels) for name, labels in s)
 
 
+def test_label_values_cannot_be_chosen_by_clients(client):
+    auth = bearer("metrics:read")
+    client.request("FROBNICATE", "/v1/metrics", headers=auth)
+    client.get("/random/path/abc123", headers=auth)
+    s = parse_samples(client.get("/v1/metrics?section=http", headers=auth).text)
+    methods = {dict(labels)["method"] for name, labels in s if name == "pxl_http_requests_total"}
+    routes = {dict(labels)["route"] for name, labels in s if name == "pxl_http_requests_total"}
+    assert "OTHER" in methods and "FROBNICATE" not in methods
+    assert "<unmatched>" in routes and not any("abc123" in r for r in routes)
+
+
 def test_sections_split_instance_and_fleet_series(client):
     auth = bearer("metrics:read")
     http_only = parse_samples(client.get("/v1/metrics?section=http", headers=auth).text)
@@ -144,3 +155,17 @@ def test_multiprocess_mode_sums_every_process(tmp_path, obs_env):
     s = parse_samples(out)
     labels = {"route": "/v1/metrics", "method": "GET", "status": "200"}
     assert sample(s, "pxl_http_requests_total", **labels) == 7  # 3 + 4; its own is not done yet
+
+
+def test_prepare_multiprocess_dir_creates_and_empties_it(tmp_path, monkeypatch):
+    from api.metrics import prepare_multiprocess_dir
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    assert prepare_multiprocess_dir() is None
+    target = tmp_path / "metrics"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(target))
+    assert prepare_multiprocess_dir() == target and target.is_dir()
+    (target / "counter_123.db").write_bytes(b"old run")
+    (target / "keep.txt").write_text("not ours")
+    prepare_multiprocess_dir()
+    assert sorted(p.name for p in target.iterdir()) == ["keep.txt"]
