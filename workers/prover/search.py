@@ -47,6 +47,11 @@ POLL_SECONDS = 0.05
 # Certificate budget: total literals in the proof steps; beyond it the
 # certificate is omitted (documented in docs/certificates.md).
 MAX_PROOF_LITERALS = 2_000_000
+# Direct k-world countermodel attempts: first at this round, then every 4x more rounds,
+# k = 4, 8, 16, ... worlds, conflict budget doubling, size cap in literals.
+WORLDS_FIRST_ROUND = 16
+WORLDS_CONFLICTS = 2_000
+WORLDS_MAX_LITERALS = 4_000_000
 
 
 class _Stopped(Exception):
@@ -109,6 +114,7 @@ class _Cegar:
         watch.solver = self.solver
         self.calls = 0
         self.rounds = 0
+        self.last_worlds = 1
         self.lemmas: list[tuple[int, list[int]]] = []  # (box var, hypotheses)
         # []a with a global argument is equivalent to a ([][]x, []<>x, [](<>x | []y), ...):
         # seed the lemma a -> []a (reflexivity gives the converse).  Such "derived" boxes
@@ -136,6 +142,53 @@ class _Cegar:
             raise _Stopped("GaveUp")
         return r
 
+    def _try_worlds(self, k: int, conflicts: int) -> list[list[int]] | None:
+        """Look directly for a countermodel with at most k worlds (S52SAT-style, bounded effort).
+
+        k copies of the one-world encoding share the global variables; copy 0 falsifies
+        the formula; every false free box needs a copy where its argument is false.  The
+        learned lemmas (global facts) are added once.  SAT gives the worlds (unshifted
+        numbering); UNSAT or an exhausted budget proves nothing here: the abstraction
+        loop stays in charge of validity.
+        """
+        enc = self.enc
+        n, glob = enc.nvars, enc.global_vars
+
+        def shift(lit: int, j: int) -> int:
+            if j == 0 or abs(lit) in glob:
+                return lit
+            return lit + j * n if lit > 0 else lit - j * n
+
+        solver = Solver(name=SEARCH_SOLVER)
+        try:
+            for j in range(k):
+                for c in enc.clauses:
+                    solver.add_clause([shift(x, j) for x in c])
+            for b, hyps in self.lemmas:
+                solver.add_clause([b, *(-h for h in hyps)])
+            for b in self.free_boxes:
+                a = enc.box_arg[b]
+                solver.add_clause([b, *(-shift(a, j) for j in range(k))])
+            solver.set_phases(enc.boxes)
+            solver.conf_budget(conflicts)
+            self.watch.solver = solver
+            self.watch.raise_if_stopped()
+            self.calls += 1
+            r = solver.solve_limited(assumptions=[-enc.root], expect_interrupt=True)
+            if r is None:
+                self.watch.raise_if_stopped()
+            if not r:
+                return None
+            m = solver.get_model()
+            m = m + [-v for v in range(len(m) + 1, k * n + 1)]
+            worlds = []
+            for j in range(k):
+                worlds.append([v if m[abs(shift(v, j)) - 1] > 0 else -v for v in range(1, n + 1)])
+            return worlds
+        finally:
+            self.watch.solver = self.solver
+            solver.delete()
+
     def _model(self) -> list[int]:
         """The solver's model: entry v-1 is +v or -v, padded to every variable."""
         m = self.solver.get_model()
@@ -150,8 +203,23 @@ class _Cegar:
         # box -> (model index of its argument's variable, argument literal); a model m makes
         # the argument true iff m[index] == literal.
         arg_at = {b: (abs(a) - 1, a) for b, a in enc.box_arg.items()}
+        attempt = 0
         while True:
             self.rounds += 1
+            if self.rounds == WORLDS_FIRST_ROUND << (2 * attempt):
+                # Many rounds: countermodels with a few worlds are often found much faster
+                # by encoding the worlds at once; growing k and budget per attempt.
+                # The witnesses of the latest round hint at how many worlds are needed.
+                k = min(max(4 << attempt, 2 * self.last_worlds), len(boxes) + 1)
+                if k * sum(len(c) for c in enc.clauses) <= WORLDS_MAX_LITERALS:
+                    worlds = self._try_worlds(k, WORLDS_CONFLICTS << attempt)
+                    if worlds is not None:
+                        self.trace.append(
+                            f"round {self.rounds}: a countermodel with at most {k} worlds "
+                            "found by encoding the worlds together"
+                        )
+                        return False, worlds
+                attempt += 1
             if not self._solve([-enc.root]):
                 return True, None
             main = self._model()
@@ -189,6 +257,7 @@ class _Cegar:
                     break
             if not learned:
                 return False, worlds
+            self.last_worlds = len(worlds)
 
 
 def _countermodel(formula: Formula, enc: Encoding, worlds: list[list[int]]) -> dict:
