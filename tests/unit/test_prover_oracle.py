@@ -58,3 +58,18 @@ def test_oracle_sanity():
     assert s5_valid(Implies(Box(p), p))
     assert not s5_valid(Implies(p, Box(p)))
     assert s5_valid(Implies(Dia(p), Box(Dia(p))))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(formulas)
+def test_direct_k_world_search_agrees_with_oracle(f):
+    # Force the k-world countermodel attempt from the first round on.
+    from unittest import mock
+
+    from workers.prover import search
+
+    with mock.patch.object(search, "WORLDS_FIRST_ROUND", 1):
+        res = prove(f, timeout=30)
+    assert res.verdict == ("valid" if s5_valid(f) else "invalid")
+    report = check_result_document(res.to_document())
+    assert report.ok, report.reason
