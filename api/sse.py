@@ -11,13 +11,17 @@ ends after the final event, or at once when a resumed client has already seen it
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import redis
 from fastapi import Request
 
 from api.deps import run_blocking
+
+log = logging.getLogger("pxl.api")
 
 HEARTBEAT_SECONDS = 15.0
 READ_SLICE_MS = 1000  # longest blocking read; bounds how late a disconnect is noticed
@@ -43,6 +47,16 @@ async def event_stream(
     request: Request,
 ) -> AsyncIterator[bytes]:
     yield f"retry: {RETRY_MS}\n\n".encode()
+    try:
+        async for chunk in _events(store, job_id, after, request):
+            yield chunk
+    except redis.RedisError as exc:
+        # The response has started, so no problem+json is possible: end the stream; the
+        # client reconnects with Last-Event-ID and loses nothing.
+        log.warning("event stream of job %s ended: Redis unavailable: %s", job_id, exc)
+
+
+async def _events(store, job_id: str, after: str | None, request: Request) -> AsyncIterator[bytes]:
     last_sent = time.monotonic()
     while True:
         if await request.is_disconnected():

@@ -290,3 +290,22 @@ def test_concurrent_waits_do_not_block_each_other(client, auth, worker):
     thread.join(60)
     assert holder["response"].status_code == 200
     assert "event: cancelled" in holder["response"].text
+
+
+def test_event_stream_ends_cleanly_when_redis_fails(client, app, auth, worker, monkeypatch):
+    import redis
+
+    job_id = submit(client, auth, {"formula": "p -> p"}, Prefer="wait=20").json()["id"]
+    store = app.state.store
+    original = store.read_events
+    calls = []
+
+    def failing(job, after=None, block_ms=0):  # fault injection: Redis drops after one read
+        calls.append(after)
+        if len(calls) > 1:
+            raise redis.ConnectionError("connection reset (injected)")
+        return original(job, after, block_ms)[:1]
+
+    monkeypatch.setattr(store, "read_events", failing)
+    frames = read_sse(client, f"/v1/jobs/{job_id}/events", auth)  # must not raise
+    assert [f["event"] for f in events_of(frames)] == ["queued"]
