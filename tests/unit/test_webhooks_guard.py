@@ -126,3 +126,51 @@ def test_retry_schedule_is_jittered_and_ends():
     assert all(8 <= d <= 12 for d in first) and len(set(first)) > 1
     assert 80 <= retry_delay(s, 2) <= 120
     assert retry_delay(s, 3) is None
+
+
+# --- the delivery task's bookkeeping (fakeredis; nothing is sent in these cases) ----------------
+
+
+@pytest.fixture
+def hook_store():
+    import fakeredis
+
+    from workers import metrics
+    from workers.jobs import JobStatus, JobStore
+
+    client = fakeredis.FakeRedis(decode_responses=True)
+    metrics.bind_redis(client)
+    scheduled: list[tuple[str, int, float]] = []
+    store = JobStore(client, settings(key_prefix="h:"), enqueue=lambda *a: None,
+                     revoke=lambda *a: None, queue_depth=lambda: 0,
+                     schedule_webhook=lambda *a: scheduled.append(a))
+    doc, _ = store.submit(kind="proof", owner="o", params={"formula": {"atom": "p"}},
+                          callback_url="https://example.com/hook")
+    store.begin(doc["id"])
+    store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "valid"})
+    assert scheduled == [(doc["id"], 1, 0.0)]
+    scheduled.clear()
+    yield store, doc["id"], scheduled
+    metrics.bind_redis(None)
+
+
+def test_a_long_wait_hops_instead_of_sending(hook_store):
+    import time
+
+    from workers.webhooks import run_delivery
+
+    store, job_id, scheduled = hook_store
+    assert run_delivery(store, job_id, 2, time.time() + 3600) == "waiting"
+    [(again_id, attempt, delay)] = scheduled
+    assert (again_id, attempt) == (job_id, 2) and 3590 < delay <= 3600
+    assert store.get(job_id)["webhook"]["attempts"] == []
+
+
+def test_stale_or_concurrent_deliveries_are_dropped(hook_store):
+    from workers.webhooks import run_delivery
+
+    store, job_id, scheduled = hook_store
+    assert run_delivery(store, job_id, 3, None) == "duplicate"  # attempt 1 has not happened
+    store.r.set(f"{store.job_key(job_id)}:webhook:1", "1")  # another worker is on it
+    assert run_delivery(store, job_id, 1, None) == "duplicate"
+    assert store.get(job_id)["webhook"]["attempts"] == [] and scheduled == []
