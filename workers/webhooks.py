@@ -246,6 +246,9 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
         return "duplicate"
     lock = f"{store.job_key(job_id)}:webhook:{attempt}"
     if not store.r.set(lock, "1", nx=True, ex=int(settings.webhook_timeout_seconds * 3 + 60)):
+        # Another delivery of this attempt is under way, or its worker died mid-request.
+        # Look again once the lock has expired: a recorded attempt makes that a no-op.
+        store.schedule_webhook(job_id, attempt=attempt, delay=max(1, store.r.ttl(lock)) + 1)
         return "duplicate"
 
     record = {"at": rfc3339(now), "status": None, "error": None}

@@ -171,6 +171,10 @@ def test_stale_or_concurrent_deliveries_are_dropped(hook_store):
 
     store, job_id, scheduled = hook_store
     assert run_delivery(store, job_id, 3, None) == "duplicate"  # attempt 1 has not happened
-    store.r.set(f"{store.job_key(job_id)}:webhook:1", "1")  # another worker is on it
+    assert scheduled == []
+    store.r.set(f"{store.job_key(job_id)}:webhook:1", "1", ex=50)  # another worker is on it
     assert run_delivery(store, job_id, 1, None) == "duplicate"
-    assert store.get(job_id)["webhook"]["attempts"] == [] and scheduled == []
+    assert store.get(job_id)["webhook"]["attempts"] == []
+    # ... or died on it: the same attempt is looked at again after the lock expires
+    [(again_id, attempt, delay)] = scheduled
+    assert (again_id, attempt) == (job_id, 1) and 50 <= delay <= 52
