@@ -51,7 +51,7 @@ MAX_PROOF_LITERALS = 2_000_000
 # k = 4, 8, 16, ... worlds, conflict budget doubling, size cap in literals.
 WORLDS_FIRST_ROUND = 16
 WORLDS_CONFLICTS = 2_000
-WORLDS_MAX_LITERALS = 4_000_000
+WORLDS_MAX_LITERALS = 1_000_000
 
 
 class _Stopped(Exception):
@@ -162,6 +162,7 @@ class _Cegar:
         solver = Solver(name=SEARCH_SOLVER)
         try:
             for j in range(k):
+                self.watch.raise_if_stopped()
                 for c in enc.clauses:
                     solver.add_clause([shift(x, j) for x in c])
             for b, hyps in self.lemmas:
@@ -407,7 +408,18 @@ def prove(
     should_stop: Callable[[], bool] | None = None,
     certificate: bool = True,
 ) -> ProofResult:
-    """Decide S5 validity of ``formula``; never guesses (unknown on timeout/stop)."""
+    """Decide S5 validity of ``formula``; never guesses (unknown on timeout/stop).
+
+    ``formula``: a built formula, PXL text or the JSON form (read with ``read_formula``,
+    limits enforced; a ``FormulaError`` gives verdict unknown / InputError).
+    ``timeout``: seconds of wall-clock time for the whole call (verdict unknown / Timeout).
+    ``should_stop``: polled about every 50 ms from a background watcher thread (so it
+    must be thread-safe) and once before the search; True makes the call return within
+    about a second with unknown / User.  A running SAT call is interrupted.
+    ``certificate``: False skips building the proof object for valid verdicts.
+    If the time runs out while the certificate is built, the verdict stays valid and
+    ``certificate_omitted`` says why.
+    """
     start = time.monotonic()
     trace: list[str] = []
 
