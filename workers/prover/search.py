@@ -18,7 +18,15 @@ SAT solver holds that encoding.
    witnesses (at most one per box, so at most m+1 worlds) is a countermodel,
    because every box variable then has exactly its true value in that model.
 
-Each lemma excludes the current beta, so the loop terminates.  A valid
+Each lemma excludes the current beta, so the loop terminates.
+
+Refinements (each measured, docs/benchmarks.md): boxes over a global argument
+(``[][]p``, ``[]<>p``, ...) get the lemma ``a -> []a`` up front and leave the
+assumptions; one lemma per round; witnesses are tried for recently failing
+boxes first; the solver prefers true boxes; after 16, 64, 256, ... rounds a
+bounded attempt encodes k worlds at once (S52SAT-style) to find a countermodel
+directly.  That attempt only ever yields countermodels, which are re-checked
+like all others; validity always comes from the abstraction loop.  A valid
 verdict's certificate is the lemma chain replayed on a fresh proof-logging
 solver: its DRUP lines, the necessitation steps and the final refutation
 (format in certificate.py, argument in docs/certificates.md).
