@@ -44,3 +44,35 @@ def s5_valid(f: Formula) -> bool:
         if not all(_eval(f, worlds)):
             return False
     return True
+
+
+def s5_valid_sat(f: Formula) -> bool:
+    """A second complete decision for larger formulas (more atoms than the brute force
+    can enumerate): one SAT call over k copies of the one-world encoding sharing the
+    box variables, every false box needing a copy that falsifies its argument, with
+    k = min(boxes + 1, 2^atoms) (a countermodel needs at most one witness per box, and
+    worlds with equal valuations can be merged).  It shares the encoding with the
+    prover but none of its search."""
+    from pysat.solvers import Solver
+
+    from workers.prover.encoding import encode
+
+    enc = encode(f)
+    n = enc.nvars
+    k = min(len(enc.boxes) + 1, 2 ** len(enc.atom_vars))
+
+    def shift(lit: int, j: int) -> int:
+        if abs(lit) in enc.box_arg or abs(lit) == 1:
+            return lit
+        return lit + j * n if lit > 0 else lit - j * n
+
+    solver = Solver(name="minisat22")
+    try:
+        for j in range(k):
+            for c in enc.clauses:
+                solver.add_clause([shift(x, j) for x in c])
+        for b, a in enc.box_arg.items():
+            solver.add_clause([b, *(-shift(a, j) for j in range(k))])
+        return not solver.solve(assumptions=[-enc.root])
+    finally:
+        solver.delete()

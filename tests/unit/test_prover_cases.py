@@ -76,8 +76,16 @@ def test_non_theorems_are_invalid_with_checked_countermodels(text):
 def test_document_shape():
     doc = prove("<>p -> []p").to_document()
     assert set(doc) == {
-        "verdict", "szs_status", "formula", "countermodel", "certificate",
-        "certificate_format", "certificate_omitted", "trace", "stats", "elapsed_ms",
+        "verdict",
+        "szs_status",
+        "formula",
+        "countermodel",
+        "certificate",
+        "certificate_format",
+        "certificate_omitted",
+        "trace",
+        "stats",
+        "elapsed_ms",
     }
     assert doc["formula"] == "<>p -> []p"
     assert {"nodes", "modal_subformulas", "worlds", "solver_calls", "lemmas"} <= set(doc["stats"])
@@ -98,7 +106,9 @@ def _pigeonhole(n: int):
     clauses = [Or([x[i, j] for j in range(n)]) for i in range(n + 1)]
     clauses += [
         Or([Not(x[i, j]), Not(x[k, j])])
-        for j in range(n) for i in range(n + 1) for k in range(i + 1, n + 1)
+        for j in range(n)
+        for i in range(n + 1)
+        for k in range(i + 1, n + 1)
     ]
     return Not(Box(And(clauses)))
 

@@ -3,7 +3,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.s5_oracle import s5_valid
+from tests.unit.s5_oracle import s5_valid, s5_valid_sat
 from workers.prover import (
     FALSE,
     TRUE,
@@ -73,3 +73,30 @@ def test_direct_k_world_search_agrees_with_oracle(f):
     assert res.verdict == ("valid" if s5_valid(f) else "invalid")
     report = check_result_document(res.to_document())
     assert report.ok, report.reason
+
+
+five_atoms = st.sampled_from([Atom(f"p{i}") for i in range(5)] + [TRUE])
+bigger_formulas = st.recursive(five_atoms, _extend, max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bigger_formulas, st.lists(bigger_formulas, min_size=2, max_size=6))
+def test_prove_agrees_with_sat_oracle_on_bigger_formulas(f, clauses):
+    # ~(C1 & ... & Cn) with modal clauses is valid far more often than a random formula.
+    for g in (f, Not(And(clauses))):
+        res = prove(g, timeout=30)
+        assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
+        report = check_result_document(res.to_document())
+        assert report.ok, report.reason
+
+
+def test_sat_oracle_agrees_with_brute_force():
+    p, q = Atom("p"), Atom("q")
+    for f in [
+        Implies(Box(p), p),
+        Implies(p, Box(p)),
+        Implies(And([Dia(p), Dia(q)]), Dia(And([p, q]))),
+        Implies(Dia(p), Box(Dia(p))),
+        Or([Box(p), Box(Not(p))]),
+    ]:
+        assert s5_valid_sat(f) == s5_valid(f)
