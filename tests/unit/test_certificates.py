@@ -5,6 +5,8 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workers.prover import Atom, Box, Implies, check_result_document, parse_formula, prove
 from workers.prover import certificate as cert
@@ -121,6 +123,11 @@ def test_corrupted_encodings_are_rejected():
         _canonical({**cert.decode(raw), "steps": [["x", 1]]}),
         _canonical({**cert.decode(raw), "steps": [["a", 10**9]]}),
         _canonical({**cert.decode(raw), "steps": [["a", "1"]]}),
+        _canonical({**cert.decode(raw), "steps": [["n", [7], 1]]}),
+        _canonical({**cert.decode(raw), "steps": [["n", True]]}),
+        _canonical({**cert.decode(raw), "steps": [["d", {"x": 1}]]}),
+        _canonical({**cert.decode(raw), "steps": "abc"}),
+        _canonical({**cert.decode(raw), "steps": [[]]}),
     ]:
         report = check_result_document({**doc, "certificate": bad})
         assert not report.ok, bad
@@ -168,3 +175,22 @@ def test_unknown_and_malformed_documents():
     assert not check_result_document(prove("p", timeout=0).to_document()).ok
     assert not check_result_document({"verdict": "valid", "formula": "p ->"}).ok
     assert not check_result_document([]).ok
+
+
+_junk = st.recursive(
+    st.one_of(st.integers(-50, 50), st.booleans(), st.none(), st.sampled_from(["a", "d", "n"])),
+    lambda inner: st.lists(inner, max_size=5),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_junk, max_size=8), st.data())
+def test_checker_never_crashes_on_junk(junk_steps, data):
+    f = parse_formula("[](p -> q) -> ([]p -> []q)")
+    base = cert.decode(_doc("[](p -> q) -> ([]p -> []q)")["certificate"])
+    steps = list(base["steps"])
+    pos = data.draw(st.integers(0, len(steps)))
+    proof = {**base, "steps": steps[:pos] + junk_steps + steps[pos:]}
+    ok, reason = cert.check_certificate(f, _canonical(proof))
+    assert isinstance(ok, bool) and isinstance(reason, str)

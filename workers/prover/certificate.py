@@ -275,7 +275,7 @@ def check_proof(formula: Formula, proof: dict) -> str:
             db.delete(lits)
         else:
             b, hyps = lits[0], lits[1:]
-            if b not in box_arg:
+            if type(b) is not int or b not in box_arg:
                 raise CertificateError(f"step {i}: {b!r} is not a box variable")
             for h in hyps:
                 if type(h) is not int or abs(h) not in global_vars:
