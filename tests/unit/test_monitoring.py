@@ -156,6 +156,13 @@ def test_promtool_accepts_the_rules():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_alert_logic_passes_its_promtool_unit_tests():
+    """monitoring/tests/alerts_test.yml: synthetic series make exactly the expected alerts fire."""
+    result = run_promtool("test", "rules", str(MONITORING / "tests" / "alerts_test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
 def test_every_dashboard_expression_parses(tmp_path):
     exprs = dashboard_exprs()
     assert len(exprs) >= 12
