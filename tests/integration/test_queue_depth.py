@@ -142,3 +142,34 @@ def test_request_id_and_job_id_reach_the_worker_logs(pxl_env, tmp_path):
     about_job = [r for r in records if r.get("job_id") == job_id]
     assert about_job, "no worker log line carries the job id"
     assert all(r["request_id"] == "req-trace-77" for r in about_job)
+
+
+def test_reserved_counts_a_message_fetched_but_not_acknowledged(pxl_env):
+    """kombu's own unacked bookkeeping (with the service's global key prefix) is what
+    pxl_queue_reserved reads: fetch a message without acking it, then give it back."""
+    from api.app import create_app
+    from api.auth import mint_token
+    from workers.celery_app import app_for
+    from workers.settings import get_settings
+
+    queue = pxl_env["PXL_QUEUE_NAME"] + "-reserved"  # no worker consumes it
+    settings = get_settings().model_copy(update={"queue_name": queue})
+    celery = app_for(settings)
+    with TestClient(create_app(settings)) as api:
+        token = mint_token("ops-reserved", ["metrics:read"])
+        api.headers["Authorization"] = f"Bearer {token}"
+        read = lambda: scrape(api)  # noqa: E731
+        celery.send_task("pxl.run_job", args=["not-a-job"], queue=queue)
+        s = read()
+        assert sample(s, "pxl_queue_depth", queue=queue) == 1
+        assert sample(s, "pxl_queue_reserved", queue=queue) == 0
+        with celery.connection_for_read() as conn:
+            fetched = conn.SimpleQueue(queue)
+            message = fetched.get(timeout=10)
+            s = read()
+            assert sample(s, "pxl_queue_depth", queue=queue) == 0
+            assert sample(s, "pxl_queue_reserved", queue=queue) == 1
+            message.ack()
+            fetched.close()
+        s = read()
+        assert sample(s, "pxl_queue_reserved", queue=queue) == 0
