@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # JSON bodies may nest up to MAX_JSON_DEPTH (the deepest formula in the JSON form); the json
     # module recurses once per level, so the interpreter's default limit of 1000 is too low.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_JSON_DEPTH))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), MAX_JSON_DEPTH + 2000))
 
     from workers.jobs import JobStore
 
