@@ -92,6 +92,11 @@ def php(holes: int) -> str:
     return f"({each}) -> ({clash})"
 
 
+# A valid formula the prover needs far longer than any test waits for (tens of seconds from 9
+# holes on, growing exponentially): the job is still running when a test acts on it.
+HARD = php(11)
+
+
 def assert_problem(response, status: int, slug: str | None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json", response.headers

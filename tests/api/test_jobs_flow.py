@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.api.conftest import TERMINAL, assert_problem, php, poll
+from tests.api.conftest import HARD, TERMINAL, assert_problem, poll
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def test_prefer_wait(client, auth, worker):
 
 
 def test_prefer_wait_answers_202_when_not_finished(client, auth, worker):
-    response = submit(client, auth, {"formula": php(10), "timeout": 30}, Prefer="wait=1")
+    response = submit(client, auth, {"formula": HARD, "timeout": 30}, Prefer="wait=1")
     assert response.status_code == 202, response.text
     assert response.headers["preference-applied"] == "wait=1"
     doc = response.json()
@@ -190,7 +190,7 @@ def test_event_stream_heartbeats_have_no_ids(client, auth, worker, monkeypatch):
     import api.sse
 
     monkeypatch.setattr(api.sse, "HEARTBEAT_SECONDS", 0.2)
-    job_id = submit(client, auth, {"formula": php(10), "timeout": 2}).json()["id"]
+    job_id = submit(client, auth, {"formula": HARD, "timeout": 2}).json()["id"]
     frames = read_sse(client, f"/v1/jobs/{job_id}/events", auth)
     beats = [f for f in frames if f.get("comment") == "keep-alive"]
     assert beats and all("id" not in f for f in beats)
@@ -200,7 +200,7 @@ def test_event_stream_heartbeats_have_no_ids(client, auth, worker, monkeypatch):
 
 
 def test_cancel_running_job(client, auth, worker):
-    job_id = submit(client, auth, {"formula": php(10), "timeout": 120}).json()["id"]
+    job_id = submit(client, auth, {"formula": HARD, "timeout": 120}).json()["id"]
     running = poll(client, f"/v1/jobs/{job_id}", auth, until={"running"} | TERMINAL)
     assert running["status"] == "running"
     response = client.delete(f"/v1/jobs/{job_id}", headers=auth)
@@ -217,7 +217,7 @@ def test_cancel_running_job(client, auth, worker):
 def test_cancel_queued_job(client, auth, worker):
     # fill both pool slots with long jobs so the next one stays queued
     blockers = [
-        submit(client, auth, {"formula": php(10), "timeout": 60}).json()["id"]
+        submit(client, auth, {"formula": HARD, "timeout": 60}).json()["id"]
         for _ in range(worker.concurrency)
     ]
     for job_id in blockers:
@@ -275,7 +275,7 @@ def test_health(client, worker):
 
 def test_concurrent_waits_do_not_block_each_other(client, auth, worker):
     # a long Prefer: wait in one request must not stall a quick one (the wait runs in a thread)
-    slow = submit(client, auth, {"formula": php(10), "timeout": 60}).json()["id"]
+    slow = submit(client, auth, {"formula": HARD, "timeout": 60}).json()["id"]
     holder: dict = {}
 
     def long_wait():

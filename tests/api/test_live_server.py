@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.api.conftest import php
+from tests.api.conftest import HARD
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def settled(counts: Counter, key: str, limit_s: float = 15.0) -> bool:
 
 def test_events_stream_live_and_stop_on_disconnect(live, auth, worker, read_counter):
     with httpx.Client(base_url=live, headers=auth, timeout=30) as http:
-        job_id = http.post("/v1/proofs", json={"formula": php(10), "timeout": 60}).json()["id"]
+        job_id = http.post("/v1/proofs", json={"formula": HARD, "timeout": 60}).json()["id"]
         try:
             with http.stream("GET", f"/v1/jobs/{job_id}/events") as response:
                 assert response.status_code == 200
