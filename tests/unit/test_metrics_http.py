@@ -169,3 +169,53 @@ def test_prepare_multiprocess_dir_creates_and_empties_it(tmp_path, monkeypatch):
     (target / "keep.txt").write_text("not ours")
     prepare_multiprocess_dir()
     assert sorted(p.name for p in target.iterdir()) == ["keep.txt"]
+
+
+def test_live_server_with_two_processes_reports_every_request(tmp_path, obs_env):
+    """`pxl serve --workers 2`: whichever process answers a scrape, it counts all requests.
+    (Which process takes which connection is the kernel's choice; test_multiprocess_mode_sums_
+    every_process pins the summing down deterministically.)"""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PXL_RATE_LIMIT_ENABLED": "false",  # 30 quick requests from one client
+    }
+    code = "import sys; from api.cli import main; sys.exit(main())"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1/metrics"
+    auth = bearer("metrics:read")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url, params={"section": "fleet"}, headers=auth, timeout=5)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        for _ in range(20):  # a new connection each: both processes answer some
+            assert httpx.get(url, params={"section": "fleet"}, headers=auth).status_code == 200
+        counts = []
+        for _ in range(6):
+            text = httpx.get(url, params={"section": "http"}, headers=auth).text
+            labels = {"route": "/v1/metrics", "method": "GET", "status": "200"}
+            counts.append(sample(parse_samples(text), "pxl_http_requests_total", **labels))
+        # the first probe + 20 requests, plus the scrapes before each reading
+        assert counts == [21 + i for i in range(6)], counts
+    finally:
+        server.terminate()
+        server.wait(30)
