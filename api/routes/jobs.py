@@ -107,7 +107,9 @@ def cancel_job(
     cancelled = store.cancel(job_id, principal.sub)
     if cancelled is None:  # expired between the two calls
         raise not_found(job_id)
-    return job_response(cancelled, 202)
+    # it may have finished between the two calls: then it is unchanged, as above
+    finished_meanwhile = cancelled["status"] in TERMINAL and cancelled["status"] != "cancelled"
+    return job_response(cancelled, 200 if finished_meanwhile else 202)
 
 
 @router.get(
