@@ -75,6 +75,7 @@ class _Watch:
         self.should_stop = should_stop
         self.status: str | None = None
         self.solver: Solver | None = None
+        self.lock = threading.Lock()
         self._done = threading.Event()
         self._check()
         self._thread = threading.Thread(target=self._run, name="pxl-prover-watch", daemon=True)
@@ -96,10 +97,22 @@ class _Watch:
             self._check()
             if self.status is not None:
                 # Repeated: an interrupt landing just before a call starts may be cleared by it.
-                solver = self.solver
-                if solver is not None:
-                    with contextlib.suppress(Exception):
-                        solver.interrupt()
+                # Under the lock: the main thread never frees a solver being interrupted.
+                with self.lock:
+                    if self.solver is not None:
+                        with contextlib.suppress(Exception):
+                            self.solver.interrupt()
+
+    def use(self, solver: Solver | None) -> None:
+        """Make ``solver`` the one to interrupt."""
+        with self.lock:
+            self.solver = solver
+
+    def delete(self, solver: Solver, then_use: Solver | None = None) -> None:
+        """Free ``solver`` safely (never while the watcher interrupts it)."""
+        with self.lock:
+            self.solver = then_use
+            solver.delete()
 
     def close(self) -> None:
         self._done.set()
@@ -119,7 +132,7 @@ class _Cegar:
         # Prefer true boxes: every false box needs a witness world.
         if enc.boxes:
             self.solver.set_phases(enc.boxes)
-        watch.solver = self.solver
+        watch.use(self.solver)
         self.calls = 0
         self.rounds = 0
         self.last_worlds = 1
@@ -138,8 +151,7 @@ class _Cegar:
         self.order = list(self.free_boxes)  # witness order: inner boxes first, then by recency
 
     def close(self) -> None:
-        self.watch.solver = None
-        self.solver.delete()
+        self.watch.delete(self.solver)
 
     def _solve(self, assumptions: list[int]) -> bool:
         self.watch.raise_if_stopped()
@@ -180,7 +192,7 @@ class _Cegar:
                 solver.add_clause([b, *(-shift(a, j) for j in range(k))])
             solver.set_phases(enc.boxes)
             solver.conf_budget(conflicts)
-            self.watch.solver = solver
+            self.watch.use(solver)
             self.watch.raise_if_stopped()
             self.calls += 1
             r = solver.solve_limited(assumptions=[-enc.root], expect_interrupt=True)
@@ -195,8 +207,7 @@ class _Cegar:
                 worlds.append([v if m[abs(shift(v, j)) - 1] > 0 else -v for v in range(1, n + 1)])
             return worlds
         finally:
-            self.watch.solver = self.solver
-            solver.delete()
+            self.watch.delete(solver, then_use=self.solver)
 
     def _model(self) -> list[int]:
         """The solver's model: entry v-1 is +v or -v, padded to every variable."""
@@ -314,7 +325,7 @@ def needed_lemmas(
     base = enc.nvars
     solver = Solver(name=SEARCH_SOLVER, bootstrap_with=enc.clauses)
     if watch is not None:
-        watch.solver = solver
+        watch.use(solver)
     try:
         sels = [base + 1 + i for i in range(len(lemmas))]
         for sel, (b, hyps) in zip(sels, lemmas, strict=True):
@@ -332,8 +343,9 @@ def needed_lemmas(
         return sorted(need)
     finally:
         if watch is not None:
-            watch.solver = None
-        solver.delete()
+            watch.delete(solver)
+        else:
+            solver.delete()
 
 
 class _ProofTail:
@@ -371,7 +383,7 @@ def make_certificate(
         lemmas = [lemmas[i] for i in keep]
     solver = Solver(name=SOLVER, bootstrap_with=enc.clauses, with_proof=True)
     if watch is not None:
-        watch.solver = solver
+        watch.use(solver)
     try:
         tail = _ProofTail(solver)
         steps: list[list] = []
@@ -400,8 +412,9 @@ def make_certificate(
         return {"format": cert.FORMAT, "encoding": cert.ENCODING, "steps": steps}, None
     finally:
         if watch is not None:
-            watch.solver = None
-        solver.delete()
+            watch.delete(solver)
+        else:
+            solver.delete()
 
 
 def encode_certificate(proof: dict) -> str:
