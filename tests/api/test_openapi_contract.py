@@ -77,3 +77,15 @@ def test_contract_declares_the_promised_surface():
         "unsupported-media-type",
     ):
         assert f"https://pxl.logos/problems/{slug}" in described
+
+
+def test_a_changed_contract_is_noticed():
+    schema = generated()
+    changed = json.loads(json.dumps(schema))
+    changed["paths"]["/v1/proofs"]["post"]["responses"].pop("409")
+    changed["components"]["schemas"]["ProofSubmission"]["properties"]["timeout"]["anyOf"][0][
+        "maximum"
+    ] = 600
+    diff = differences(changed, schema)
+    assert any("/409: only in the app" in d for d in diff)
+    assert any("timeout" in d and "600" in d for d in diff)
