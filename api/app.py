@@ -88,6 +88,10 @@ AUTH_RESPONSES = {
     "(with a `WWW-Authenticate: Bearer` challenge).",
     "403": "`about:blank` problem: the token lacks the scope this operation needs.",
 }
+RATE_LIMITED = (
+    "`about:blank` problem: over the client's rate limit (per minute and burst); "
+    "`Retry-After` says when to retry."
+)
 PROVENANCE_HEADERS = ("X-PXL-Coqchk", "X-Build-SHA", "X-V4-SHA")
 RETRY_AFTER_STATUSES = ("429", "503")
 
@@ -110,12 +114,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         schemas.update(model_schema.pop("$defs", {}))
         schemas.setdefault(model.__name__, model_schema)
     components["headers"] = RESPONSE_HEADERS
-    for path_item in schema.get("paths", {}).values():
+    from api.ratelimit import EXEMPT_PATHS
+
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             responses = operation.get("responses", {})
             if operation.get("security"):
                 for status, text in AUTH_RESPONSES.items():
                     responses.setdefault(status, _about_blank_problem(text))
+            if path not in EXEMPT_PATHS:
+                responses.setdefault("429", _about_blank_problem(RATE_LIMITED))
             if _is_fastapi_validation_response(responses.get("422")):
                 # our 422s are problem+json, not FastAPI's HTTPValidationError
                 responses["422"] = problem_responses("validation-error")[422]
