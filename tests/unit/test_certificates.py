@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.prover import Atom, Box, Implies, check_result_document, parse_formula, prove
+from workers.prover import Atom, Box, Implies, check_result_document, parse_formula, prove, to_text
 from workers.prover import certificate as cert
 from workers.prover.encoding import encode
 from workers.prover.modelcheck import check_countermodel
@@ -194,3 +194,62 @@ def test_checker_never_crashes_on_junk(junk_steps, data):
     proof = {**base, "steps": steps[:pos] + junk_steps + steps[pos:]}
     ok, reason = cert.check_certificate(f, _canonical(proof))
     assert isinstance(ok, bool) and isinstance(reason, str)
+
+
+def _php_formula(n):
+    x = {(i, j): Atom(f"x{i}_{j}") for i in range(n + 1) for j in range(n)}
+    from workers.prover import And, Not, Or
+
+    clauses = [Or([x[i, j] for j in range(n)]) for i in range(n + 1)]
+    clauses += [
+        Or([Not(x[i, j]), Not(x[k, j])])
+        for j in range(n)
+        for i in range(n + 1)
+        for k in range(i + 1, n + 1)
+    ]
+    return Not(Box(And(clauses)))  # valid: no world satisfies PHP(n+1, n)
+
+
+def _worlds_doc(f):
+    from unittest import mock
+
+    from workers.prover import search
+
+    with mock.patch.object(search, "WORLDS_FIRST_ROUND", 1):
+        doc = prove(f).to_document()
+    proof = cert.decode(doc["certificate"])
+    assert proof["kind"] == "worlds", proof["kind"]
+    return doc, proof
+
+
+def test_worlds_certificate_checks_and_mutations_fail():
+    f = _php_formula(4)
+    doc, proof = _worlds_doc(f)
+    assert check_result_document(doc).ok
+    assert proof["worlds"] == 2 and proof["steps"]
+    # Fewer worlds than the S5 bound prove nothing.
+    assert not check_result_document(_with_proof(doc, {**proof, "worlds": 1})).ok
+    # More worlds than needed are fine only with a proof for them: the numbering shifts.
+    assert not check_result_document(_with_proof(doc, {**proof, "steps": []})).ok
+    assert not check_result_document(_with_proof(doc, {**proof, "kind": "lemmas"})).ok
+    assert not check_result_document(_with_proof(doc, {**proof, "kind": "magic"})).ok
+    assert not check_result_document(_with_proof(doc, {**proof, "worlds": "2"})).ok
+    bad = copy.deepcopy(proof)
+    bad["steps"].append(["n", 2, 1])
+    assert not check_result_document(_with_proof(doc, bad)).ok
+    # Truncating the proof anywhere before its end leaves the encoding unrefuted.
+    adds = [i for i, s in enumerate(proof["steps"]) if s[0] == "a"]
+    for cut in adds[: len(adds) // 2 : max(1, len(adds) // 20)]:
+        truncated = {**proof, "steps": proof["steps"][:cut]}
+        assert not check_result_document(_with_proof(doc, truncated)).ok
+    # The same proof does not refute a different (invalid) formula.
+    other = Implies(_php_formula(4).arg, Box(Atom("x0_0")))
+    assert not check_result_document({**doc, "formula": to_text(other)}).ok
+
+
+def test_worlds_bound_counts_free_boxes_and_atoms():
+    from workers.prover.search import worlds_bound
+
+    assert worlds_bound(encode(parse_formula("[]p -> p"))) == 2
+    assert worlds_bound(encode(parse_formula("[][]p -> <>q"))) == 3
+    assert worlds_bound(encode(parse_formula("[]p & []~p & [](p|q) & <>q & <>~q"))) == 4

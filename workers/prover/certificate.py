@@ -8,7 +8,8 @@ argument: docs/certificates.md.
 
 Proof object (canonical JSON, base64 in result documents)::
 
-    {"format": "pxl-s5-cert/1", "encoding": "pxl-s5-enc/1", "steps": [step, ...]}
+    {"format": "pxl-s5-cert/1", "encoding": "pxl-s5-enc/1", "kind": "lemmas",
+     "steps": [step, ...]}
 
     ["a", l1, ..., lk]     add clause (l1 .. lk); it must be RUP w.r.t. the current clauses
     ["d", l1, ..., lk]     delete one copy of that clause (units are never deleted)
@@ -19,6 +20,12 @@ Proof object (canonical JSON, base64 in result documents)::
 
 After the last step the unit clause (root literal) must be RUP: the formula
 holds at every world of every S5 model.
+
+Kind "worlds" (``"worlds": k``): the clause set is k copies of the encoding
+(copy j renames every non-global variable v to v + j*nvars), one witness clause
+(B ~a_0 .. ~a_{k-1}) per box variable, and the unit (~root); k must be at least
+min(boxes over non-global arguments + 1, 2^atoms).  Only "a"/"d" steps; after
+them the clause set must be refuted by unit propagation.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ ENCODING = "pxl-s5-enc/1"
 # Checker limits (a certificate is untrusted input): bytes of base64 and proof literals.
 MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
 MAX_CHECK_LITERALS = 4_000_000
+MAX_WORLD_VARIABLES = 1_000_000  # k * nvars for kind "worlds"
 
 
 class CertificateError(ValueError):
@@ -102,7 +110,8 @@ class RupChecker:
     def __init__(self, nvars: int) -> None:
         self.n = nvars
         self.value = bytearray(2 * nvars + 1)  # value[n + lit] == 1: lit is true
-        self.watches: list[list[int]] = [[] for _ in range(2 * nvars + 1)]
+        # Watch lists are created on first use (most literals of big encodings have none).
+        self.watches: list[list[int] | None] = [None] * (2 * nvars + 1)
         self.clauses: list[list[int] | None] = []
         self.index: dict[tuple[int, ...], list[int]] = {}
         self.trail: list[int] = []
@@ -134,6 +143,8 @@ class RupChecker:
             false_lit = -trail[self.qhead]
             self.qhead += 1
             ws = watches[n + false_lit]
+            if not ws:
+                continue
             i = j = 0
             size = len(ws)
             while i < size:
@@ -153,7 +164,11 @@ class RupChecker:
                     lk = c[k]
                     if not value[n - lk]:
                         c[1], c[k] = lk, false_lit
-                        watches[n + lk].append(ci)
+                        w = watches[n + lk]
+                        if w is None:
+                            watches[n + lk] = [ci]
+                        else:
+                            w.append(ci)
                         break
                 else:
                     ws[j] = ci
@@ -192,8 +207,12 @@ class RupChecker:
                 return
         ci = len(self.clauses)
         self.clauses.append(c)
-        self.watches[n + c[0]].append(ci)
-        self.watches[n + c[1]].append(ci)
+        for lit in (c[0], c[1]):
+            w = self.watches[n + lit]
+            if w is None:
+                self.watches[n + lit] = [ci]
+            else:
+                w.append(ci)
         self.index.setdefault(tuple(sorted(c)), []).append(ci)
 
     def delete(self, lits: list[int]) -> None:
@@ -257,8 +276,53 @@ def decode(certificate: str) -> dict:
     return proof
 
 
+def _check_worlds(formula: Formula, proof: dict) -> str:
+    root, nvars, clauses, box_arg, global_vars = _encode(formula)
+    k = proof.get("worlds")
+    if type(k) is not int or k < 1 or k * nvars > MAX_WORLD_VARIABLES:
+        raise CertificateError(f"bad number of worlds {k!r}")
+    natoms = len({node.name for node in postorder(formula) if node.kind == "atom"})
+    free = sum(1 for a in box_arg.values() if abs(a) not in global_vars)
+    needed = free + 1 if natoms >= 30 else min(free + 1, 2**natoms)
+    if k < needed:
+        raise CertificateError(f"{k} worlds are below the S5 world bound {needed}")
+
+    def copy(lit: int, j: int) -> int:
+        if abs(lit) in global_vars:
+            return lit
+        return lit + j * nvars if lit > 0 else lit - j * nvars
+
+    db = RupChecker(k * nvars)
+    for j in range(k):
+        for c in clauses:
+            db.add([copy(x, j) for x in c])
+    for b, a in box_arg.items():
+        db.add([b] + [-copy(a, j) for j in range(k)])
+    db.add([-root])
+    rup = 0
+    for i, step in enumerate(proof["steps"]):
+        tag, lits = step[0], step[1:]
+        if tag == "a":
+            if not db.is_rup(lits):
+                raise CertificateError(f"step {i}: clause {lits} is not RUP")
+            db.add(lits)
+            rup += 1
+        elif tag == "d":
+            db.delete(lits)
+        else:
+            raise CertificateError(f"step {i}: only 'a' and 'd' steps in a worlds proof")
+    if not db.inconsistent:
+        raise CertificateError(f"the proof does not refute the {k}-world encoding")
+    return f"proof checked: no countermodel with {k} worlds (the S5 bound), {rup} RUP steps"
+
+
 def check_proof(formula: Formula, proof: dict) -> str:
     """Verify a decoded proof object against ``formula``; return a summary or raise."""
+    kind = proof.get("kind", "lemmas")
+    if kind == "worlds":
+        return _check_worlds(formula, proof)
+    if kind != "lemmas":
+        raise CertificateError(f"unknown certificate kind {kind!r}")
     root, nvars, clauses, box_arg, global_vars = _encode(formula)
     db = RupChecker(nvars)
     for c in clauses:

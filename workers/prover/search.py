@@ -25,8 +25,9 @@ Refinements (each measured, docs/benchmarks.md): boxes over a global argument
 assumptions; one lemma per round; witnesses are tried for recently failing
 boxes first; the solver prefers true boxes; after 16, 64, 256, ... rounds a
 bounded attempt encodes k worlds at once (S52SAT-style) to find a countermodel
-directly.  That attempt only ever yields countermodels, which are re-checked
-like all others; validity always comes from the abstraction loop.  A valid
+directly; once k reaches the S5 world bound (min(free boxes + 1, 2^atoms)) an
+unsatisfiable attempt proves validity, with a DRUP refutation of the k-world
+encoding as certificate.  Countermodels are re-checked like all others.  A valid
 verdict's certificate is the lemma chain replayed on a fresh proof-logging
 solver: its DRUP lines, the necessitation steps and the final refutation
 (format in certificate.py, argument in docs/certificates.md).
@@ -123,6 +124,15 @@ class _Watch:
             raise _Stopped(self.status)
 
 
+def worlds_bound(enc: Encoding) -> int:
+    """Worlds enough for a countermodel if there is one: w0 plus one witness per free box
+    (a box over a global argument is witnessed by any world), and no two worlds need the
+    same valuation (a world's truth values are fixed by its valuation and the globals)."""
+    free = sum(1 for a in enc.box_arg.values() if abs(a) not in enc.global_vars)
+    natoms = len(enc.atom_vars)
+    return free + 1 if natoms >= 30 else min(free + 1, 2**natoms)
+
+
 class _Cegar:
     def __init__(self, enc: Encoding, watch: _Watch, trace: list[str]) -> None:
         self.enc = enc
@@ -149,6 +159,8 @@ class _Cegar:
             else:
                 self.free_boxes.append(b)
         self.order = list(self.free_boxes)  # witness order: inner boxes first, then by recency
+        self.bound = worlds_bound(enc)
+        self.valid_by_worlds = 0  # k when validity came from the complete k-world encoding
 
     def close(self) -> None:
         self.watch.delete(self.solver)
@@ -162,14 +174,14 @@ class _Cegar:
             raise _Stopped("GaveUp")
         return r
 
-    def _try_worlds(self, k: int, conflicts: int) -> list[list[int]] | None:
+    def _try_worlds(self, k: int, conflicts: int) -> list[list[int]] | bool | None:
         """Look directly for a countermodel with at most k worlds (S52SAT-style, bounded effort).
 
         k copies of the one-world encoding share the global variables; copy 0 falsifies
         the formula; every false free box needs a copy where its argument is false.  The
         learned lemmas (global facts) are added once.  SAT gives the worlds (unshifted
-        numbering); UNSAT or an exhausted budget proves nothing here: the abstraction
-        loop stays in charge of validity.
+        numbering); None: budget exhausted; False: no countermodel with at most k worlds,
+        which means valid when k reaches the world bound (see worlds_bound).
         """
         enc = self.enc
         n, glob = enc.nvars, enc.global_vars
@@ -198,8 +210,9 @@ class _Cegar:
             r = solver.solve_limited(assumptions=[-enc.root], expect_interrupt=True)
             if r is None:
                 self.watch.raise_if_stopped()
-            if not r:
                 return None
+            if not r:
+                return False
             m = solver.get_model()
             m = m + [-v for v in range(len(m) + 1, k * n + 1)]
             worlds = []
@@ -230,10 +243,19 @@ class _Cegar:
                 # Many rounds: countermodels with a few worlds are often found much faster
                 # by encoding the worlds at once; growing k and budget per attempt.
                 # The witnesses of the latest round hint at how many worlds are needed.
-                k = min(max(4 << attempt, 2 * self.last_worlds), len(boxes) + 1)
+                # Once k reaches the world bound the attempt is complete and can prove
+                # validity too (jumping to the bound earlier measured slower).
+                k = min(max(4 << attempt, 2 * self.last_worlds), self.bound)
                 if k * sum(len(c) for c in enc.clauses) <= WORLDS_MAX_LITERALS:
                     worlds = self._try_worlds(k, WORLDS_CONFLICTS << attempt)
-                    if worlds is not None:
+                    if worlds is False and k == self.bound:
+                        self.trace.append(
+                            f"round {self.rounds}: no countermodel with at most {k} worlds, "
+                            "the S5 world bound: valid"
+                        )
+                        self.valid_by_worlds = k
+                        return True, None
+                    if isinstance(worlds, list):
                         self.trace.append(
                             f"round {self.rounds}: a countermodel with at most {k} worlds "
                             "found by encoding the worlds together"
@@ -409,7 +431,51 @@ def make_certificate(
         take_proof()
         if size > MAX_PROOF_LITERALS:
             return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
-        return {"format": cert.FORMAT, "encoding": cert.ENCODING, "steps": steps}, None
+        proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "kind": "lemmas"}
+        return {**proof, "steps": steps}, None
+    finally:
+        if watch is not None:
+            watch.delete(solver)
+        else:
+            solver.delete()
+
+
+def make_worlds_certificate(
+    enc: Encoding, k: int, watch: _Watch | None = None
+) -> tuple[dict | None, str | None]:
+    """DRUP refutation of the k-world encoding (certificate kind "worlds")."""
+    n, glob = enc.nvars, enc.global_vars
+
+    def shift(lit: int, j: int) -> int:
+        if j == 0 or abs(lit) in glob:
+            return lit
+        return lit + j * n if lit > 0 else lit - j * n
+
+    solver = Solver(name=SOLVER, with_proof=True)
+    if watch is not None:
+        watch.use(solver)
+    try:
+        for j in range(k):
+            if watch is not None:
+                watch.raise_if_stopped()
+            for c in enc.clauses:
+                solver.add_clause([shift(x, j) for x in c])
+        for b, a in enc.box_arg.items():
+            solver.add_clause([b, *(-shift(a, j) for j in range(k))])
+        solver.add_clause([-enc.root])
+        if _solve_or_stop(solver, [], watch) is not False:
+            return None, "internal error: the k-world refutation did not replay"
+        steps = _parse_drup(_ProofTail(solver).new_lines())
+        if sum(len(st) for st in steps) > MAX_PROOF_LITERALS:
+            return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
+        proof = {
+            "format": cert.FORMAT,
+            "encoding": cert.ENCODING,
+            "kind": "worlds",
+            "worlds": k,
+            "steps": steps,
+        }
+        return proof, None
     finally:
         if watch is not None:
             watch.delete(solver)
@@ -500,16 +566,20 @@ def prove(
                 )
             )
         stats["worlds"] = 0
-        trace.append(
-            f"round {cegar.rounds}: no world falsifies the formula given the "
-            f"{len(cegar.lemmas)} learned necessitation lemmas: valid"
-        )
+        if not cegar.valid_by_worlds:
+            trace.append(
+                f"round {cegar.rounds}: no world falsifies the formula given the "
+                f"{len(cegar.lemmas)} learned necessitation lemmas: valid"
+            )
         res = ProofResult("valid", "Theorem", formula, trace=trace, stats=stats)
         if not certificate:
             res.certificate_omitted = "not requested"
         else:
             try:
-                proof, why_not = make_certificate(enc, cegar.lemmas, watch)
+                if cegar.valid_by_worlds:
+                    proof, why_not = make_worlds_certificate(enc, cegar.valid_by_worlds, watch)
+                else:
+                    proof, why_not = make_certificate(enc, cegar.lemmas, watch)
             except _Stopped as stop:  # the verdict stands; only the proof is missing
                 proof, why_not = None, f"stopped while building the certificate ({stop.status})"
             if proof is None:
@@ -519,10 +589,12 @@ def prove(
                 res.certificate = encode_certificate(proof)
                 res.certificate_format = cert.FORMAT
                 stats["proof_steps"] = len(proof["steps"])
-                trace.append(
-                    f"certificate: {len(cegar.lemmas)} lemmas and {len(proof['steps'])} "
-                    "proof steps (DRUP + necessitation)"
-                )
+                if proof["kind"] == "worlds":
+                    what = f"DRUP refutation of {proof['worlds']} worlds"
+                else:
+                    lemmas = sum(1 for step in proof["steps"] if step[0] == "n")
+                    what = f"{lemmas} necessitation lemmas, DRUP"
+                trace.append(f"certificate: {what}, {len(proof['steps'])} proof steps")
         return finish(res)
     except _Stopped as stop:
         trace.append(
