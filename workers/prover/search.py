@@ -246,7 +246,8 @@ class _Cegar:
                 # Once k reaches the world bound the attempt is complete and can prove
                 # validity too (jumping to the bound earlier measured slower).
                 k = min(max(4 << attempt, 2 * self.last_worlds), self.bound)
-                if k * sum(len(c) for c in enc.clauses) <= WORLDS_MAX_LITERALS:
+                size = k * sum(len(c) for c in enc.clauses)
+                if size <= WORLDS_MAX_LITERALS and k * enc.nvars <= cert.MAX_WORLD_VARIABLES:
                     worlds = self._try_worlds(k, WORLDS_CONFLICTS << attempt)
                     if worlds is False and k == self.bound:
                         self.trace.append(
