@@ -186,3 +186,14 @@ def test_certificate_can_be_skipped():
     res = prove("[]p -> p", certificate=False)
     assert res.verdict == "valid" and res.certificate is None
     assert res.certificate_omitted == "not requested"
+
+
+def test_non_pxl_formula_nodes_are_input_errors():
+    from workers.prover.syntax import _Unary
+
+    class Someday(_Unary):
+        __slots__ = ()
+        kind = "someday"
+
+    res = prove(Box(Someday(Atom("p"))))
+    assert (res.verdict, res.szs_status) == ("unknown", "InputError")

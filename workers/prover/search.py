@@ -530,7 +530,11 @@ def prove(
     stats: dict = {"nodes": formula.size, "depth": formula.depth}
     cegar: _Cegar | None = None
     try:
-        enc = encode(formula)
+        try:
+            enc = encode(formula)
+        except TypeError as exc:  # a Formula subclass that is not PXL (e.g. a chrono node)
+            trace.append(f"input error: {exc}")
+            return finish(ProofResult("unknown", "InputError", trace=trace, error=str(exc)))
         stats.update(
             modal_subformulas=len(enc.boxes),
             variables=enc.nvars,
