@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from api.auth import principal_from_headers
+from workers import metrics
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,8 @@ class RateLimitMiddleware:
             return
         policy = self.limiter.policy
         if not decision.allowed and scope["path"] not in EXEMPT_PATHS:
+            # The metrics hook does blocking Redis I/O: keep it off the event loop.
+            await asyncio.to_thread(metrics.rate_limit_rejection)
             body, headers = too_many_requests(decision, policy, scope["path"])
             await send({"type": "http.response.start", "status": 429, "headers": headers})
             await send({"type": "http.response.body", "body": body})

@@ -22,6 +22,7 @@ import threading
 from celery import Celery, bootsteps
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+from workers import logs
 from workers.settings import Settings, get_settings
 
 RUN_JOB = "pxl.run_job"
@@ -146,6 +147,8 @@ def make_app(settings: Settings) -> Celery:
 
 app = make_app(get_settings())
 app.set_current()
+# JSON logs with the request and job ids in every process that publishes or runs tasks.
+logs.install_celery_signals()
 
 _apps: dict[tuple, Celery] = {}
 _apps_lock = threading.Lock()

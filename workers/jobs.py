@@ -206,6 +206,7 @@ class JobStore:
 
         depth = self.queue_depth()
         if depth >= self.settings.max_queue_depth:
+            metrics.backpressure_rejection(kind)
             raise QueueFull(depth, self.settings.queue_full_retry_after)
 
         now = time.time()

@@ -77,6 +77,9 @@ def serve_command(args) -> int:
         print("pxl serve: WARNING: PXL_AUTH_DISABLED=true - every request is accepted "
               "without a token. Use this only on a machine nobody else can reach.",
               file=sys.stderr)
+    from api.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir()  # stale samples of an earlier run would be summed in
     uvicorn.run(
         "api.app:create_app", factory=True,
         host=args.host or settings.host or DEFAULT_HOST,

@@ -80,7 +80,12 @@ class Formula:
         # Imported lazily: the printer depends on this module.
         from workers.prover.printer import to_text
 
-        return f"<{type(self).__name__} {to_text(self)}>"
+        if self.size > 2_000:  # a shared DAG can have an astronomically large tree
+            return f"<{type(self).__name__} of {self.size} nodes>"
+        try:
+            return f"<{type(self).__name__} {to_text(self)}>"
+        except KeyError:  # a node kind the PXL printer does not know (an overlay's)
+            return f"<{type(self).__name__} of {self.size} nodes>"
 
 
 class Atom(Formula):

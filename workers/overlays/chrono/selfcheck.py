@@ -152,7 +152,9 @@ def obligation(step: tuple, prefix: str, cache: ProjectionCache | None = None) -
     for i, child in enumerate(node.children):
         child_atoms.setdefault(id(child), Atom(f"{prefix}c{i}"))
     abstraction = _Abstraction(prefix)
-    roots = [cpx_to_pxl(s[2]) for s in subs] + [
+    # The step's own result is a root too: a subformula it shows shallowly must stay
+    # concrete everywhere, or the obligation loses the link (e.g. []p in both sides).
+    roots = [cpx_to_pxl(result)] + [cpx_to_pxl(s[2]) for s in subs] + [
         cpx_to_pxl(s[0]) for s in subs if id(s[0]) not in child_atoms
     ]
     abstraction.choose(roots)
