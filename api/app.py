@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,11 +34,21 @@ DESCRIPTION = (
 )
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # JSON bodies and job documents may nest up to MAX_JSON_DEPTH (the deepest formula in the
+    # JSON form) and the json module recurses once per level, so the interpreter's default
+    # limit of 1000 is too low while the app serves; restored when it stops.
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, MAX_JSON_DEPTH + 2000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    # JSON bodies may nest up to MAX_JSON_DEPTH (the deepest formula in the JSON form); the json
-    # module recurses once per level, so the interpreter's default limit of 1000 is too low.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), MAX_JSON_DEPTH + 2000))
 
     from workers.jobs import JobStore
 
@@ -46,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=service_version(),
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = JobStore.from_settings(settings)

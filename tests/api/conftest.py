@@ -37,10 +37,11 @@ def app(api_settings):
     return create_app(api_settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client(app):
     # raise_server_exceptions (the default): anything reaching the last-resort 500 handler
-    # fails the test, so bad input is shown never to get there.
+    # fails the test, so bad input is shown never to get there.  Per module, so the app's
+    # lifespan (which raises the recursion limit while serving) ends with the module.
     with TestClient(app) as test_client:
         yield test_client
 
