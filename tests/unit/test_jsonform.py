@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -211,8 +212,9 @@ def test_loads_json_errors(text, column):
 
 def test_loads_json_handles_nesting_the_standard_decoder_cannot():
     text = '{"not": ' * (MAX_DEPTH - 1) + '{"atom": "p"}' + "}" * (MAX_DEPTH - 1)
-    with pytest.raises(RecursionError):
-        json.loads(text)
+    if sys.getrecursionlimit() < MAX_DEPTH:  # what the stdlib decoder does at this nesting
+        with pytest.raises(RecursionError):
+            json.loads(text)
     assert formula_from_json_text(text).depth == MAX_DEPTH
     # An And/Or chain nests an array and an object per level.
     atom = '{"atom": "p"}'
