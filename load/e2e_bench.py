@@ -229,6 +229,7 @@ async def api_phase(
     latencies: list[float] = []
     errors: list[str] = []
     verdicts: dict[str, int] = {}
+    stages: dict[str, list[float]] = {"queue_wait_ms": [], "run_ms": [], "prover_ms": []}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
 
@@ -242,13 +243,19 @@ async def api_phase(
             elapsed = time.perf_counter() - t0
             if response.status_code != 200:
                 raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-            verdict = response.json()["result"]["verdict"]
-            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            result = response.json()["result"]
+            verdicts[result["verdict"]] = verdicts.get(result["verdict"], 0) + 1
+            # the worker's view: time queued before a pool process took it, time it ran
+            stages["queue_wait_ms"].append(result.get("queue_wait_ms") or 0.0)
+            stages["run_ms"].append(result.get("run_ms") or 0.0)
+            stages["prover_ms"].append(result.get("elapsed_ms") or 0.0)
             return elapsed
 
         for formula in SMALL_FORMULAS[:warmup]:  # imports, pools, first-call costs
             await one(formula)
         verdicts.clear()
+        for values in stages.values():
+            values.clear()
         remaining = requests
         deadline = time.monotonic() + max_seconds
 
@@ -267,6 +274,13 @@ async def api_phase(
         wall = time.perf_counter() - start
     summary = summarize("api", latencies, len(errors), wall)
     summary["verdicts"] = verdicts
+    summary["stages"] = {
+        name: {
+            "p50_ms": round(percentile(values, 0.5), 2),
+            "p95_ms": round(percentile(values, 0.95), 2),
+        }
+        for name, values in stages.items()
+    }
     if errors:
         summary["first_errors"] = errors[:3]
     return summary
@@ -461,6 +475,10 @@ def print_report(report: dict) -> None:
                 f"{r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7} {r['mean_ms']:>7} "
                 f"{r['max_ms']:>7}"
             )
+    stages = report.get("api", {}).get("stages")
+    if stages:
+        shown = ", ".join(f"{k} p50 {v['p50_ms']} / p95 {v['p95_ms']}" for k, v in stages.items())
+        print(f"api job stages (from the results): {shown}")
     for name in ("api", "noop"):
         cpu = report.get(name, {}).get("cpu_ms_per_job")
         if cpu:
