@@ -1,5 +1,8 @@
 """Fixed cases: S5 theorems, classic non-theorems, limits, timeouts and stop requests."""
 
+import base64
+import json
+import random
 import threading
 import time
 
@@ -9,6 +12,7 @@ from workers.prover import (
     And,
     Atom,
     Box,
+    Iff,
     Not,
     Or,
     ProofResult,
@@ -113,8 +117,68 @@ def _pigeonhole(n: int):
     return Not(Box(And(clauses)))
 
 
+def _lwb_php(style: str, holes: int, pigeons: int) -> str:
+    """LWB ph shapes (bench/gen_php.py): l(i, j) is []p when i < j; kt: left -> <>right,
+    k: <>left -> <>right."""
+
+    def lit(i, j):
+        return f"[]p{i}{j:02d}" if i < j else f"p{i}{j:02d}"
+
+    left = " & ".join(
+        "(" + " | ".join(lit(i, j) for j in range(1, holes + 1)) + ")"
+        for i in range(1, pigeons + 1)
+    )
+    right = " | ".join(
+        f"({lit(a, j)} & {lit(b, j)})"
+        for j in range(1, holes + 1)
+        for a in range(1, pigeons + 1)
+        for b in range(a + 1, pigeons + 1)
+    )
+    return f"<>({left}) -> <>({right})" if style == "k" else f"({left}) -> <>({right})"
+
+
+def _steps(res) -> list:
+    return json.loads(base64.b64decode(res.certificate))["steps"]
+
+
+def test_pigeonhole_is_refuted_by_cutting_planes_with_a_checked_certificate():
+    res = prove(_pigeonhole(11), timeout=60)
+    assert res.verdict == "valid" and res.certificate is not None
+    assert any(step[0] == "c" for step in _steps(res))
+    report = check_result_document(res.to_document())
+    assert report.ok and "cutting-plane" in report.reason
+
+
+@pytest.mark.parametrize(("style", "holes"), [("kt", 12), ("k", 9)])
+def test_lwb_pigeonhole_shapes(style, holes):
+    # kt: the cut refutes the main problem; k: a witness lemma generalised by cutting planes.
+    res = prove(_lwb_php(style, holes, holes + 1), timeout=60)
+    assert res.verdict == "valid"
+    assert any(step[0] == "c" for step in _steps(res))
+    assert check_result_document(res.to_document()).ok
+    res = prove(_lwb_php(style, holes, holes), timeout=60)
+    assert res.verdict == "invalid" and check_result_document(res.to_document()).ok
+
+
+def _hard():
+    """Validity of two XOR chains over 60 atoms in different orders: hard for CDCL, and
+    the LP relaxation cannot refute it (all-1/2 satisfies every clause), so it stays hard."""
+    rnd = random.Random(7)
+    names = [Atom(f"x{i}") for i in range(60)]
+    perm = names[:]
+    rnd.shuffle(perm)
+
+    def chain(atoms):
+        f = atoms[0]
+        for a in atoms[1:]:
+            f = Iff(f, a)
+        return f
+
+    return Iff(Box(chain(names)), Box(chain(perm)))
+
+
 def test_timeout_gives_unknown():
-    res = prove(_pigeonhole(11), timeout=0.3)
+    res = prove(_hard(), timeout=0.3)
     assert (res.verdict, res.szs_status) == ("unknown", "Timeout")
     assert res.certificate is None and res.countermodel is None
     assert prove("[]p -> p", timeout=0).szs_status == "Timeout"
@@ -124,7 +188,7 @@ def test_should_stop_gives_user():
     assert prove("[]p -> p", should_stop=lambda: True).szs_status == "User"
     flag = threading.Event()
     threading.Timer(0.2, flag.set).start()
-    res = prove(_pigeonhole(11), timeout=60, should_stop=flag.is_set)
+    res = prove(_hard(), timeout=60, should_stop=flag.is_set)
     assert (res.verdict, res.szs_status) == ("unknown", "User")
 
 
@@ -135,7 +199,7 @@ def test_should_stop_is_polled_during_a_long_solver_call():
         calls.append(time.monotonic())
         return len(calls) > 3
 
-    res = prove(_pigeonhole(11), timeout=60, should_stop=should_stop)
+    res = prove(_hard(), timeout=60, should_stop=should_stop)
     assert res.szs_status == "User" and len(calls) > 3
 
 

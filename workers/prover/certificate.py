@@ -18,6 +18,11 @@ Proof object (canonical JSON, base64 in result documents)::
                            or connective whose children are all global); the clause
                            (~h1 .. ~hk a) must be RUP; then the clause (B ~h1 .. ~hk) is added
 
+    ["c", {"clause": [l1, ..], "rows": [[y, [lits]], ..], "cliques": [[y, [lits]], ..]}]
+                           cutting-plane step: the clause follows from the current clauses
+                           by an LP refutation of its negation with clique cuts and exact
+                           rational Farkas multipliers y (see check_cut); then it is added
+
 After the last step the unit clause (root literal) must be RUP: the formula
 holds at every world of every S5 model.
 
@@ -33,6 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from fractions import Fraction
 
 from workers.prover.syntax import Formula, postorder
 
@@ -42,6 +48,7 @@ ENCODING = "pxl-s5-enc/1"
 MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
 MAX_CHECK_LITERALS = 4_000_000
 MAX_WORLD_VARIABLES = 1_000_000  # k * nvars for kind "worlds"
+MAX_MULTIPLIER_CHARS = 64  # a Farkas multiplier "p/q" (bounds the cost of exact arithmetic)
 
 
 class CertificateError(ValueError):
@@ -117,6 +124,9 @@ class RupChecker:
         self.trail: list[int] = []
         self.qhead = 0
         self.inconsistent = False
+        # literal -> index of the clause that propagated it; only kept when a caller sets a dict
+        # (the cutting-plane search traces which assumptions a refutation depends on).
+        self.reasons: dict[int, int] | None = None
 
     def _literals(self, lits: list[int]) -> list[int] | None:
         """Validated, de-duplicated literals; None for a tautology."""
@@ -139,6 +149,7 @@ class RupChecker:
     def _propagate(self) -> bool:
         """Unit propagation from qhead; False on conflict."""
         n, value, watches, clauses, trail = self.n, self.value, self.watches, self.clauses, self.trail
+        reasons = self.reasons
         while self.qhead < len(trail):
             false_lit = -trail[self.qhead]
             self.qhead += 1
@@ -182,6 +193,8 @@ class RupChecker:
                         return False
                     value[n + first] = 1
                     trail.append(first)
+                    if reasons is not None:
+                        reasons[first] = ci
             del ws[j:]
         return True
 
@@ -223,6 +236,33 @@ class RupChecker:
         if ids:
             self.clauses[ids.pop()] = None
 
+    def assume(self, lits: list[int]) -> int | None:
+        """Assert ``lits`` temporarily and propagate: the trail mark to ``undo`` to, or None
+        (already undone) when propagation conflicts."""
+        if self.inconsistent:
+            return None
+        n, value = self.n, self.value
+        mark = len(self.trail)
+        for lit in lits:
+            if type(lit) is not int or lit == 0 or abs(lit) > n:
+                raise CertificateError(f"literal {lit!r} is not a variable of the encoding")
+            if value[n - lit]:
+                self.undo(mark)
+                return None
+            if not value[n + lit]:
+                self._assign(lit)
+        if not self._propagate():
+            self.undo(mark)
+            return None
+        return mark
+
+    def undo(self, mark: int) -> None:
+        value, n = self.value, self.n
+        for lit in self.trail[mark:]:
+            value[n + lit] = 0
+        del self.trail[mark:]
+        self.qhead = mark
+
     def is_rup(self, lits: list[int]) -> bool:
         if self.inconsistent:
             return True
@@ -247,6 +287,119 @@ class RupChecker:
         return ok
 
 
+def _multiplier(raw: object, where: str) -> Fraction:
+    """A non-negative rational written as a decimal integer or "p/q" string."""
+    if type(raw) is int:
+        value = Fraction(raw)
+    elif isinstance(raw, str) and 0 < len(raw) <= MAX_MULTIPLIER_CHARS:
+        try:
+            value = Fraction(raw)
+        except (ValueError, ZeroDivisionError):
+            raise CertificateError(f"{where}: bad multiplier {raw!r}") from None
+    else:
+        raise CertificateError(f"{where}: bad multiplier {raw!r}")
+    if value < 0:
+        raise CertificateError(f"{where}: negative multiplier {raw!r}")
+    return value
+
+
+def _cut_parts(body: object, where: str) -> tuple[list, list, list]:
+    """(clause, rows, cliques) of a cutting-plane step body, shape-checked."""
+    if not isinstance(body, dict):
+        raise CertificateError(f"{where}: cutting-plane step needs an object")
+    clause, rows, cliques = body.get("clause"), body.get("rows"), body.get("cliques")
+    if not isinstance(clause, list) or not isinstance(rows, list) or not isinstance(cliques, list):
+        raise CertificateError(f"{where}: cutting-plane step needs clause, rows and cliques lists")
+    for group, what in ((rows, "row"), (cliques, "clique")):
+        for entry in group:
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)):
+                raise CertificateError(f"{where}: a {what} must be [multiplier, literals]")
+    return clause, rows, cliques
+
+
+def _cut_size(body: object, where: str) -> int:
+    clause, rows, cliques = _cut_parts(body, where)
+    size = len(clause) + sum(len(lits) for _, lits in rows)
+    # every pair of a clique is one RUP check
+    return size + sum(len(k) + len(k) * (len(k) - 1) // 2 for _, k in cliques)
+
+
+def check_cut(db: RupChecker, body: object, where: str = "cut") -> list[int]:
+    """Verify a cutting-plane step against ``db``; return the clause it derives.
+
+    Assume the negation of the clause and unit-propagate (assignment s).  Each row
+    ``[y, (l1 .. lk)]`` must be RUP under s and stands for ``[l1] + .. + [lk] >= 1``; each
+    clique ``[y, (l1 .. lk)]`` needs every pair clause ``(~li ~lj)`` RUP under s and stands
+    for ``[l1] + .. + [lk] <= 1`` (``[l]`` is x for a positive literal, 1 - x for a
+    negative one).  The y-weighted sum ``c.x >= d`` must be violated by every point of the
+    box [0,1]^n that agrees with s: max over that box of ``c.x`` < d, in exact rationals.
+    """
+    clause, rows, cliques = _cut_parts(body, where)
+    mark = db.assume([-lit for lit in clause])
+    if mark is None:  # the clause is RUP already
+        return list(clause)
+    try:
+        coef: dict[int, Fraction] = {}
+        rhs = Fraction(0)
+
+        def add(y: Fraction, lits: list[int], sign: int, bound: int) -> None:
+            # sign * sum([l]) >= sign * bound, scaled by y
+            nonlocal rhs
+            constant = 0
+            for lit in lits:
+                v = abs(lit)
+                if lit > 0:
+                    coef[v] = coef.get(v, Fraction(0)) + sign * y
+                else:
+                    coef[v] = coef.get(v, Fraction(0)) - sign * y
+                    constant += 1
+            rhs += sign * y * (bound - constant)
+
+        for i, (raw, lits) in enumerate(rows):
+            y = _multiplier(raw, f"{where} row {i}")
+            if not lits or not db.is_rup(lits):
+                raise CertificateError(f"{where}: row {i} {lits} is not RUP")
+            if y:
+                add(y, lits, 1, 1)
+        n, value = db.n, db.value
+        binary: set[tuple[int, int]] = set()  # clauses with exactly two literals not false
+        if cliques:
+            for c in db.clauses:
+                if c is None:
+                    continue
+                rest = [lit for lit in c if not value[n - lit]]
+                if len(rest) == 2 and not value[n + rest[0]] and not value[n + rest[1]]:
+                    binary.add((min(rest), max(rest)))
+        for i, (raw, lits) in enumerate(cliques):
+            y = _multiplier(raw, f"{where} clique {i}")
+            if len(lits) < 2:
+                raise CertificateError(f"{where}: clique {i} needs two literals")
+            for a in range(len(lits)):
+                for b in range(a + 1, len(lits)):
+                    u, v = -lits[a], -lits[b]
+                    # Fast path: a clause that is exactly (u | v) under s makes the pair RUP.
+                    if (min(u, v), max(u, v)) in binary and type(u) is int and type(v) is int:
+                        continue
+                    if not db.is_rup([u, v]):
+                        raise CertificateError(
+                            f"{where}: clique {i}: {lits[a]} and {lits[b]} do not conflict"
+                        )
+            if y:
+                add(y, lits, -1, 1)
+        top = Fraction(0)
+        for v, c in coef.items():
+            # fixed true by s: c; fixed false: 0; free: the better bound of 0 and 1
+            if value[n + v] or (not value[n - v] and c > 0):
+                top += c
+        if not top < rhs:
+            raise CertificateError(
+                f"{where}: the combination is satisfiable in [0,1] (max {top} >= {rhs})"
+            )
+    finally:
+        db.undo(mark)
+    return list(clause)
+
+
 def decode(certificate: str) -> dict:
     """Base64 canonical JSON -> proof object (shape checked)."""
     if not isinstance(certificate, str) or len(certificate) > MAX_CERTIFICATE_BYTES:
@@ -266,11 +419,16 @@ def decode(certificate: str) -> dict:
         raise CertificateError("proof steps must be a list")
     total = 0
     for i, step in enumerate(steps):
-        if not isinstance(step, list) or not step or step[0] not in ("a", "d", "n"):
-            raise CertificateError(f"step {i}: must be a list starting with 'a', 'd' or 'n'")
+        if not isinstance(step, list) or not step or step[0] not in ("a", "d", "n", "c"):
+            raise CertificateError(f"step {i}: must be a list starting with 'a', 'd', 'n' or 'c'")
         if step[0] == "n" and len(step) < 2:
             raise CertificateError(f"step {i}: necessitation needs a box variable")
-        total += len(step)
+        if step[0] == "c":
+            if len(step) != 2:
+                raise CertificateError(f"step {i}: a cutting-plane step is ['c', {{...}}]")
+            total += _cut_size(step[1], f"step {i}")
+        else:
+            total += len(step)
     if total > MAX_CHECK_LITERALS:
         raise CertificateError(f"proof has more than {MAX_CHECK_LITERALS} literals")
     return proof
@@ -327,7 +485,7 @@ def check_proof(formula: Formula, proof: dict) -> str:
     db = RupChecker(nvars)
     for c in clauses:
         db.add(c)
-    lemmas = rup = 0
+    lemmas = rup = cuts = 0
     for i, step in enumerate(proof["steps"]):
         tag, lits = step[0], step[1:]
         if tag == "a":
@@ -337,6 +495,9 @@ def check_proof(formula: Formula, proof: dict) -> str:
             rup += 1
         elif tag == "d":
             db.delete(lits)
+        elif tag == "c":
+            db.add(check_cut(db, step[1], f"step {i}"))
+            cuts += 1
         else:
             b, hyps = lits[0], lits[1:]
             if type(b) is not int or b not in box_arg:
@@ -351,7 +512,8 @@ def check_proof(formula: Formula, proof: dict) -> str:
             lemmas += 1
     if not db.is_rup([root]):
         raise CertificateError("the proof does not derive the formula (root literal not RUP)")
-    return f"proof checked: {lemmas} necessitation lemmas, {rup} RUP steps"
+    summary = f"proof checked: {lemmas} necessitation lemmas, {rup} RUP steps"
+    return summary + (f", {cuts} cutting-plane steps" if cuts else "")
 
 
 def check_certificate(formula: Formula, certificate: str) -> tuple[bool, str]:

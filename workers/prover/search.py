@@ -45,6 +45,7 @@ from collections.abc import Callable
 from pysat.solvers import Solver
 
 from workers.prover import certificate as cert
+from workers.prover import lp
 from workers.prover.encoding import Encoding, encode
 from workers.prover.modelcheck import check_countermodel
 from workers.prover.result import ProofResult
@@ -61,6 +62,15 @@ MAX_PROOF_LITERALS = 2_000_000
 WORLDS_FIRST_ROUND = 16
 WORLDS_CONFLICTS = 2_000
 WORLDS_MAX_LITERALS = 1_000_000
+# Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
+# (about 50 ms on small encodings); after each attempt that does not refute, the
+# threshold grows 4x.  One attempt is capped at LP_SECONDS.
+LP_CONFLICTS = 5_000
+LP_SECONDS = 2.0
+# Lemma generalisation by cutting planes: at these rounds (then 4x more) the failing witness's
+# hypotheses are shrunk with LP refutations as the oracle (QuickXplain), within GEN_SECONDS.
+GENERALIZE_FIRST_ROUND = 8
+GEN_SECONDS = 3.0
 
 
 class _Stopped(Exception):
@@ -161,18 +171,111 @@ class _Cegar:
         self.order = list(self.free_boxes)  # witness order: inner boxes first, then by recency
         self.bound = worlds_bound(enc)
         self.valid_by_worlds = 0  # k when validity came from the complete k-world encoding
+        # Cutting planes: the clauses the solver holds (encoding + lemmas) for the LP,
+        # built on first use; cut step bodies by lemma index and for the final refutation.
+        self.lp_conflicts = LP_CONFLICTS
+        self.lp_attempts = 0
+        self.clause_db: cert.RupChecker | None = None
+        self.cuts: dict[int, dict] = {}
+        self.final_cut: dict | None = None
+        self.last_cut: tuple[dict, list[int]] | None = None
+        self.generalize_at = GENERALIZE_FIRST_ROUND
 
     def close(self) -> None:
         self.watch.delete(self.solver)
 
     def _solve(self, assumptions: list[int]) -> bool:
+        """SAT call; after LP_CONFLICTS conflicts a cutting-plane refutation is tried
+        (success: False with ``last_cut`` set to (step body, core))."""
         self.watch.raise_if_stopped()
         self.calls += 1
+        self.last_cut = None
+        self.solver.conf_budget(self.lp_conflicts)
         r = self.solver.solve_limited(assumptions=assumptions, expect_interrupt=True)
+        if r is None:
+            self.watch.raise_if_stopped()
+            self.last_cut = self._cutting_planes(assumptions)
+            if self.last_cut is not None:
+                return False
+            self.lp_conflicts *= 4
+            self.solver.conf_budget(-1)
+            r = self.solver.solve_limited(assumptions=assumptions, expect_interrupt=True)
         if r is None:
             self.watch.raise_if_stopped()
             raise _Stopped("GaveUp")
         return r
+
+    def _db(self) -> cert.RupChecker:
+        if self.clause_db is None:
+            db = cert.RupChecker(self.enc.nvars)
+            for c in self.enc.clauses:
+                db.add(c)
+            for b, hyps in self.lemmas:
+                db.add([b, *(-h for h in hyps)])
+            self.clause_db = db
+        return self.clause_db
+
+    def _cutting_planes(self, assumptions: list[int]) -> tuple[dict, list[int]] | None:
+        self.lp_attempts += 1
+        deadline = min(self.watch.deadline, time.monotonic() + LP_SECONDS)
+        found = lp.refute(self._db(), assumptions, deadline)
+        self.watch.raise_if_stopped()
+        if found is not None:
+            self.trace.append(
+                f"round {self.rounds}: CDCL slow; LP relaxation with "
+                f"{len(found[0]['cliques'])} clique cuts refutes "
+                f"{len(assumptions)} assumptions (core {len(found[1])})"
+            )
+        return found
+
+    def _generalize(self, hyps: list[int], a: int) -> tuple[dict, list[int]] | None:
+        """A cut proving ``H' -> a`` for a small ``H'`` within ``hyps`` (QuickXplain with LP
+        refutation as the oracle), or None."""
+        db = self._db()
+        deadline = min(self.watch.deadline, time.monotonic() + GEN_SECONDS)
+        found = lp.refute(db, [*hyps, -a], deadline)
+        self.lp_attempts += 1
+        if found is None:
+            return None
+
+        def refutes(background: list[int]) -> bool:
+            self.lp_attempts += 1
+            return lp.refute(db, [*background, -a], deadline) is not None
+
+        def qx(background: list[int], changed: bool, cands: list[int]) -> list[int]:
+            if changed and refutes(background):
+                return []
+            if len(cands) == 1 or time.monotonic() > deadline:
+                return cands
+            half = len(cands) // 2
+            c1, c2 = cands[:half], cands[half:]
+            d2 = qx(background + c1, True, c2)
+            d1 = qx(background + d2, bool(d2), c1)
+            return d1 + d2
+
+        start = [h for h in hyps if h in found[1]]
+        small = [] if refutes([]) else qx([], False, start)
+        self.watch.raise_if_stopped()
+        better = lp.refute(db, [*small, -a], deadline)
+        if better is None or time.monotonic() > deadline:
+            better = found
+        body, core = better
+        kept = [h for h in hyps if h in core]
+        self.trace.append(
+            f"round {self.rounds}: lemma generalised by cutting planes: "
+            f"{len(hyps)} -> {len(kept)} hypotheses"
+        )
+        return body, kept
+
+    def _learn(self, b: int, hyps: list[int], cut: dict | None = None) -> None:
+        """Add the lemma ``hyps -> []a`` (clause [B, ~hyps])."""
+        clause = [b, *(-h for h in hyps)]
+        self.solver.add_clause(clause)
+        if cut is not None:
+            self.cuts[len(self.lemmas)] = cut
+        self.lemmas.append((b, hyps))
+        if self.clause_db is not None:
+            self.clause_db.add(clause)
 
     def _try_worlds(self, k: int, conflicts: int) -> list[list[int]] | bool | None:
         """Look directly for a countermodel with at most k worlds (S52SAT-style, bounded effort).
@@ -264,6 +367,8 @@ class _Cegar:
                         return False, worlds
                 attempt += 1
             if not self._solve([-enc.root]):
+                if self.last_cut is not None:
+                    self.final_cut = self.last_cut[0]
                 return True, None
             main = self._model()
             beta = [main[b - 1] for b in boxes]
@@ -287,10 +392,18 @@ class _Cegar:
                         if m[k] != a2:
                             covered.add(b2)
                 else:
-                    core = self.solver.get_core()
+                    cut = None
+                    if self.last_cut is not None:
+                        cut, core = self.last_cut
+                    else:
+                        core = self.solver.get_core()
                     hyps = sorted({lit for lit in core if lit in beta_set}, key=abs)
-                    self.solver.add_clause([b, *(-h for h in hyps)])
-                    self.lemmas.append((b, hyps))
+                    if cut is None and self.rounds >= self.generalize_at and hyps:
+                        self.generalize_at *= 4
+                        general = self._generalize(hyps, a)
+                        if general is not None:
+                            cut, hyps = general
+                    self._learn(b, hyps, cut)
                     # Boxes that just failed tend to fail again: try them first next round.
                     self.order.remove(b)
                     self.order.insert(0, b)
@@ -396,10 +509,22 @@ class _ProofTail:
 
 
 def make_certificate(
-    enc: Encoding, lemmas: list[tuple[int, list[int]]], watch: _Watch | None = None
+    enc: Encoding,
+    lemmas: list[tuple[int, list[int]]],
+    watch: _Watch | None = None,
+    cuts: dict[int, dict] | None = None,
+    final_cut: dict | None = None,
 ) -> tuple[dict | None, str | None]:
-    """Replay the needed lemmas on a fresh DRUP-logging solver: (proof object, omission reason)."""
-    if len(lemmas) > 1:
+    """Replay the needed lemmas on a fresh DRUP-logging solver: (proof object, omission reason).
+
+    ``cuts`` (lemma index -> cutting-plane step body) and ``final_cut`` are emitted as "c"
+    steps instead of solving; they were verified against the encoding plus every earlier
+    lemma, so the chain is then replayed whole (no trimming), and each "c" step is checked
+    again against the database the checker will hold at that point (``_precheck_cuts``).
+    """
+    cuts = cuts or {}
+    with_cuts = bool(cuts) or final_cut is not None
+    if len(lemmas) > 1 and not with_cuts:
         keep = needed_lemmas(enc, lemmas, watch)
         if keep is None:
             return None, "internal error: the lemma chain did not replay"
@@ -418,27 +543,65 @@ def make_certificate(
             steps.extend(new)
             size += sum(len(s) for s in new)
 
-        for b, hyps in lemmas:
-            if _solve_or_stop(solver, [*hyps, -enc.box_arg[b]], watch) is not False:
+        for i, (b, hyps) in enumerate(lemmas):
+            cut = cuts.get(i)
+            if cut is not None:
+                steps.append(["c", cut])
+                size += cert._cut_size(cut, "cut")
+                solver.add_clause(cut["clause"])
+            elif _solve_or_stop(solver, [*hyps, -enc.box_arg[b]], watch) is not False:
                 return None, "internal error: a lemma did not replay"
-            take_proof()
+            else:
+                take_proof()
             steps.append(["n", b, *hyps])
             size += len(hyps) + 2
             solver.add_clause([b, *(-h for h in hyps)])
             if size > MAX_PROOF_LITERALS:
                 return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
-        if _solve_or_stop(solver, [-enc.root], watch) is not False:
+        if final_cut is not None:
+            steps.append(["c", final_cut])
+            size += cert._cut_size(final_cut, "cut")
+        elif _solve_or_stop(solver, [-enc.root], watch) is not False:
             return None, "internal error: the final refutation did not replay"
-        take_proof()
+        else:
+            take_proof()
         if size > MAX_PROOF_LITERALS:
             return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
         proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "kind": "lemmas"}
-        return {**proof, "steps": steps}, None
+        proof["steps"] = steps
+        if with_cuts:
+            why = _precheck_cuts(enc, steps)
+            if why is not None:
+                return None, f"internal error: a cutting-plane step failed its check: {why}"
+        return proof, None
     finally:
         if watch is not None:
             watch.delete(solver)
         else:
             solver.delete()
+
+
+def _precheck_cuts(enc: Encoding, steps: list[list]) -> str | None:
+    """Run the checker's ``check_cut`` on every "c" step against the clause database the
+    checker will hold there (RUP steps are added unchecked: Glucose's DRUP lines are
+    trusted here as for every certificate; the independent check redoes everything)."""
+    db = cert.RupChecker(enc.nvars)
+    for c in enc.clauses:
+        db.add(c)
+    try:
+        for i, step in enumerate(steps):
+            tag = step[0]
+            if tag == "a":
+                db.add(step[1:])
+            elif tag == "d":
+                db.delete(step[1:])
+            elif tag == "n":
+                db.add([step[1], *(-h for h in step[2:])])
+            else:
+                db.add(cert.check_cut(db, step[1], f"step {i}"))
+    except cert.CertificateError as exc:
+        return str(exc)
+    return None
 
 
 def make_worlds_certificate(
@@ -550,6 +713,8 @@ def prove(
             valid, worlds = cegar.run()
         finally:
             stats.update(solver_calls=cegar.calls, lemmas=len(cegar.lemmas), rounds=cegar.rounds)
+            if cegar.lp_attempts:
+                stats.update(lp_attempts=cegar.lp_attempts, cut_lemmas=len(cegar.cuts))
             cegar.close()
         if not valid:
             assert worlds is not None
@@ -584,7 +749,9 @@ def prove(
                 if cegar.valid_by_worlds:
                     proof, why_not = make_worlds_certificate(enc, cegar.valid_by_worlds, watch)
                 else:
-                    proof, why_not = make_certificate(enc, cegar.lemmas, watch)
+                    proof, why_not = make_certificate(
+                        enc, cegar.lemmas, watch, cegar.cuts, cegar.final_cut
+                    )
             except _Stopped as stop:  # the verdict stands; only the proof is missing
                 proof, why_not = None, f"stopped while building the certificate ({stop.status})"
             if proof is None:
@@ -598,7 +765,10 @@ def prove(
                     what = f"DRUP refutation of {proof['worlds']} worlds"
                 else:
                     lemmas = sum(1 for step in proof["steps"] if step[0] == "n")
+                    ncuts = sum(1 for step in proof["steps"] if step[0] == "c")
                     what = f"{lemmas} necessitation lemmas, DRUP"
+                    if ncuts:
+                        what += f", {ncuts} cutting-plane steps"
                 trace.append(f"certificate: {what}, {len(proof['steps'])} proof steps")
         return finish(res)
     except _Stopped as stop:
