@@ -67,9 +67,10 @@ WORLDS_MAX_LITERALS = 1_000_000
 # threshold grows 4x.  One attempt is capped at LP_SECONDS.
 LP_CONFLICTS = 5_000
 LP_SECONDS = 2.0
-# Lemma generalisation by cutting planes: at these rounds (then 4x more) the failing witness's
-# hypotheses are shrunk with LP refutations as the oracle (QuickXplain), within GEN_SECONDS.
-GENERALIZE_FIRST_ROUND = 8
+# Lemma generalisation by cutting planes: when one box has failed its witness this many times
+# (then 4x more), the hypotheses are shrunk with LP refutations as the oracle (QuickXplain),
+# within GEN_SECONDS.  Many lemmas for one box mean the loop enumerates its hypotheses.
+GENERALIZE_AFTER_FAILS = 8
 GEN_SECONDS = 3.0
 
 
@@ -179,7 +180,8 @@ class _Cegar:
         self.cuts: dict[int, dict] = {}
         self.final_cut: dict | None = None
         self.last_cut: tuple[dict, list[int]] | None = None
-        self.generalize_at = GENERALIZE_FIRST_ROUND
+        self.box_fails: dict[int, int] = {}  # box -> witness failures so far
+        self.generalize_at: dict[int, int] = {}  # box -> failure count of the next attempt
 
     def close(self) -> None:
         self.watch.delete(self.solver)
@@ -398,8 +400,10 @@ class _Cegar:
                     else:
                         core = self.solver.get_core()
                     hyps = sorted({lit for lit in core if lit in beta_set}, key=abs)
-                    if cut is None and self.rounds >= self.generalize_at and hyps:
-                        self.generalize_at *= 4
+                    fails = self.box_fails[b] = self.box_fails.get(b, 0) + 1
+                    due = self.generalize_at.get(b, GENERALIZE_AFTER_FAILS)
+                    if cut is None and fails >= due and hyps:
+                        self.generalize_at[b] = 4 * due
                         general = self._generalize(hyps, a)
                         if general is not None:
                             cut, hyps = general
