@@ -253,3 +253,86 @@ def test_worlds_bound_counts_free_boxes_and_atoms():
     assert worlds_bound(encode(parse_formula("[]p -> p"))) == 2
     assert worlds_bound(encode(parse_formula("[][]p -> <>q"))) == 3
     assert worlds_bound(encode(parse_formula("[]p & []~p & [](p|q) & <>q & <>~q"))) == 4
+
+
+def _cut_doc():
+    doc = prove(_php_formula(9)).to_document()
+    proof = cert.decode(doc["certificate"])
+    cuts = [i for i, s in enumerate(proof["steps"]) if s[0] == "c"]
+    assert doc["verdict"] == "valid" and cuts
+    return doc, proof, cuts[-1]
+
+
+def _mutated(proof, at, change):
+    bad = copy.deepcopy(proof)
+    change(bad["steps"][at][1])
+    return bad
+
+
+def test_cutting_plane_certificate_checks_and_mutations_fail():
+    doc, proof, at = _cut_doc()
+    assert check_result_document(doc).ok
+    body = proof["steps"][at][1]
+    assert body["rows"] and body["cliques"]
+
+    def rejected(change):
+        return not check_result_document(_with_proof(doc, _mutated(proof, at, change))).ok
+
+    # Altered multipliers: a pigeon row left out of the sum, a negative or malformed one.
+    assert rejected(lambda b: b["rows"][0].__setitem__(0, "0"))
+    assert rejected(lambda b: b["rows"][0].__setitem__(0, "-1"))
+    assert rejected(lambda b: b["rows"][0].__setitem__(0, "1/0"))
+    assert rejected(lambda b: b["rows"][0].__setitem__(0, 1.5))
+    assert rejected(lambda b: b["cliques"][0].__setitem__(0, "x" * 100))
+    # Making a hole cut weaker (multiplier halved) breaks the exact combination.
+    assert rejected(lambda b: b["cliques"][0].__setitem__(0, "1/2"))
+    # A bogus clique pair: a literal of another hole does not conflict with this hole.
+    other = next(lit for lit in body["cliques"][1][1] if lit not in body["cliques"][0][1])
+    assert rejected(lambda b: b["cliques"][0][1].append(other))
+    # A dropped cut or row; a row that does not follow from the clauses.
+    assert rejected(lambda b: b["cliques"].pop())
+    assert rejected(lambda b: b["rows"].pop())
+    assert rejected(lambda b: b["rows"].append(["1", [body["rows"][0][1][0]]]))
+    # A different derived clause: without the assumption, the rows are not implied.
+    assert rejected(lambda b: b.__setitem__("clause", []))
+    # Shape errors.
+    assert rejected(lambda b: b.__setitem__("cliques", {"a": 1}))
+    assert rejected(lambda b: b["cliques"][0].__setitem__(1, [body["cliques"][0][1][0]]))
+    bad = copy.deepcopy(proof)
+    bad["steps"][at] = ["c"]
+    assert not check_result_document(_with_proof(doc, bad)).ok
+    # The same proof does not refute a different (invalid) formula: one pigeon fewer.
+    from workers.prover import And, Not
+
+    php = _php_formula(9)
+    fewer = Not(Box(And(list(php.arg.arg.args[1:]))))
+    assert not check_result_document({**doc, "formula": to_text(fewer)}).ok
+
+
+def test_cut_check_rejects_a_feasible_combination():
+    # PHP(3, 3) clauses: three pigeons fit into three holes, so the pigeonhole combination
+    # (every row and every hole cut with multiplier 1) gives 3 <= 3, which proves nothing.
+    x = {(i, j): 1 + 3 * i + j for i in range(3) for j in range(3)}
+    db = cert.RupChecker(9)
+    for i in range(3):
+        db.add([x[i, j] for j in range(3)])
+    for j in range(3):
+        for i in range(3):
+            for k in range(i + 1, 3):
+                db.add([-x[i, j], -x[k, j]])
+    rows = [["1", [x[i, j] for j in range(3)]] for i in range(3)]
+    cliques = [["1", [x[i, j] for i in range(3)]] for j in range(3)]
+    with pytest.raises(cert.CertificateError, match="satisfiable"):
+        cert.check_cut(db, {"clause": [], "rows": rows, "cliques": cliques})
+    # One pigeon more (a fourth row over the same holes) makes the same cuts a refutation.
+    extra = cert.RupChecker(12)
+    for c in [[x[i, j] for j in range(3)] for i in range(3)] + [[10, 11, 12]]:
+        extra.add(c)
+    for j in range(3):
+        col = [x[i, j] for i in range(3)] + [10 + j]
+        for a in range(4):
+            for b in range(a + 1, 4):
+                extra.add([-col[a], -col[b]])
+    rows4 = rows + [["1", [10, 11, 12]]]
+    cliques4 = [["1", [x[i, j] for i in range(3)] + [10 + j]] for j in range(3)]
+    assert cert.check_cut(extra, {"clause": [], "rows": rows4, "cliques": cliques4}) == []

@@ -459,11 +459,15 @@ def _solve_or_stop(solver: Solver, assumptions: list[int], watch: _Watch | None)
 
 
 def needed_lemmas(
-    enc: Encoding, lemmas: list[tuple[int, list[int]]], watch: _Watch | None = None
+    enc: Encoding,
+    lemmas: list[tuple[int, list[int]]],
+    watch: _Watch | None = None,
+    fixed: list[list[int]] | None = None,
 ) -> list[int] | None:
-    """Indices of the lemmas the refutation depends on (transitively), via selector cores."""
+    """Indices of the lemmas the refutation depends on (transitively), via selector cores;
+    ``fixed`` clauses (already proved) are always present."""
     base = enc.nvars
-    solver = Solver(name=SEARCH_SOLVER, bootstrap_with=enc.clauses)
+    solver = Solver(name=SEARCH_SOLVER, bootstrap_with=[*enc.clauses, *(fixed or [])])
     if watch is not None:
         watch.use(solver)
     try:
@@ -528,11 +532,24 @@ def make_certificate(
     """
     cuts = cuts or {}
     with_cuts = bool(cuts) or final_cut is not None
+    order = list(range(len(lemmas)))
     if len(lemmas) > 1 and not with_cuts:
         keep = needed_lemmas(enc, lemmas, watch)
         if keep is None:
             return None, "internal error: the lemma chain did not replay"
-        lemmas = [lemmas[i] for i in keep]
+        order = keep
+    elif with_cuts and _cuts_stand_alone(enc, lemmas, cuts, final_cut):
+        # The cut lemmas go first; then only the SAT lemmas the rest needs.
+        first = sorted(cuts)
+        order = first
+        if final_cut is None:
+            sat = [i for i in range(len(lemmas)) if i not in cuts]
+            fixed = [cuts[i]["clause"] for i in first]
+            fixed += [[lemmas[i][0], *(-h for h in lemmas[i][1])] for i in first]
+            keep = needed_lemmas(enc, [lemmas[i] for i in sat], watch, fixed)
+            order = first + [sat[k] for k in keep] if keep is not None else list(range(len(lemmas)))
+    cuts = {k: cuts[i] for k, i in enumerate(order) if i in cuts}
+    lemmas = [lemmas[i] for i in order]
     solver = Solver(name=SOLVER, bootstrap_with=enc.clauses, with_proof=True)
     if watch is not None:
         watch.use(solver)
@@ -583,6 +600,26 @@ def make_certificate(
             watch.delete(solver)
         else:
             solver.delete()
+
+
+def _cuts_stand_alone(
+    enc: Encoding, lemmas: list[tuple[int, list[int]]], cuts: dict[int, dict], final: dict | None
+) -> bool:
+    """Do the cut steps hold over the encoding plus the earlier cut lemmas alone (so the
+    SAT lemmas can be trimmed)?"""
+    db = cert.RupChecker(enc.nvars)
+    for c in enc.clauses:
+        db.add(c)
+    try:
+        for i in sorted(cuts):
+            db.add(cert.check_cut(db, cuts[i]))
+            b, hyps = lemmas[i]
+            db.add([b, *(-h for h in hyps)])
+        if final is not None:
+            cert.check_cut(db, final)
+    except cert.CertificateError:
+        return False
+    return True
 
 
 def _precheck_cuts(enc: Encoding, steps: list[list]) -> str | None:
