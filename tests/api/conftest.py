@@ -9,13 +9,13 @@ exercise the API, the limiter has its own tests.
 from __future__ import annotations
 
 import itertools
-import random
 import time
 import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.hard_formulas import HARD  # noqa: F401 (re-exported for the API tests)
 from tests.integration.conftest import pxl_env, store, worker  # noqa: F401 (fixtures)
 
 ALL_SCOPES = ("proofs:write", "overlays:write", "jobs:read", "metrics:read")
@@ -93,25 +93,6 @@ def php(holes: int) -> str:
     )
     return f"({each}) -> ({clash})"
 
-
-def random_3cnf_negation(variables: int, ratio: float = 4.6, seed: int = 7) -> str:
-    """~(random 3-CNF above the satisfiability threshold): valid (the CNF is unsatisfiable) and
-    hard for every known refutation technique; a prover's time grows exponentially with the
-    variables (here: 250 ~ 8 s, 350 > 40 s)."""
-    rng = random.Random(seed)
-    clauses = []
-    for _ in range(int(variables * ratio)):
-        literals = [
-            ("~" if rng.random() < 0.5 else "") + f"x{v}" for v in rng.sample(range(variables), 3)
-        ]
-        clauses.append("(" + " | ".join(literals) + ")")
-    return "~(" + " & ".join(clauses) + ")"
-
-
-# A formula the prover needs far longer than any test waits for: the job is still running when
-# a test acts on it.  (Pigeonhole formulas no longer qualify: the prover's cutting planes
-# refute them in under a second.)
-HARD = random_3cnf_negation(350)
 
 
 def assert_problem(response, status: int, slug: str | None) -> dict:

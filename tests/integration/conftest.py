@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.hard_formulas import HARD  # noqa: F401 (re-exported for the job tests)
+
 ROOT = Path(__file__).resolve().parents[2]
 TEST_VISIBILITY_TIMEOUT = 8
 
@@ -166,24 +168,6 @@ VALID = "[](p -> q) -> ([]p -> []q)"
 INVALID = "p -> []p"
 
 
-def pigeonhole(n: int) -> str:
-    """PHP(n+1, n) as a valid formula: hard for the SAT solver from n = 9 on (tens of
-    seconds and growing exponentially), so the job is still running when a test acts."""
-
-    def var(i, j):
-        return f"p{i}_{j}"
-
-    each = " & ".join("(" + " | ".join(var(i, j) for j in range(n)) + ")" for i in range(n + 1))
-    clash = " & ".join(
-        f"~({var(i, j)} & {var(k, j)})"
-        for j in range(n)
-        for i in range(n + 1)
-        for k in range(i + 1, n + 1)
-    )
-    return f"~(({each}) & ({clash}))"
-
-
-HARD = pigeonhole(11)
 
 
 def proof_params(text: str, timeout: float = 10.0) -> dict:
