@@ -78,23 +78,6 @@ def poll(client, url: str, headers: dict, until=TERMINAL, deadline_s: float = 60
     raise AssertionError("unreachable")
 
 
-def php(holes: int) -> str:
-    """The pigeonhole principle for holes+1 pigeons (valid; hard for the SAT core as it grows)."""
-    pigeons = holes + 1
-
-    def v(i: int, j: int) -> str:
-        return f"p{i}_{j}"
-
-    each = " & ".join("(" + " | ".join(v(i, j) for j in range(holes)) + ")" for i in range(pigeons))
-    clash = " | ".join(
-        f"({v(i, j)} & {v(k, j)})"
-        for j in range(holes)
-        for i, k in itertools.combinations(range(pigeons), 2)
-    )
-    return f"({each}) -> ({clash})"
-
-
-
 def assert_problem(response, status: int, slug: str | None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json", response.headers

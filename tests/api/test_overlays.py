@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tests.api.conftest import TERMINAL, assert_problem, php, poll
+from tests.api.conftest import TERMINAL, assert_problem, poll
+from tests.hard_formulas import HARD
 from workers.prover.limits import MAX_DEPTH
 
 pytestmark = pytest.mark.integration
@@ -219,7 +220,10 @@ def test_scope_overlays_write_is_required(client, tokens):
         ),
         (
             "chrono",
-            {"operation": "validate", "formula": "Next(" * (MAX_DEPTH + 5) + "p" + ")" * (MAX_DEPTH + 5)},
+            {
+                "operation": "validate",
+                "formula": "Next(" * (MAX_DEPTH + 5) + "p" + ")" * (MAX_DEPTH + 5),
+            },
             422,
             "formula-limit-exceeded",
             {"code": "too_deep"},
@@ -349,8 +353,8 @@ def test_callback_gets_the_overlay_job(client, auth, worker):
 @pytest.mark.parametrize(
     ("kind", "body"),
     [
-        ("chrono", {"operation": "validate", "formula": f"Knows(1, {php(10)})"}),
-        ("v4", {"operation": "validate", "object": {"kind": "knowledge", "claim": php(10)}}),
+        ("chrono", {"operation": "validate", "formula": f"Knows(1, {HARD})"}),
+        ("v4", {"operation": "validate", "object": {"kind": "knowledge", "claim": HARD}}),
     ],
 )
 def test_cancel_a_running_overlay_job(client, auth, worker, kind, body):
