@@ -160,7 +160,8 @@ def refute(
         if not rows or time.monotonic() > deadline:
             return None
         cuts = _cliques(edges, deadline)
-        if cuts is None or len(rows) + len(cuts) > MAX_ROWS:
+        # Without a cut the LP is feasible (all x = 1/2 satisfies every row of 2+ literals).
+        if not cuts or len(rows) + len(cuts) > MAX_ROWS:
             return None
         # A binary row inside a cut is implied by it: leave it out of the LP.
         in_cut = {(min(p, q), max(p, q)) for k in cuts for i, p in enumerate(k) for q in k[i + 1 :]}
