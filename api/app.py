@@ -19,11 +19,11 @@ from fastapi.openapi.utils import get_openapi
 import api.metrics
 import api.security
 from api import problems
-from api.deps import MAX_JSON_DEPTH
 from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
 from api.routes import ROUTERS
 from api.routes.health import service_version
 from api.schemas import COMPONENT_MODELS
+from workers.jobs import RECURSION_LIMIT_FOR_DOCUMENTS
 from workers.settings import Settings, get_settings
 
 TITLE = "LOGOS PXL Core API"
@@ -36,11 +36,11 @@ DESCRIPTION = (
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # JSON bodies and job documents may nest up to MAX_JSON_DEPTH (the deepest formula in the
+    # JSON bodies and job documents may nest up to MAX_DOCUMENT_NESTING (the deepest formula in the
     # JSON form) and the json module recurses once per level, so the interpreter's default
     # limit of 1000 is too low while the app serves; restored when it stops.
     previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, MAX_JSON_DEPTH + 2000))
+    sys.setrecursionlimit(max(previous, RECURSION_LIMIT_FOR_DOCUMENTS))
     try:
         yield
     finally:

@@ -22,14 +22,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from api.problems import ProblemError
-from workers.prover.limits import MAX_DEPTH
+from workers.jobs import MAX_DOCUMENT_NESTING
 from workers.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
 # A formula of the deepest nesting the prover accepts, in the JSON form, nests about twice as
 # deep in JSON (an object and an array per binary connective), inside the request object.
-MAX_JSON_DEPTH = 2 * MAX_DEPTH + 8
+MAX_JSON_DEPTH = MAX_DOCUMENT_NESTING
 
 # Blocking Redis calls (waits, event reads) run in threads under this limiter, apart from
 # the default thread pool, so that long waits never starve ordinary sync routes.

@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from workers import metrics
+from workers.prover.limits import MAX_DEPTH
 from workers.settings import Settings, get_settings
 
 
@@ -47,6 +48,12 @@ TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 KINDS = ("proof", "chrono", "v4")  # one job model for every kind of work
 EVENT_NAMES = ("queued", "started", "progress", "succeeded", "failed", "cancelled")
+
+# Job documents carry formulas in the JSON form, which nests about twice as deep as the formula
+# (an object and an array per connective). The json module recurses once per level, so every
+# process that encodes or decodes job documents needs a recursion limit above this.
+MAX_DOCUMENT_NESTING = 2 * MAX_DEPTH + 8
+RECURSION_LIMIT_FOR_DOCUMENTS = MAX_DOCUMENT_NESTING + 2000
 
 # Fields of the job document, in the order the API shows them.
 DOCUMENT_FIELDS = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 
 import redis
@@ -16,7 +17,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app
-from workers.jobs import JobStatus, JobStore
+from workers.jobs import RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus, JobStore
 from workers.runners import RUNNERS, JobContext, timeout_result
 from workers.settings import get_settings
 
@@ -57,6 +58,8 @@ class JobTask(Task):
 
 
 _settings = get_settings()
+# The worker decodes and encodes job documents as deep as the API accepts (see workers.jobs).
+sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT_FOR_DOCUMENTS))
 
 
 @app.task(

@@ -244,12 +244,6 @@ def test_auth_required_and_scopes_enforced(client, tokens):
     assert client.get("/v1/health").status_code in (200, 503)
 
 
-@pytest.mark.xfail(
-    reason="known bug: the worker decodes job params with json.loads at the default recursion "
-    "limit (workers/jobs.py _decode), so a formula nested deeper than ~990 levels in JSON "
-    "raises RecursionError in run_job and the job stays queued",
-    strict=False,
-)
 def test_deepest_allowed_json_formula_runs_to_the_end(client, auth, worker):
     body = json.dumps({"formula": {"implies": [nested_not(MAX_DEPTH - 1), {"atom": "p"}]}})
     response = post_raw(client, auth, body.encode(), headers={"Prefer": "wait=8"})
