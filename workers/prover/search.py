@@ -31,6 +31,14 @@ encoding as certificate.  Countermodels are re-checked like all others.  A valid
 verdict's certificate is the lemma chain replayed on a fresh proof-logging
 solver: its DRUP lines, the necessitation steps and the final refutation
 (format in certificate.py, argument in docs/certificates.md).
+
+Cutting planes (lp.py) for pigeonhole-like clause sets, on which CDCL is exponential:
+a SAT call that exceeds LP_CONFLICTS conflicts first gets an LP refutation attempt (LP
+relaxation plus clique cuts, exact Farkas multipliers); and when one box has failed its
+witness GENERALIZE_AFTER_FAILS times, its newest lemma's hypotheses are shrunk with LP
+refutations as the oracle (QuickXplain), so one lemma such as ``[]~right -> []~left``
+replaces an enumeration of box valuations.  A refutation found this way becomes a "c"
+step of the certificate.
 """
 
 from __future__ import annotations
@@ -64,9 +72,10 @@ WORLDS_CONFLICTS = 2_000
 WORLDS_MAX_LITERALS = 1_000_000
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
-# threshold grows 4x.  One attempt is capped at LP_SECONDS.
+# threshold grows 4x.  One attempt is capped at LP_SECONDS (HiGHS time limit; the
+# Python parts are linear in the clauses), so stop requests wait at most about that.
 LP_CONFLICTS = 5_000
-LP_SECONDS = 2.0
+LP_SECONDS = 1.0
 # Lemma generalisation by cutting planes: when one box has failed its witness this many times
 # (then 4x more), the hypotheses are shrunk with LP refutations as the oracle (QuickXplain),
 # within GEN_SECONDS.  Many lemmas for one box mean the loop enumerates its hypotheses.
@@ -241,6 +250,7 @@ class _Cegar:
             return None
 
         def refutes(background: list[int]) -> bool:
+            self.watch.raise_if_stopped()  # stop requests are honoured between LP calls
             self.lp_attempts += 1
             return lp.refute(db, [*background, -a], deadline) is not None
 
