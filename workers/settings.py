@@ -18,21 +18,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PXL_", extra="ignore")
 
     # --- Redis, queue and job records -------------------------------------
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # broker, job records, events, rate limits and metrics
     key_prefix: str = "pxl:"  # every Redis key the service writes starts with it
     queue_name: str = "pxl"  # the Celery queue proof and overlay jobs go to
     job_ttl_seconds: int = 24 * 3600  # job records and their event streams expire
     default_job_timeout: float = 30.0  # seconds, when a submission names none
-    max_job_timeout: float = 300.0
+    max_job_timeout: float = 300.0  # seconds, the largest timeout a submission may ask for
     max_prefer_wait: float = 30.0  # the largest N honoured in ``Prefer: wait=N``
-    worker_heartbeat_seconds: float = 5.0
+    worker_heartbeat_seconds: float = 5.0  # how often a worker announces itself (health, pxl_workers_online)
     max_queue_depth: int = 1000  # backpressure: above it submissions get 503
     queue_full_retry_after: int = 5  # seconds, the Retry-After of that 503
     job_events_maxlen: int = 1000  # entries kept per job event stream (approximate trim)
     # Celery time limits per job: soft = timeout + grace, hard = soft + margin.  The prover's
     # own timeout normally fires first and answers unknown/Timeout.
     job_time_limit_grace: float = 5.0
-    job_hard_time_limit_margin: float = 10.0
+    job_hard_time_limit_margin: float = 10.0  # seconds between the soft and the hard Celery time limit
     job_max_attempts: int = 5  # deliveries of one job before it is failed (poison-message guard)
     job_infra_retries: int = 5  # Celery retries (exponential backoff) on Redis connection errors
     cancel_poll_seconds: float = 0.15  # how long a worker caches the cancel flag
@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # --- Webhooks ------------------------------------------------------------
     # Hosts or CIDRs that callbacks may reach although they are private.
     webhook_allowlist: list[str] = Field(default_factory=list)
-    webhook_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = 10.0  # connect + read timeout of one delivery attempt
     # Delays before the 2nd, 3rd, ... delivery attempt (seconds, +-jitter); then failed.
     webhook_retry_schedule: list[float] = Field(
         default_factory=lambda: [5, 30, 120, 600, 1800, 3600, 7200, 14400]
@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     webhook_max_countdown: float = 300.0  # longer waits hop through several Celery messages
 
     # --- HTTP API ------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = "127.0.0.1"  # `pxl serve` / `pxl up` bind address
+    port: int = 8080  # `pxl serve` / `pxl up` port
     max_body_bytes: int = 1024 * 1024  # the JSON form of a formula at MAX_TEXT_BYTES fits
     cors_origins: list[str] = Field(default_factory=list)  # exact origins; "*" is refused
     # Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default.
@@ -66,29 +66,29 @@ class Settings(BaseSettings):
 
     # --- Auth ----------------------------------------------------------------
     auth_disabled: bool = False  # only for local use; `pxl serve` warns loudly
-    jwt_secret: str | None = None
-    jwt_secret_file: str | None = None
+    jwt_secret: str | None = None  # HS256 signing key, at least 32 bytes; no default
+    jwt_secret_file: str | None = None  # a file holding the signing key (a mounted secret)
     jwt_previous_secret: str | None = None  # accepted during key rotation
-    jwt_issuer: str = "logos-pxl-core"
-    jwt_audience: str = "pxl-api"
-    token_ttl_seconds: int = 3600
+    jwt_issuer: str = "logos-pxl-core"  # `iss` of issued tokens, required on incoming ones
+    jwt_audience: str = "pxl-api"  # `aud` of issued tokens, required on incoming ones
+    token_ttl_seconds: int = 3600  # lifetime of tokens from POST /v1/auth/token
     clients_file: str | None = None  # JSON/YAML file of clients and scopes
     clients: dict | None = None  # PXL_CLIENTS: the same document as JSON (merged over the file)
     # Derives per-client webhook secrets for clients without a configured one (>= 32 bytes).
     webhook_master_key: str | None = None
 
     # --- Rate limits ---------------------------------------------------------
-    rate_limit_per_minute: int = 100
-    rate_limit_burst: int = 20
-    rate_limit_enabled: bool = True
+    rate_limit_per_minute: int = 100  # requests per client (or IP) in any sliding minute
+    rate_limit_burst: int = 20  # back-to-back requests (token bucket refilling at the per-minute rate)
+    rate_limit_enabled: bool = True  # False turns the limiter off (benchmarks, trusted networks)
     rate_limit_fail_open: bool = True  # Redis unreachable: serve (and log) rather than refuse
 
     # --- Observability -------------------------------------------------------
-    log_level: str = "INFO"
+    log_level: str = "INFO"  # root log level of API and workers
     log_json: bool = True  # JSON lines (request_id, job_id) on stderr; False: plain text
     metrics_redis_timeout: float = 0.5  # seconds; a metrics write never waits longer
-    flower_address: str = "127.0.0.1"
-    flower_port: int = 5555
+    flower_address: str = "127.0.0.1"  # `pxl flower` bind address
+    flower_port: int = 5555  # `pxl flower` port
     flower_basic_auth: str | None = None  # "user:password[,user2:password2]"
     flower_basic_auth_file: str | None = None  # the same, read from a file (a secret)
     flower_allow_unauthenticated: bool = False  # only for a loopback-bound local Flower
