@@ -60,6 +60,35 @@ def _cliques(edges: dict[int, set[int]], deadline: float) -> list[list[int]] | N
     return out
 
 
+def _obviously_feasible(rows: list[list[int]], cuts: list[list[int]]) -> bool:
+    """A cheap feasible point, when there is one: every literal of a clique of k gets at
+    most 1/k, each variable the middle of what that leaves; check the rows.  (Saves the LP
+    and its import where cuts are few and small, e.g. random 3-CNF.)"""
+    cap: dict[int, float] = {}
+    for k in cuts:
+        share = 1.0 / len(k)
+        for lit in k:
+            if share < cap.get(lit, 1.0):
+                cap[lit] = share
+    def value(lit: int) -> float | None:
+        hi, lo = cap.get(abs(lit), 1.0), 1.0 - cap.get(-abs(lit), 1.0)
+        if lo > hi:
+            return None
+        x = (lo + hi) / 2
+        return x if lit > 0 else 1.0 - x
+
+    for lits in rows:
+        total = 0.0
+        for lit in lits:
+            v = value(lit)
+            if v is None:
+                return False
+            total += v
+        if total < 1.0 - 1e-9:
+            return False
+    return True
+
+
 def _farkas(
     rows: list[list[int]], cuts: list[list[int]], deadline: float
 ) -> list[float] | None:
@@ -171,6 +200,8 @@ def refute(
         ]
         rows = [rows[i] for i in keep]
         sources = [sources[i] for i in keep]
+        if _obviously_feasible(rows, cuts):
+            return None
         y = _farkas(rows, cuts, deadline)
         if y is None:
             return None

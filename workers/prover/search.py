@@ -191,6 +191,10 @@ class _Cegar:
         self.last_cut: tuple[dict, list[int]] | None = None
         self.box_fails: dict[int, int] = {}  # box -> witness failures so far
         self.generalize_at: dict[int, int] = {}  # box -> failure count of the next attempt
+        # Every attempt that finds no cut also defers the next one (any box) 4x more
+        # witness failures: random instances have many boxes and rarely any cut.
+        self.fails_total = 0
+        self.generalize_total_at = GENERALIZE_AFTER_FAILS
 
     def close(self) -> None:
         self.watch.delete(self.solver)
@@ -411,12 +415,20 @@ class _Cegar:
                         core = self.solver.get_core()
                     hyps = sorted({lit for lit in core if lit in beta_set}, key=abs)
                     fails = self.box_fails[b] = self.box_fails.get(b, 0) + 1
+                    self.fails_total += 1
                     due = self.generalize_at.get(b, GENERALIZE_AFTER_FAILS)
-                    if cut is None and fails >= due and hyps:
+                    if (
+                        cut is None
+                        and hyps
+                        and fails >= due
+                        and self.fails_total >= self.generalize_total_at
+                    ):
                         self.generalize_at[b] = 4 * due
                         general = self._generalize(hyps, a)
                         if general is not None:
                             cut, hyps = general
+                        else:
+                            self.generalize_total_at = 4 * self.fails_total
                     self._learn(b, hyps, cut)
                     # Boxes that just failed tend to fail again: try them first next round.
                     self.order.remove(b)
