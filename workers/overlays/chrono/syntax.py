@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from workers.prover.syntax import Formula, postorder
+from workers.prover.syntax import Formula, _Binary, postorder
 
 # Times and agents are naturals below this bound (they must fit JSON integers safely).
 MAX_INDEX = 2**63 - 1
@@ -85,25 +85,10 @@ class _CpxIndexed(CpxNode):
         return (self._key[1],)
 
 
-class _CpxBinary(CpxNode):
+class _CpxBinary(CpxNode, _Binary):
+    """Two formula arguments, as the PXL binary connectives (constructor and accessors)."""
+
     __slots__ = ()
-
-    def __new__(cls, left: Formula, right: Formula):
-        if not isinstance(left, Formula) or not isinstance(right, Formula):
-            raise TypeError(f"{cls.kind} takes two formulas")
-        return cls._make((left, right), (left, right))
-
-    @property
-    def left(self) -> Formula:
-        return self._key[0]
-
-    @property
-    def right(self) -> Formula:
-        return self._key[1]
-
-    @property
-    def children(self) -> tuple[Formula, ...]:
-        return self._key
 
 
 class At(_CpxIndexed):
