@@ -1,0 +1,57 @@
+"""Cutting-plane refutations (lp.py): found where the LP with clique cuts is infeasible,
+never otherwise, with the assumptions they need as their core."""
+
+import itertools
+import time
+
+from workers.prover import certificate as cert
+from workers.prover import lp
+
+
+def _php_db(pigeons: int, holes: int, selector: int | None = None) -> tuple[cert.RupChecker, int]:
+    """PHP clauses over variables 1..pigeons*holes; pigeon clauses guarded by ``selector``
+    (a fresh variable) when given.  Returns the database and the next free variable."""
+    x = {(i, j): 1 + i * holes + j for i in range(pigeons) for j in range(holes)}
+    top = pigeons * holes + 3
+    db = cert.RupChecker(top)
+    for i in range(pigeons):
+        guard = [-selector] if selector else []
+        db.add([*guard, *(x[i, j] for j in range(holes))])
+    for j in range(holes):
+        for a, b in itertools.combinations(range(pigeons), 2):
+            db.add([-x[a, j], -x[b, j]])
+    return db, top
+
+
+def _deadline() -> float:
+    return time.monotonic() + 30
+
+
+def test_pigeonhole_is_refuted_and_the_core_drops_irrelevant_assumptions():
+    sel = 5 * 4 + 1
+    db, top = _php_db(5, 4, selector=sel)
+    other = top - 1  # mentioned by no clause
+    found = lp.refute(db, [other, sel], _deadline())
+    assert found is not None
+    body, core = found
+    assert core == [sel] and body["clause"] == [-sel]
+    assert len(body["cliques"]) == 4 and len(body["rows"]) == 5
+    assert cert.check_cut(db, body) == [-sel]
+    # The database is left as it was: the selector is not asserted any more.
+    assert db.is_rup([-sel]) is False
+
+
+def test_feasible_relaxations_give_no_cut():
+    db, _ = _php_db(4, 4)  # as many holes as pigeons: satisfiable
+    assert lp.refute(db, [], _deadline()) is None
+    # All eight clauses over three variables: unsatisfiable, but x = 1/2 satisfies the
+    # relaxation (no clique cuts), so cutting planes cannot help and do not pretend to.
+    db = cert.RupChecker(3)
+    for signs in itertools.product((1, -1), repeat=3):
+        db.add([s * (v + 1) for v, s in enumerate(signs)])
+    assert lp.refute(db, [], _deadline()) is None
+
+
+def test_an_expired_deadline_gives_no_cut():
+    db, _ = _php_db(6, 5)
+    assert lp.refute(db, [], time.monotonic() - 1) is None
