@@ -284,6 +284,8 @@ def test_cutting_plane_certificate_checks_and_mutations_fail():
     assert rejected(lambda b: b["rows"][0].__setitem__(0, "1/0"))
     assert rejected(lambda b: b["rows"][0].__setitem__(0, 1.5))
     assert rejected(lambda b: b["cliques"][0].__setitem__(0, "x" * 100))
+    assert rejected(lambda b: b["rows"][0].__setitem__(0, "1e-999999999"))  # no exponents
+    assert rejected(lambda b: b["rows"][0].__setitem__(0, True))
     # Making a hole cut weaker (multiplier halved) breaks the exact combination.
     assert rejected(lambda b: b["cliques"][0].__setitem__(0, "1/2"))
     # A bogus clique pair: a literal of another hole does not conflict with this hole.
@@ -336,3 +338,31 @@ def test_cut_check_rejects_a_feasible_combination():
     rows4 = rows + [["1", [10, 11, 12]]]
     cliques4 = [["1", [x[i, j] for i in range(3)] + [10 + j]] for j in range(3)]
     assert cert.check_cut(extra, {"clause": [], "rows": rows4, "cliques": cliques4}) == []
+
+
+_junk_value = st.recursive(
+    st.one_of(
+        st.integers(-60, 60),
+        st.booleans(),
+        st.none(),
+        st.floats(allow_nan=True),
+        st.sampled_from(["1", "1/2", "-1", "0/0", "x", "c", "1e-999999999", " 1", "1.5"]),
+    ),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["clause", "rows", "cliques"]), inner, max_size=3),
+    max_leaves=14,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_junk_value, st.data())
+def test_checker_never_crashes_on_junk_cut_steps(junk, data):
+    f = _php_formula(4)
+    base = cert.decode(prove(f).to_document()["certificate"])
+    body = {"clause": [], "rows": [], "cliques": []}
+    key = data.draw(st.sampled_from(["clause", "rows", "cliques", "whole"]))
+    step = ["c", junk] if key == "whole" else ["c", {**body, key: junk}]
+    pos = data.draw(st.integers(0, len(base["steps"])))
+    proof = {**base, "steps": base["steps"][:pos] + [step] + base["steps"][pos:]}
+    ok, reason = cert.check_certificate(f, _canonical(proof))
+    assert isinstance(ok, bool) and isinstance(reason, str)

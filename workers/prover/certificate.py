@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from fractions import Fraction
 
 from workers.prover.syntax import Formula, postorder
@@ -49,6 +50,7 @@ MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
 MAX_CHECK_LITERALS = 4_000_000
 MAX_WORLD_VARIABLES = 1_000_000  # k * nvars for kind "worlds"
 MAX_MULTIPLIER_CHARS = 64  # a Farkas multiplier "p/q" (bounds the cost of exact arithmetic)
+_MULTIPLIER = re.compile(r"[0-9]+(/[0-9]+)?")
 
 
 class CertificateError(ValueError):
@@ -288,13 +290,17 @@ class RupChecker:
 
 
 def _multiplier(raw: object, where: str) -> Fraction:
-    """A non-negative rational written as a decimal integer or "p/q" string."""
+    """A non-negative rational: a JSON integer or a string of digits, optionally "/digits"."""
     if type(raw) is int:
         value = Fraction(raw)
-    elif isinstance(raw, str) and 0 < len(raw) <= MAX_MULTIPLIER_CHARS:
+    elif (
+        isinstance(raw, str)
+        and len(raw) <= MAX_MULTIPLIER_CHARS
+        and _MULTIPLIER.fullmatch(raw)  # digits only: no exponents (1e-999999999) to expand
+    ):
         try:
             value = Fraction(raw)
-        except (ValueError, ZeroDivisionError):
+        except ZeroDivisionError:
             raise CertificateError(f"{where}: bad multiplier {raw!r}") from None
     else:
         raise CertificateError(f"{where}: bad multiplier {raw!r}")
@@ -335,6 +341,10 @@ def check_cut(db: RupChecker, body: object, where: str = "cut") -> list[int]:
     box [0,1]^n that agrees with s: max over that box of ``c.x`` < d, in exact rationals.
     """
     clause, rows, cliques = _cut_parts(body, where)
+    for lits in [clause, *(entry[1] for entry in rows), *(entry[1] for entry in cliques)]:
+        for lit in lits:
+            if type(lit) is not int or lit == 0 or abs(lit) > db.n:
+                raise CertificateError(f"{where}: {lit!r} is not a literal of the encoding")
     mark = db.assume([-lit for lit in clause])
     if mark is None:  # the clause is RUP already
         return list(clause)
@@ -378,7 +388,7 @@ def check_cut(db: RupChecker, body: object, where: str = "cut") -> list[int]:
                 for b in range(a + 1, len(lits)):
                     u, v = -lits[a], -lits[b]
                     # Fast path: a clause that is exactly (u | v) under s makes the pair RUP.
-                    if (min(u, v), max(u, v)) in binary and type(u) is int and type(v) is int:
+                    if (min(u, v), max(u, v)) in binary:
                         continue
                     if not db.is_rup([u, v]):
                         raise CertificateError(
