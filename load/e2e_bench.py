@@ -95,11 +95,12 @@ def pxl(*args: str) -> list[str]:
 class Services:
     """`pxl serve` + `pxl worker` (or the no-op worker) as child processes on loopback."""
 
-    def __init__(self, redis_url: str, worker_processes: int, log_dir: Path):
+    def __init__(self, redis_url: str, worker_processes: int, log_dir: Path, pool: str):
         tag = uuid.uuid4().hex[:8]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.worker_processes = worker_processes
+        self.pool = pool
         self.log_dir = log_dir
         self.env = {
             **os.environ,
@@ -129,7 +130,15 @@ class Services:
     def start_worker(self) -> None:
         self._start(
             "worker",
-            pxl("worker", "--concurrency", str(self.worker_processes), "--loglevel", "warning"),
+            pxl(
+                "worker",
+                "--concurrency",
+                str(self.worker_processes),
+                "--pool",
+                self.pool,
+                "--loglevel",
+                "warning",
+            ),
         )
 
     def start_noop_worker(self) -> None:
@@ -140,6 +149,8 @@ class Services:
                 str(ROOT / "load" / "noop_worker.py"),
                 "--concurrency",
                 str(self.worker_processes),
+                "--pool",
+                self.pool,
             ],
         )
 
@@ -375,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         default=os.cpu_count() or 1,
         help="worker pool processes (default: one per core)",
     )
+    parser.add_argument(
+        "--pool",
+        choices=("solo", "prefork"),
+        default="solo",
+        help="worker mode of both phases (`pxl worker --pool`; default solo, its default)",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--url", help="benchmark a running API instead (no no-op phase)")
     parser.add_argument("--token", help="bearer token for --url")
@@ -395,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["load/e2e_bench.py", *(argv or sys.argv[1:])]),
         "clients": args.clients,
         "worker_processes": args.worker_processes,
+        "pool": args.pool,
     }
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     if args.url:
@@ -403,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         args.log_dir.mkdir(parents=True, exist_ok=True)
-        services = Services(args.redis_url, args.worker_processes, args.log_dir)
+        services = Services(args.redis_url, args.worker_processes, args.log_dir, args.pool)
         client = redis.Redis.from_url(args.redis_url)
         try:
             services.start_api()
@@ -462,7 +480,10 @@ def print_report(report: dict) -> None:
         f"load avg at start {' '.join(m.get('loadavg_at_start', []))}"
     )
     print(f"command: {report['command']}")
-    print(f"clients: {report['clients']}, worker processes: {report['worker_processes']}")
+    print(
+        f"clients: {report['clients']}, worker processes: {report['worker_processes']} "
+        f"({report.get('pool', 'prefork')})"
+    )
     print(
         f"{'phase':6} {'requests':>8} {'errors':>6} {'jobs/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
         f"{'p99 ms':>7} {'mean ms':>7} {'max ms':>7}"

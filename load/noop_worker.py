@@ -5,8 +5,8 @@ blocked on BLPOP, learns it ran.  It never touches job records: it measures the 
 alone (broker enqueue -> worker pick-up -> task -> signal back through Redis), the
 baseline that load/e2e_bench.py compares the full API -> Redis -> worker -> result path to.
 
-Run (the bench does it): ``python load/noop_worker.py --concurrency N`` with the same
-PXL_* environment as ``pxl worker``; it consumes the job queue of that environment.
+Run (the bench does it): ``python load/noop_worker.py --concurrency N [--pool solo]`` with the
+same PXL_* environment as ``pxl worker``; it consumes the job queue of that environment.
 """
 
 from __future__ import annotations
@@ -38,13 +38,22 @@ def noop(reply_key: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", "-c", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--pool", choices=("solo", "prefork"), default="prefork",
+                        help="as `pxl worker --pool`: solo runs N supervised solo processes")
     args = parser.parse_args()
+    if args.pool == "solo" and args.concurrency > 1:
+        import sys
+
+        from workers.supervisor import Supervisor
+
+        child = [sys.executable, __file__, "--pool", "solo", "--concurrency", "1"]
+        sys.exit(Supervisor(lambda: child, args.concurrency, get_settings()).run())
     app.worker_main(
         [
             "worker",
             f"--concurrency={args.concurrency}",
             f"--queues={get_settings().queue_name}",
-            "--pool=prefork",
+            f"--pool={args.pool}",
             "--without-gossip",
             "--without-mingle",
             "--loglevel=warning",

@@ -109,6 +109,7 @@ class Heartbeat(bootsteps.StartStopStep):
 
     def start(self, parent):
         from workers.jobs import JobStore
+        from workers.supervisor import supervisor_info
 
         settings = get_settings()
         self.store = JobStore.from_settings(settings)
@@ -118,6 +119,7 @@ class Heartbeat(bootsteps.StartStopStep):
             "concurrency": getattr(parent.controller, "concurrency", None),
             "queues": sorted(q.name for q in parent.app.amqp.queues.consume_from.values())
             if parent.app.amqp.queues.consume_from else [settings.queue_name],
+            **supervisor_info(),
         }
         self.beat()
         self.tref = parent.timer.call_repeatedly(settings.worker_heartbeat_seconds, self.beat)

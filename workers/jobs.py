@@ -65,6 +65,7 @@ _CANCEL = "_cancel"
 _SUBMITTED_TS = "_submitted_ts"
 _STARTED_TS = "_started_ts"
 _RUNNER = "_runner"  # host:pid of the process running the latest delivery
+QUEUE_WAIT_S = "_queue_wait_s"  # in the document begin() returns, not stored
 
 
 class IdempotencyConflict(Exception):
@@ -145,6 +146,10 @@ def _decode(raw: dict[str, str]) -> dict:
     doc = {name: json.loads(raw[name]) if name in raw else None for name in DOCUMENT_FIELDS}
     doc["attempts"] = doc["attempts"] or 0
     return doc
+
+
+def _runner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _verdict(result: dict | None) -> str | None:
@@ -351,20 +356,27 @@ class JobStore:
         return out
 
     def wait_terminal(self, job_id: str, timeout_s: float) -> dict | None:
+        """The job's document once it is terminal, or the latest one after ``timeout_s``.
+
+        Blocks on the job's event stream only: the final event carries the whole public
+        document as it was written, so the hash is read only when the wait ends without one
+        (timeout, or a job that expired or never existed)."""
         deadline = time.monotonic() + max(0.0, timeout_s)
         after = "0"
         while True:
-            events = self.read_events(job_id, after, 0)
-            if events:
-                after = events[-1][0]
-            doc = self.get(job_id)
-            if doc is None or doc["status"] in _TERMINAL:
-                return doc
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            # Blocking slices are capped so that an expired job cannot hold us forever.
+            block_ms = int(min(remaining, 5.0) * 1000) if remaining > 0 else 0
+            events = self.read_events(job_id, after, max(1, block_ms) if block_ms else 0)
+            for event_id, name, data in events:
+                after = event_id
+                if name in _TERMINAL and data.get("id") == job_id:
+                    return data
+            if events and remaining > 0:
+                continue
+            doc = self.get(job_id)
+            if doc is None or doc["status"] in _TERMINAL or remaining <= 0:
                 return doc
-            # Block on the stream (capped so an expired job cannot hold us forever).
-            self.read_events(job_id, after, max(1, int(min(remaining, 5.0) * 1000)))
 
     # --- cancellation --------------------------------------------------------------------
 
@@ -410,13 +422,14 @@ class JobStore:
     # --- the worker's side of the lifecycle ----------------------------------------------
 
     def begin(self, job_id: str) -> dict | None:
-        """Mark a delivered job running (attempts + 1) and return its document, or None when
-        the delivery must not run: the job is unknown/expired, already terminal, cancelled
-        while queued, or has used up settings.job_max_attempts deliveries."""
+        """Mark a delivered job running (attempts + 1) and return its document (plus
+        ``QUEUE_WAIT_S``: seconds from submission to this start), or None when the delivery
+        must not run: the job is unknown/expired, already terminal, cancelled while queued,
+        or has used up settings.job_max_attempts deliveries."""
         key = self.job_key(job_id)
         outcome: dict[str, Any] = {}
 
-        def txn(pipe: redis.client.Pipeline) -> None:
+        def txn(pipe: redis.client.Pipeline) -> int | None:
             outcome.clear()
             raw = pipe.hgetall(key)
             if not raw or "id" not in raw:
@@ -428,34 +441,37 @@ class JobStore:
             pipe.multi()
             if raw.get(_CANCEL) == "1":
                 outcome["ended"] = self._write_terminal(pipe, doc, raw, JobStatus.CANCELLED)
-                return
+                return len(pipe.command_stack)
             if doc["attempts"] >= self.settings.job_max_attempts:
                 error = {"type": "too_many_attempts",
                          "detail": f"the job was delivered {doc['attempts']} times without "
                                    "finishing (its worker kept dying); giving up"}
                 outcome["ended"] = self._write_terminal(
                     pipe, doc, raw, JobStatus.FAILED, error=error)
-                return
+                return len(pipe.command_stack)
             now = time.time()
             doc.update(status=JobStatus.RUNNING.value, started_at=rfc3339(now),
                        attempts=doc["attempts"] + 1)
             pipe.hset(key, mapping={
                 "status": _dumps(doc["status"]), "started_at": _dumps(doc["started_at"]),
                 "attempts": _dumps(doc["attempts"]), _STARTED_TS: repr(now),
-                _RUNNER: f"{socket.gethostname()}:{os.getpid()}",
+                _RUNNER: _runner_id(),
             })
             pipe.expire(key, self.settings.job_ttl_seconds)
             self._append_event(pipe, job_id, "started",
                                {"status": "running", "attempt": doc["attempts"]})
+            queue_wait_s = now - float(raw.get(_SUBMITTED_TS, now))
+            doc[QUEUE_WAIT_S] = queue_wait_s
             outcome["started"] = doc
-            outcome["queue_wait_s"] = now - float(raw.get(_SUBMITTED_TS, now))
+            job_commands = len(pipe.command_stack)
+            metrics.write_job_started(pipe, self.settings, doc["kind"], queue_wait_s)
+            return job_commands
 
-        self.r.transaction(txn, key)
+        self._transaction(key, txn)
         if "ended" in outcome:
             self._after_terminal(outcome["ended"], run_s=0.0)
             return None
         if "started" in outcome:
-            metrics.job_started(outcome["started"]["kind"], outcome["queue_wait_s"])
             return outcome["started"]
         if "skipped" in outcome:
             self._ensure_webhook_scheduled(outcome["skipped"])
@@ -485,7 +501,7 @@ class JobStore:
         key = self.job_key(job_id)
         outcome: dict[str, Any] = {}
 
-        def txn(pipe: redis.client.Pipeline) -> None:
+        def txn(pipe: redis.client.Pipeline) -> int | None:
             outcome.clear()
             raw = pipe.hgetall(key)
             if not raw or "id" not in raw:
@@ -494,15 +510,45 @@ class JobStore:
             if doc["status"] in _TERMINAL:
                 return
             pipe.multi()
-            outcome["doc"] = self._write_terminal(pipe, doc, raw, status, result, error)
+            doc = outcome["doc"] = self._write_terminal(pipe, doc, raw, status, result, error)
             started = raw.get(_STARTED_TS)
-            outcome["run_s"] = time.time() - float(started) if started else 0.0
+            run_s = time.time() - float(started) if started else 0.0
+            job_commands = len(pipe.command_stack)
+            metrics.write_job_finished(pipe, self.settings, doc["kind"], doc["status"],
+                                       _verdict(doc["result"]), run_s,
+                                       doc.pop("_end_to_end_s", 0.0))
+            return job_commands
 
-        self.r.transaction(txn, key)
+        self._transaction(key, txn)
         doc = outcome.get("doc")
         if doc is not None:
-            self._after_terminal(doc, run_s=outcome["run_s"])
+            metrics.finished_recorded()
+            self._ensure_webhook_scheduled(doc)
         return doc
+
+    def _transaction(self, key: str, txn: Callable[[redis.client.Pipeline], int | None]) -> None:
+        """WATCH ``key`` and run ``txn(pipe)``, which reads, calls ``pipe.multi()``, queues its
+        writes and returns how many of the queued commands are the job's own (metrics writes
+        may follow them: one round trip), or None when it writes nothing.  Retried when
+        ``key`` changed meanwhile.  Errors of the job's commands raise; the metrics' are
+        logged and ignored, as the metrics hooks never break a job."""
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    job_commands = txn(pipe)
+                    if job_commands is None:
+                        return
+                    results = pipe.execute(raise_on_error=False)
+                except redis.WatchError:
+                    continue
+                for position, outcome in enumerate(results):
+                    if isinstance(outcome, Exception):
+                        if position < job_commands:
+                            raise outcome
+                        metrics.log.warning("metrics not recorded: %s", outcome)
+                        break
+                return
 
     def _write_terminal(self, pipe, doc: dict, raw: dict, status: JobStatus,
                         result: dict | None = None, error: dict | None = None) -> dict:

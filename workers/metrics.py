@@ -176,37 +176,52 @@ def job_submitted(kind: str) -> None:
 
 
 def job_started(kind: str, queue_wait_s: float) -> None:
+    _record(lambda p, prefix, settings: write_job_started(p, settings, kind, queue_wait_s))
+
+
+def write_job_started(pipe, settings: Settings, kind: str, queue_wait_s: float) -> None:
+    """Add the writes of job_started to the caller's pipeline (the job store puts them in the
+    transaction that marks the job running: one round trip)."""
     kind = _label_value(kind)
     token = uuid.uuid4().hex
     _running_token.set(kind + _SEP + token)
-
-    def write(pipe, prefix: str, settings: Settings) -> None:
-        now = time.time()
-        key = prefix + IN_PROGRESS_KEY
-        pipe.zremrangebyscore(key, "-inf", now)  # forget runs whose worker died
-        pipe.zadd(key, {kind + _SEP + token: now + settings.max_job_timeout + 60})
-        _observe(pipe, prefix, "pxl_job_queue_wait_seconds", {"kind": kind}, queue_wait_s)
-
-    _record(write)
+    now = time.time()
+    key = settings.key_prefix + IN_PROGRESS_KEY
+    pipe.zremrangebyscore(key, "-inf", now)  # forget runs whose worker died
+    pipe.zadd(key, {kind + _SEP + token: now + settings.max_job_timeout + 60})
+    _observe(pipe, settings.key_prefix, "pxl_job_queue_wait_seconds", {"kind": kind},
+             queue_wait_s)
 
 
 def job_finished(
     kind: str, status: str, verdict: str | None, run_s: float, end_to_end_s: float
 ) -> None:
+    _record(lambda p, _prefix, settings: write_job_finished(
+        p, settings, kind, status, verdict, run_s, end_to_end_s))
+    finished_recorded()
+
+
+def write_job_finished(
+    pipe, settings: Settings, kind: str, status: str, verdict: str | None, run_s: float,
+    end_to_end_s: float,
+) -> None:
+    """Add the writes of job_finished to the caller's pipeline; call finished_recorded()
+    once they were executed."""
     kind = _label_value(kind)
     member = _running_token.get()
-    _running_token.set(None)
     labels = {"kind": kind, "status": _label_value(status), "verdict": _label_value(verdict)}
+    prefix = settings.key_prefix
+    if member is not None:
+        pipe.zrem(prefix + IN_PROGRESS_KEY, member)
+    _count(pipe, prefix, "pxl_jobs_finished_total", labels)
+    if labels["status"] != "cancelled":  # its duration is the client's choice, not ours
+        _observe(pipe, prefix, "pxl_job_run_seconds", {"kind": kind}, run_s)
+        _observe(pipe, prefix, "pxl_job_end_to_end_seconds", {"kind": kind}, end_to_end_s)
 
-    def write(pipe, prefix: str, _settings: Settings) -> None:
-        if member is not None:
-            pipe.zrem(prefix + IN_PROGRESS_KEY, member)
-        _count(pipe, prefix, "pxl_jobs_finished_total", labels)
-        if labels["status"] != "cancelled":  # its duration is the client's choice, not ours
-            _observe(pipe, prefix, "pxl_job_run_seconds", {"kind": kind}, run_s)
-            _observe(pipe, prefix, "pxl_job_end_to_end_seconds", {"kind": kind}, end_to_end_s)
 
-    _record(write)
+def finished_recorded() -> None:
+    """The running job's in-progress entry was removed: forget its token."""
+    _running_token.set(None)
 
 
 def webhook_delivery(outcome: str) -> None:

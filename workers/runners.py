@@ -32,7 +32,8 @@ class JobContext:
         # that cannot interrupt the SAT solver's C code, so should_stop enforces it too.
         self.deadline = deadline
         self.deadline_hit = False
-        self._checked_at = float("-inf")
+        # The flag was read when the job started (JobStore.begin): the first poll can wait.
+        self._checked_at = time.monotonic()
         self._last_progress = float("-inf")
         self._lock = threading.Lock()
 

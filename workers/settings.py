@@ -40,7 +40,12 @@ class Settings(BaseSettings):
     # worker (a whole worker died).  None: max_job_timeout + grace + margin + 300.
     broker_visibility_timeout: float | None = None
     broker_restore_interval: float = 10.0  # how often workers sweep for such messages
-    worker_send_events: bool = True  # Celery task events, for Flower
+    # Celery task events: off, as they cost three publishes per job; a running Flower turns
+    # them on in the workers by remote control (enable_events), or set this to true.
+    worker_send_events: bool = False
+    # `pxl worker`: "solo" runs one single-process Celery worker per core under a supervisor
+    # (no hand-over between pool processes; see workers/supervisor.py); "prefork" one pool.
+    worker_pool: str = "solo"
     embedded: str = "auto"  # `pxl up`: auto | always | never (in-process Redis for trying out)
 
     # --- Webhooks ------------------------------------------------------------

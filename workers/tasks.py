@@ -7,9 +7,11 @@ retried a bounded number of times with exponential backoff; nothing else is retr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 
 import redis
@@ -17,7 +19,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app
-from workers.jobs import RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus, JobStore
+from workers.jobs import QUEUE_WAIT_S, RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus, JobStore
 from workers.runners import RUNNERS, JobContext, timeout_result
 from workers.settings import get_settings
 
@@ -43,11 +45,7 @@ class JobTask(Task):
         store = worker_store()
         try:
             if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
-                doc = store.get(job_id)
-                if doc is not None:
-                    result = timeout_result(doc["kind"], doc["params"],
-                                            f"stopped by the time limit ({type(exc).__name__})")
-                    store.finish(job_id, JobStatus.SUCCEEDED, result=result)
+                _record_time_limit(store, job_id, type(exc).__name__)
                 return
             store.finish(job_id, JobStatus.FAILED, error={
                 "type": "infrastructure",
@@ -55,6 +53,61 @@ class JobTask(Task):
             })
         except Exception:  # noqa: BLE001 - Redis may still be down; the record stays running
             log.exception("could not record the failure of job %s", job_id)
+
+
+class HardLimitWatchdog:
+    """The hard time limit where no pool parent enforces it (the solo pool): one thread that,
+    when the running job passes its limit, calls ``on_expiry(job_id)`` (which records the
+    timeout answer and ends the process: a solver in C code cannot be interrupted)."""
+
+    def __init__(self, on_expiry, tick: float = 0.25):
+        self.on_expiry = on_expiry
+        self.tick = tick
+        self._armed: tuple[str, float] | None = None  # (job id, monotonic deadline)
+        self._thread = threading.Thread(target=self._watch, name="pxl-hard-limit", daemon=True)
+        self._thread.start()
+
+    def arm(self, job_id: str, seconds: float) -> None:
+        self._armed = (job_id, time.monotonic() + seconds)
+
+    def disarm(self) -> None:
+        self._armed = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.tick)
+            armed = self._armed
+            if armed is not None and time.monotonic() >= armed[1]:
+                self._armed = None
+                self.on_expiry(armed[0])
+
+
+def _hard_limit_expired(job_id: str) -> None:
+    log.error("job %s passed its hard time limit; recording the timeout and exiting", job_id)
+    with contextlib.suppress(Exception):
+        _record_time_limit(worker_store(), job_id, TimeLimitExceeded.__name__)
+    logging.shutdown()
+    # The message stays unacknowledged: the supervisor requeues it, and the redelivery finds
+    # the job terminal and is acknowledged without running.
+    os._exit(70)
+
+
+_watchdog: HardLimitWatchdog | None = None
+
+
+def enable_hard_limit_watchdog() -> None:
+    """Called by `pxl worker` for the solo pool, before the worker starts."""
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = HardLimitWatchdog(_hard_limit_expired)
+
+
+def _record_time_limit(store: JobStore, job_id: str, limit_name: str) -> None:
+    doc = store.get(job_id)
+    if doc is not None:
+        result = timeout_result(doc["kind"], doc["params"],
+                                f"stopped by the time limit ({limit_name})")
+        store.finish(job_id, JobStatus.SUCCEEDED, result=result)
 
 
 _settings = get_settings()
@@ -72,8 +125,14 @@ def run_job(self, job_id: str) -> str:
     doc = store.begin(job_id)
     if doc is None:
         return "skipped"  # unknown, expired, already terminal, or cancelled while queued
-    _hard, soft = self.request.timelimit or (None, None)
-    return execute(store, doc, soft_limit=soft)
+    hard, soft = self.request.timelimit or (None, None)
+    if _watchdog is None or not hard:
+        return execute(store, doc, soft_limit=soft)
+    _watchdog.arm(job_id, hard)
+    try:
+        return execute(store, doc, soft_limit=soft)
+    finally:
+        _watchdog.disarm()
 
 
 def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> str:
@@ -112,9 +171,12 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     if ctx.stop_seen or (result.get("verdict") == "unknown" and store.cancel_requested(job_id)):
         store.finish(job_id, JobStatus.CANCELLED)
         return JobStatus.CANCELLED.value
-    submitted, began = store.timings(job_id)
+    queue_wait_s = doc.get(QUEUE_WAIT_S)
+    if queue_wait_s is None:  # a document not from begin()
+        submitted, began = store.timings(job_id)
+        queue_wait_s = began - submitted if submitted and began else None
     result = dict(result)
-    result["queue_wait_ms"] = round((began - submitted) * 1000.0, 3) if submitted and began \
+    result["queue_wait_ms"] = round(queue_wait_s * 1000.0, 3) if queue_wait_s is not None \
         else None
     result["run_ms"] = round(run_ms, 3)
     store.finish(job_id, JobStatus.SUCCEEDED, result=result)

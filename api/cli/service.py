@@ -36,10 +36,14 @@ def register(subparsers) -> None:
 
     worker = subparsers.add_parser(
         "worker", help="run a Celery worker for proof, overlay and webhook jobs",
-        description="Run a Celery worker (prefork pool) consuming the job and webhook queues.",
+        description="Run Celery workers consuming the job and webhook queues: one solo "
+                    "worker process per CPU under a supervisor, or one prefork pool.",
     )
     worker.add_argument("--concurrency", "-c", type=int, default=None,
-                        help="pool processes (default: number of CPUs)")
+                        help="worker processes (default: number of CPUs)")
+    worker.add_argument("--pool", choices=("solo", "prefork"), default=None,
+                        help="solo: one single-process worker per --concurrency, supervised "
+                             "(the default, PXL_WORKER_POOL); prefork: one Celery pool")
     worker.add_argument("--loglevel", "-l", default="info")
     worker.add_argument("--queues", "-Q", default=None,
                         help="comma-separated queues (default: the job queue and its "
@@ -110,14 +114,28 @@ def worker_command(args) -> int:
     from workers.settings import get_settings
 
     settings = get_settings()
+    pool = args.pool or settings.worker_pool
+    if pool not in ("solo", "prefork"):
+        print(f"pxl worker: unknown pool {pool!r} (solo or prefork)", file=sys.stderr)
+        return 2
+    concurrency = args.concurrency or os.cpu_count() or 1
+    if pool == "solo" and concurrency > 1:
+        from workers.supervisor import Supervisor
+
+        child = ["worker", "--pool", "solo", "--concurrency", "1", "--loglevel", args.loglevel]
+        if args.queues:
+            child += ["--queues", args.queues]
+        return Supervisor(lambda: _child_argv(*child), concurrency, settings).run()
     queues = args.queues or f"{settings.queue_name},{webhook_queue(settings)}"
     argv = [
         "worker", f"--loglevel={args.loglevel}", f"--queues={queues}",
         f"--hostname=pxl-{os.getpid()}@{socket.gethostname()}",
-        "--pool=prefork", "--without-gossip", "--without-mingle",
+        f"--pool={pool}", f"--concurrency={concurrency}", "--without-gossip", "--without-mingle",
     ]
-    if args.concurrency:
-        argv.append(f"--concurrency={args.concurrency}")
+    if pool == "solo":
+        from workers.tasks import enable_hard_limit_watchdog
+
+        enable_hard_limit_watchdog()  # no pool parent here to enforce the hard time limit
     if settings.worker_send_events:
         argv.append("--task-events")
     return int(app.start(argv) or 0)

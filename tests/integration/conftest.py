@@ -108,20 +108,27 @@ class WorkerProcess:
         )
         if out is not subprocess.DEVNULL:
             out.close()
-        # Ready when its heartbeat is in Redis (written once the consumer is up).
+        # Ready when its heartbeats are in Redis (written once a consumer is up): its own
+        # (prefork pool), or one from each process it supervises (solo pool).
         store = JobStore.from_settings(self.settings or get_settings())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive:
                 raise RuntimeError(f"pxl worker exited with {self.proc.returncode}")
-            if any(w.get("pid") == self.proc.pid for w in store.workers_online()):
+            mine = self.heartbeats(store)
+            if mine and len(mine) >= mine[0].get("processes", 1):
                 return self
             time.sleep(0.1)
         self.kill()
         raise RuntimeError("pxl worker did not come up")
 
+    def heartbeats(self, store) -> list[dict]:
+        """The online workers this process is or supervises."""
+        return [w for w in store.workers_online()
+                if self.pid in (w.get("pid"), w.get("supervisor"))]
+
     def children(self) -> list[int]:
-        """Pids of the pool processes."""
+        """Pids of the pool processes (prefork) or of the supervised solo workers."""
         out = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
 

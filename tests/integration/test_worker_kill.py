@@ -1,5 +1,6 @@
-"""Workers that die or overrun: SIGKILL of a pool process or of the whole worker, and the
-Celery time limits behind the prover's own timeout.  Real Redis, real `pxl worker`.
+"""Workers that die or overrun: SIGKILL of a pool process (prefork) or of one supervised solo
+worker process, or of the whole worker, and the time limits behind the prover's own timeout.
+Real Redis, real `pxl worker`.
 
 (These leave the observability metric pxl_jobs_in_progress with entries for the killed runs
 until they time out, so they live in a file that sorts after the metrics tests.)
@@ -30,6 +31,9 @@ def test_sigkill_of_the_pool_process_redelivers_the_job_once(store, worker):
     assert done["result"]["szs_status"] == "Timeout"
     assert final_events(store, doc["id"]) == ["succeeded"]
     assert worker.alive
+    if any(w.get("supervisor") == worker.pid for w in worker.heartbeats(store)) and worker.log:
+        # solo pool: the supervisor put the job back at once (not after the visibility timeout)
+        assert f"requeued the jobs of process {pid}: ['{doc['id']}']" in worker.log.read_text()
 
 
 def test_sigkill_of_the_whole_worker_loses_no_job(store, worker):

@@ -138,11 +138,13 @@ def test_job_context_caches_the_cancel_flag():
             Store.calls += 1
             return Store.calls >= 2
 
+    # begin() read the flag as the job started, so the first poll waits poll_seconds
     cached = JobContext(Store(), "j", poll_seconds=3600)
     assert [cached.should_stop() for _ in range(5)] == [False] * 5
-    assert Store.calls == 1
+    assert Store.calls == 0
     uncached = JobContext(Store(), "j", poll_seconds=0)
-    assert uncached.should_stop() is True  # the second call overall sees the flag
+    assert uncached.should_stop() is False and Store.calls == 1
+    assert uncached.should_stop() is True  # the second call sees the flag
     assert uncached.should_stop() is True and Store.calls == 2  # sticky once seen
 
 
@@ -154,3 +156,23 @@ def test_time_limits_follow_the_job_timeout():
     assert time_limits(s, 30) == (35, 45)
     assert time_limits(s, None) == (s.default_job_timeout + 5, s.default_job_timeout + 15)
     assert visibility_timeout(s) > time_limits(s, s.max_job_timeout)[1]
+
+
+def test_hard_limit_watchdog_fires_for_the_armed_job_only():
+    import threading
+
+    fired: list[str] = []
+    event = threading.Event()
+
+    def on_expiry(job_id):
+        fired.append(job_id)
+        event.set()
+
+    watchdog = tasks.HardLimitWatchdog(on_expiry, tick=0.01)
+    watchdog.arm("disarmed-in-time", 0.2)
+    watchdog.disarm()
+    watchdog.arm("overran", 0.0)
+    assert event.wait(10)
+    assert fired == ["overran"]  # once, and never the job that was disarmed
+    watchdog.arm("next", 3600)
+    assert watchdog._armed[0] == "next"

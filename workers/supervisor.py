@@ -1,0 +1,133 @@
+"""One single-process ("solo") Celery worker per core, and the parent that keeps them running.
+
+Why: with the prefork pool and late acknowledgement (prefetch 1), a pool process gets its next
+job only after the pool's main process has acknowledged the last one and fetched again; on a
+busy 2-core machine the pool processes sat idle ~40 % of the time waiting for that hand-over
+(docs/benchmarks-load.md).  A solo worker fetches, runs and acknowledges in one process.
+
+What the prefork pool did that we must do here instead:
+
+* A dead process's job goes back on the queue at once (prefork: ``task_reject_on_worker_lost``).
+  The supervisor sees a child die, puts back the broker messages of the jobs that child was
+  running (the job record names its runner, host:pid) through kombu's own restore, and starts
+  a new child.  Anything else the child held (fetched, not begun) comes back after the
+  broker's visibility timeout, as for any worker that dies whole.
+* The hard time limit (prefork: the pool kills the child).  ``workers.tasks`` arms a watchdog
+  thread per job in solo mode: past the hard limit it records the job's timeout answer
+  and ends the process; the redelivered message then finds the job terminal and is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+from workers.settings import Settings
+
+log = logging.getLogger("pxl.worker")
+
+SUPERVISOR_ENV = "PXL_WORKER_SUPERVISOR"  # "<pid>:<processes>" in the supervised children
+RESTART_BACKOFF_MAX = 30.0
+
+
+def supervisor_info() -> dict:
+    """Heartbeat fields of a supervised child: its supervisor's pid and how many it runs."""
+    raw = os.environ.get(SUPERVISOR_ENV, "")
+    pid, _, processes = raw.partition(":")
+    if not (pid.isdigit() and processes.isdigit()):
+        return {}
+    return {"supervisor": int(pid), "processes": int(processes)}
+
+
+def restore_jobs_of(settings: Settings, runner: str) -> list[str]:
+    """Put back on the queue the unacknowledged run_job messages whose job's latest delivery
+    ran in ``runner`` (host:pid of a process known to be dead).  Returns the job ids."""
+    from workers.celery_app import RUN_JOB, app_for
+    from workers.jobs import JobStore, is_job_id
+
+    store = JobStore.from_settings(settings)
+    restored = []
+    with app_for(settings).connection_for_write() as conn:
+        channel = conn.default_channel
+        client = channel.client  # kombu's client: adds the broker key prefix (to some commands)
+        for tag in client.zrange(channel.unacked_index_key, 0, -1):
+            raw = client.hget(channel.unacked_key, tag)
+            try:
+                payload = json.loads(raw)[0]
+                headers = payload["headers"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                continue
+            job_id = headers.get("id")
+            if headers.get("task") != RUN_JOB or not is_job_id(str(job_id)):
+                continue
+            if store.runner_of(job_id) == runner:
+                channel.qos.restore_by_tag(tag, client)
+                restored.append(job_id)
+    return restored
+
+
+class Supervisor:
+    """Runs ``processes`` children made by ``child_argv()``, restarts any that dies while we are
+    not stopping, and forwards SIGTERM / SIGINT / SIGQUIT (Celery's warm and cold shutdown)."""
+
+    def __init__(self, child_argv: Callable[[], list[str]], processes: int, settings: Settings,
+                 *, env: dict | None = None):
+        self.child_argv = child_argv
+        self.processes = processes
+        self.settings = settings
+        self.env = {**(env or os.environ), SUPERVISOR_ENV: f"{os.getpid()}:{processes}"}
+        self.children: dict[int, tuple[subprocess.Popen, float]] = {}
+        self.stopping: int | None = None
+        self.host = socket.gethostname()
+
+    def _spawn(self) -> None:
+        # Own process group: a terminal's Ctrl-C reaches the children once, through us.
+        proc = subprocess.Popen(self.child_argv(), env=self.env, process_group=0)
+        self.children[proc.pid] = (proc, time.monotonic())
+
+    def _forward(self, signum, _frame) -> None:
+        self.stopping = signum
+        for proc, _started in self.children.values():
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signum)
+
+    def run(self) -> int:
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+        previous = {s: signal.signal(s, self._forward) for s in handled}
+        failures = 0
+        try:
+            for _ in range(self.processes):
+                self._spawn()
+            while self.children:
+                time.sleep(0.1)
+                for pid, (proc, started) in list(self.children.items()):
+                    if proc.poll() is None:
+                        continue
+                    del self.children[pid]
+                    if self.stopping is not None:
+                        continue
+                    log.warning("worker process %s exited with %s; restarting it",
+                                pid, proc.returncode)
+                    try:
+                        jobs = restore_jobs_of(self.settings, f"{self.host}:{pid}")
+                        if jobs:
+                            log.warning("requeued the jobs of process %s: %s", pid, jobs)
+                    except Exception:  # noqa: BLE001 - the visibility timeout still restores
+                        log.exception("could not requeue the jobs of process %s", pid)
+                    # A child that dies at once (bad config, Redis down) is restarted slower.
+                    failures = failures + 1 if time.monotonic() - started < 5 else 0
+                    if failures:
+                        time.sleep(min(RESTART_BACKOFF_MAX, 0.5 * 2 ** failures))
+                    if self.stopping is None:
+                        self._spawn()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return 0
