@@ -68,6 +68,29 @@ _RUNNER = "_runner"  # host:pid of the process running the latest delivery
 QUEUE_WAIT_S = "_queue_wait_s"  # in the document begin() returns, not stored
 
 
+# finish(): a job leaves a non-terminal status once, with exactly one final event.
+_FINISH_LUA = """
+local current = redis.call('HMGET', KEYS[1], 'id', 'status')
+if not current[1] then return false end
+local s = current[2]
+if s == '"succeeded"' or s == '"failed"' or s == '"cancelled"' then return false end
+local fields = {'status', ARGV[1], 'finished_at', ARGV[2], 'result', ARGV[3], 'error', ARGV[4]}
+if ARGV[5] ~= '' then table.insert(fields, 'progress'); table.insert(fields, ARGV[5]) end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+local names = {__NAMES__}
+local raw = redis.call('HMGET', KEYS[1], unpack(names))
+local parts = {}
+for i, name in ipairs(names) do parts[i] = '"' .. name .. '":' .. (raw[i] or 'null') end
+local doc = '{' .. table.concat(parts, ',') .. '}'
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[8], 'data', doc)
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+__METRICS__
+return doc
+""".replace("__NAMES__", ", ".join(f"'{name}'" for name in DOCUMENT_FIELDS)).replace(
+    "__METRICS__", metrics.FINISHED_LUA)
+
+
 class IdempotencyConflict(Exception):
     """The same owner reused an Idempotency-Key with a different request body (HTTP 409)."""
 
@@ -148,6 +171,26 @@ def _decode(raw: dict[str, str]) -> dict:
     return doc
 
 
+def redis_client_script(client: redis.Redis, source: str):
+    """A registered script (EVALSHA, loading it when Redis does not know it yet)."""
+    return client.register_script(source)
+
+
+def _execute(pipe, job_commands: int) -> list:
+    """Execute a pipeline whose first ``job_commands`` commands are the job's own and the rest
+    metrics writes: errors of the former raise, of the latter are logged (metrics never
+    break a job)."""
+    results = pipe.execute(raise_on_error=False)
+    for position, outcome in enumerate(results):
+        if isinstance(outcome, redis.WatchError):
+            raise outcome
+        if isinstance(outcome, Exception):
+            if position < job_commands:
+                raise outcome
+            metrics.log.warning("metrics not recorded: %s", outcome)
+    return results
+
+
 def _runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -173,6 +216,9 @@ class JobStore:
         self._revoke = revoke or self._celery_revoke
         self._queue_depth = queue_depth or self._broker_queue_depth
         self._schedule_webhook = schedule_webhook or self._celery_schedule_webhook
+        self._lock = threading.Lock()
+        self._finish_script = redis_client_script(self.r, _FINISH_LUA)
+        self._queued_event_ids: dict[str, str] = {}  # job id -> its "queued" event (see submit)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> JobStore:
@@ -235,12 +281,13 @@ class JobStore:
         fields = {name: _dumps(doc[name]) for name in DOCUMENT_FIELDS}
         fields[_SUBMITTED_TS] = repr(now)
         key = self.job_key(job_id)
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, ttl)
-            pipe.execute()
-
         if idem_key:
+            # The record first, then the claim of the key (which may lose a race), then the
+            # index and the event; without a key all of it is one round trip (below).
+            with self.r.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping=fields)
+                pipe.expire(key, ttl)
+                pipe.execute()
             claim = _dumps({"job_id": job_id, "fingerprint": fingerprint})
             if not self.r.set(idem_key, claim, nx=True, ex=ttl):
                 # Lost a race with the same key: drop our unannounced record, answer theirs.
@@ -252,24 +299,42 @@ class JobStore:
 
         owner_key = self.owner_key(owner)
         with self.r.pipeline(transaction=True) as pipe:
+            if not idem_key:
+                pipe.hset(key, mapping=fields)
+                pipe.expire(key, ttl)
             pipe.zadd(owner_key, {job_id: 0})
             pipe.zremrangebylex(owner_key, "-", "(" + _id_floor(now - ttl))
             pipe.expire(owner_key, ttl)
+            event_position = len(pipe.command_stack)
             self._append_event(pipe, job_id, "queued", {"status": "queued"})
-            pipe.execute()
+            job_commands = len(pipe.command_stack)
+            metrics.write_job_submitted(pipe, self.settings, kind)
+            results = _execute(pipe, job_commands)
+        self._remember_event(job_id, results[event_position])
         try:
             self._enqueue(job_id, params)
         except Exception:
+            self._queued_event_ids.pop(job_id, None)
             # The broker refused: leave no job behind that no worker will ever see.
             with self.r.pipeline(transaction=True) as pipe:
                 pipe.delete(key, self.events_key(job_id))
                 pipe.zrem(owner_key, job_id)
                 if idem_key:
                     pipe.delete(idem_key)
-                pipe.execute()
+                job_commands = len(pipe.command_stack)
+                # it was counted as submitted above, in the same round trip as the record
+                metrics.write_job_submitted(pipe, self.settings, kind, -1)
+                _execute(pipe, job_commands)
             raise
-        metrics.job_submitted(kind)
         return doc, True
+
+    def _remember_event(self, job_id: str, event_id: str) -> None:
+        """The id of the "queued" event just written, so that a wait_terminal right after
+        the submission (Prefer: wait) starts reading after it: one round trip less."""
+        with self._lock:
+            if len(self._queued_event_ids) >= 4096:  # submissions nobody waited for
+                self._queued_event_ids.clear()
+            self._queued_event_ids[job_id] = event_id
 
     def _replay(self, idem_key: str, owner: str, fingerprint: str) -> dict | None:
         raw = self.r.get(idem_key)
@@ -362,7 +427,8 @@ class JobStore:
         document as it was written, so the hash is read only when the wait ends without one
         (timeout, or a job that expired or never existed)."""
         deadline = time.monotonic() + max(0.0, timeout_s)
-        after = "0"
+        with self._lock:
+            after = self._queued_event_ids.pop(job_id, None) or "0"
         while True:
             remaining = deadline - time.monotonic()
             # Blocking slices are capped so that an expired job cannot hold us forever.
@@ -492,39 +558,35 @@ class JobStore:
             pipe.execute()
 
     def finish(self, job_id: str, status: JobStatus | str, *, result: dict | None = None,
-               error: dict | None = None) -> dict | None:
+               error: dict | None = None, kind: str | None = None) -> dict | None:
         """Make the job terminal.  Returns the final document if this call ended it, None when
-        it was already terminal (a duplicate delivery) or is gone."""
+        it was already terminal (a duplicate delivery) or is gone.  ``kind`` (the job's, for
+        the metrics' labels) is read from the record when not given.
+
+        One Lua script: the status check, the record, the final event (the whole document,
+        assembled from the stored JSON fields) and the metrics in one atomic round trip."""
         status = JobStatus(status)
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"{status.value} is not a terminal status")
-        key = self.job_key(job_id)
-        outcome: dict[str, Any] = {}
-
-        def txn(pipe: redis.client.Pipeline) -> int | None:
-            outcome.clear()
-            raw = pipe.hgetall(key)
-            if not raw or "id" not in raw:
-                return
-            doc = _decode(raw)
-            if doc["status"] in _TERMINAL:
-                return
-            pipe.multi()
-            doc = outcome["doc"] = self._write_terminal(pipe, doc, raw, status, result, error)
-            started = raw.get(_STARTED_TS)
-            run_s = time.time() - float(started) if started else 0.0
-            job_commands = len(pipe.command_stack)
-            metrics.write_job_finished(pipe, self.settings, doc["kind"], doc["status"],
-                                       _verdict(doc["result"]), run_s,
-                                       doc.pop("_end_to_end_s", 0.0))
-            return job_commands
-
-        self._transaction(key, txn)
-        doc = outcome.get("doc")
-        if doc is not None:
-            metrics.finished_recorded()
-            self._ensure_webhook_scheduled(doc)
+        now = time.time()
+        metric_keys, metric_args = metrics.finished_script_args(
+            self.settings, kind or self._kind(job_id), status.value, _verdict(result))
+        reply = self._finish_script(
+            keys=[self.job_key(job_id), self.events_key(job_id), *metric_keys],
+            args=[_dumps(status.value), _dumps(rfc3339(now)), _dumps(result), _dumps(error),
+                  _dumps(1.0) if status is JobStatus.SUCCEEDED else "",
+                  self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
+                  status.value, repr(now), *metric_args])
+        if not reply:
+            return None
+        metrics.finished_recorded()
+        doc = json.loads(reply)
+        self._ensure_webhook_scheduled(doc)
         return doc
+
+    def _kind(self, job_id: str) -> str:
+        raw = self.r.hget(self.job_key(job_id), "kind")
+        return json.loads(raw) if raw else "none"
 
     def _transaction(self, key: str, txn: Callable[[redis.client.Pipeline], int | None]) -> None:
         """WATCH ``key`` and run ``txn(pipe)``, which reads, calls ``pipe.multi()``, queues its
@@ -539,16 +601,10 @@ class JobStore:
                     job_commands = txn(pipe)
                     if job_commands is None:
                         return
-                    results = pipe.execute(raise_on_error=False)
+                    _execute(pipe, job_commands)
+                    return
                 except redis.WatchError:
                     continue
-                for position, outcome in enumerate(results):
-                    if isinstance(outcome, Exception):
-                        if position < job_commands:
-                            raise outcome
-                        metrics.log.warning("metrics not recorded: %s", outcome)
-                        break
-                return
 
     def _write_terminal(self, pipe, doc: dict, raw: dict, status: JobStatus,
                         result: dict | None = None, error: dict | None = None) -> dict:

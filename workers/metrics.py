@@ -170,9 +170,14 @@ def _observe(pipe, prefix: str, name: str, labels: dict[str, str], value: float)
     pipe.hincrbyfloat(key, series + "sum", value)
 
 
-def job_submitted(kind: str) -> None:
+def job_submitted(kind: str, amount: int = 1) -> None:
+    _record(lambda p, _prefix, settings: write_job_submitted(p, settings, kind, amount))
+
+
+def write_job_submitted(pipe, settings: Settings, kind: str, amount: int = 1) -> None:
+    """Add the write of job_submitted to the caller's pipeline (the job store's submission)."""
     labels = {"kind": _label_value(kind)}
-    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_jobs_submitted_total", labels))
+    _count(pipe, settings.key_prefix, "pxl_jobs_submitted_total", labels, amount)
 
 
 def job_started(kind: str, queue_wait_s: float) -> None:
@@ -217,6 +222,53 @@ def write_job_finished(
     if labels["status"] != "cancelled":  # its duration is the client's choice, not ours
         _observe(pipe, prefix, "pxl_job_run_seconds", {"kind": kind}, run_s)
         _observe(pipe, prefix, "pxl_job_end_to_end_seconds", {"kind": kind}, end_to_end_s)
+
+
+# For scripts that record job_finished inside Redis (the job store's finish): the same
+# fields as write_job_finished, the durations measured by Redis from the job's timestamps.
+# KEYS[3..5]: counters, histograms, in-progress; ARGV[10..16]: see finished_script_args.
+FINISHED_LUA = """
+local now = tonumber(ARGV[9])
+local times = redis.call('HMGET', KEYS[1], '_submitted_ts', '_started_ts')
+if ARGV[10] ~= '' then redis.pcall('ZREM', KEYS[5], ARGV[10]) end
+redis.pcall('HINCRBY', KEYS[3], ARGV[11], 1)
+if ARGV[12] == '1' then
+  local bounds, les = {}, {}
+  for b in string.gmatch(ARGV[15], '%S+') do table.insert(bounds, tonumber(b)) end
+  for n in string.gmatch(ARGV[16], '%S+') do table.insert(les, n) end
+  local function observe(series, since)
+    local value = since and math.max(0, now - since) or 0
+    local le = les[#les]
+    for i, b in ipairs(bounds) do if value <= b then le = les[i]; break end end
+    redis.pcall('HINCRBY', KEYS[4], series .. le, 1)
+    redis.pcall('HINCRBY', KEYS[4], series .. 'count', 1)
+    redis.pcall('HINCRBYFLOAT', KEYS[4], series .. 'sum', string.format('%.6f', value))
+  end
+  observe(ARGV[13], tonumber(times[2]))
+  observe(ARGV[14], tonumber(times[1]))
+end
+"""
+
+
+def finished_script_args(
+    settings: Settings, kind: str, status: str, verdict: str | None
+) -> tuple[list[str], list[str]]:
+    """(KEYS[3..5], ARGV[10..16]) of FINISHED_LUA for a job ending now."""
+    kind = _label_value(kind)
+    labels = {"kind": kind, "status": _label_value(status), "verdict": _label_value(verdict)}
+    prefix = settings.key_prefix
+    kind_labels = _labels_json({"kind": kind})
+    keys = [prefix + COUNTERS_KEY, prefix + HISTOGRAMS_KEY, prefix + IN_PROGRESS_KEY]
+    args = [
+        _running_token.get() or "",
+        "pxl_jobs_finished_total" + _SEP + _labels_json(labels),
+        "0" if labels["status"] == "cancelled" else "1",  # its duration is the client's choice
+        "pxl_job_run_seconds" + _SEP + kind_labels + _SEP,
+        "pxl_job_end_to_end_seconds" + _SEP + kind_labels + _SEP,
+        " ".join(repr(float(b)) for b in LATENCY_BUCKETS),
+        " ".join([*(_format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
+    ]
+    return keys, args
 
 
 def finished_recorded() -> None:

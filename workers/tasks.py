@@ -107,7 +107,7 @@ def _record_time_limit(store: JobStore, job_id: str, limit_name: str) -> None:
     if doc is not None:
         result = timeout_result(doc["kind"], doc["params"],
                                 f"stopped by the time limit ({limit_name})")
-        store.finish(job_id, JobStatus.SUCCEEDED, result=result)
+        store.finish(job_id, JobStatus.SUCCEEDED, result=result, kind=doc["kind"])
 
 
 _settings = get_settings()
@@ -145,7 +145,7 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     try:
         runner = RUNNERS[kind]
     except KeyError:
-        store.finish(job_id, JobStatus.FAILED,
+        store.finish(job_id, JobStatus.FAILED, kind=kind,
                      error={"type": "unknown_kind", "detail": f"no runner for kind {kind!r}"})
         return JobStatus.FAILED.value
     try:
@@ -155,12 +155,12 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     except INFRASTRUCTURE_ERRORS:
         raise
     except ValueError as exc:  # bad input (FormulaError is one): fail now, never retry
-        store.finish(job_id, JobStatus.FAILED,
+        store.finish(job_id, JobStatus.FAILED, kind=kind,
                      error={"type": "invalid_input", "detail": str(exc)})
         return JobStatus.FAILED.value
     except Exception as exc:  # noqa: BLE001 - a bug in a runner: record it, do not retry
         log.exception("job %s (%s) crashed", job_id, kind)
-        store.finish(job_id, JobStatus.FAILED,
+        store.finish(job_id, JobStatus.FAILED, kind=kind,
                      error={"type": "internal", "detail": f"{type(exc).__name__}: {exc}"})
         return JobStatus.FAILED.value
     run_ms = (time.monotonic() - started) * 1000.0
@@ -169,7 +169,7 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
 
     # Cancelled while running: the runner stopped for it (or gave up without a verdict).
     if ctx.stop_seen or (result.get("verdict") == "unknown" and store.cancel_requested(job_id)):
-        store.finish(job_id, JobStatus.CANCELLED)
+        store.finish(job_id, JobStatus.CANCELLED, kind=kind)
         return JobStatus.CANCELLED.value
     queue_wait_s = doc.get(QUEUE_WAIT_S)
     if queue_wait_s is None:  # a document not from begin()
@@ -179,7 +179,7 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     result["queue_wait_ms"] = round(queue_wait_s * 1000.0, 3) if queue_wait_s is not None \
         else None
     result["run_ms"] = round(run_ms, 3)
-    store.finish(job_id, JobStatus.SUCCEEDED, result=result)
+    store.finish(job_id, JobStatus.SUCCEEDED, result=result, kind=kind)
     return JobStatus.SUCCEEDED.value
 
 

@@ -140,7 +140,8 @@ def test_a_broker_failure_leaves_no_job_behind(fake, celery):
     with pytest.raises(ConnectionError):
         submit(broken, idempotency_key="k")
     assert broken.list("alice") == ([], None)
-    assert fake.keys("t:*") == []
+    assert fake.keys("t:*") == ["t:metrics:counters"]  # nothing of the job's
+    assert set(fake.hvals("t:metrics:counters")) == {"0"}  # and not counted as submitted
     # the key is free again: a retry after the outage creates the job
     retry = JobStore(fake, settings, enqueue=celery.enqueue, revoke=celery.revoke,
                      queue_depth=lambda: 0, schedule_webhook=celery.schedule)
