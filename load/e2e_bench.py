@@ -234,27 +234,87 @@ def cpu_per_job(before: dict, after: dict, jobs: int) -> dict[str, float]:
 # --- phase 1: the API path ------------------------------------------------------------------
 
 
+class RawHTTP:
+    """A minimal HTTP/1.1 keep-alive client (one connection per concurrent request): the same
+    requests and checks as httpx at a fraction of its CPU, which shares the cores with the
+    service under test.  Answers must carry Content-Length (uvicorn's JSON answers do)."""
+
+    def __init__(self, url: str, headers: dict[str, str], connections: int):
+        parsed = httpx.URL(url)
+        self.host, self.port = parsed.host, parsed.port or 80
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.pool: asyncio.Queue = asyncio.Queue()
+        self.connections = connections
+
+    async def open(self) -> None:
+        for _ in range(self.connections):
+            self.pool.put_nowait(await asyncio.open_connection(self.host, self.port))
+
+    async def post_json(self, path: str, body: dict, headers: dict[str, str]) -> tuple[int, bytes]:
+        data = json.dumps(body).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.extra}"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        reader, writer = await self.pool.get()
+        try:
+            writer.write(head.encode() + data)
+            raw_head = await reader.readuntil(b"\r\n\r\n")
+            lines = raw_head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            length = next(
+                int(line.split(":", 1)[1])
+                for line in lines
+                if line.lower().startswith("content-length:")
+            )
+            payload = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            self.pool.put_nowait(await asyncio.open_connection(self.host, self.port))
+            raise
+        self.pool.put_nowait((reader, writer))
+        return status, payload
+
+    async def close(self) -> None:
+        while not self.pool.empty():
+            _reader, writer = self.pool.get_nowait()
+            writer.close()
+
+
 async def api_phase(
-    url: str, clients: int, requests: int, max_seconds: float, headers: dict[str, str], warmup: int
+    url: str,
+    clients: int,
+    requests: int,
+    max_seconds: float,
+    headers: dict[str, str],
+    warmup: int,
+    client: str = "httpx",
 ) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     verdicts: dict[str, int] = {}
     stages: dict[str, list[float]] = {"queue_wait_ms": [], "run_ms": [], "prover_ms": []}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    raw = RawHTTP(url, headers, clients) if client == "raw" else None
+    if raw:
+        await raw.open()
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+
+        async def send(formula: str) -> tuple[int, bytes]:
+            body = {"formula": formula, "timeout": 10}
+            if raw:
+                return await raw.post_json("/v1/proofs", body, {"Prefer": "wait=30"})
+            response = await http.post("/v1/proofs", json=body, headers={"Prefer": "wait=30"})
+            return response.status_code, response.content
 
         async def one(formula: str) -> float:
             t0 = time.perf_counter()
-            response = await http.post(
-                "/v1/proofs",
-                json={"formula": formula, "timeout": 10},
-                headers={"Prefer": "wait=30"},
-            )
+            status, payload = await send(formula)
             elapsed = time.perf_counter() - t0
-            if response.status_code != 200:
-                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-            result = response.json()["result"]
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {payload[:200]!r}")
+            result = json.loads(payload)["result"]
             verdicts[result["verdict"]] = verdicts.get(result["verdict"], 0) + 1
             # the worker's view: time queued before a pool process took it, time it ran
             stages["queue_wait_ms"].append(result.get("queue_wait_ms") or 0.0)
@@ -283,6 +343,8 @@ async def api_phase(
         start = time.perf_counter()
         await asyncio.gather(*(client_loop(i) for i in range(clients)))
         wall = time.perf_counter() - start
+    if raw:
+        await raw.close()
     summary = summarize("api", latencies, len(errors), wall)
     summary["verdicts"] = verdicts
     summary["stages"] = {
@@ -392,6 +454,13 @@ def main(argv: list[str] | None = None) -> int:
         default="solo",
         help="worker mode of both phases (`pxl worker --pool`; default solo, its default)",
     )
+    parser.add_argument(
+        "--client",
+        choices=("httpx", "raw"),
+        default="httpx",
+        help="api phase client: httpx (as recorded before) or a minimal HTTP/1.1 client "
+        "that leaves more of the shared cores to the service",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--url", help="benchmark a running API instead (no no-op phase)")
     parser.add_argument("--token", help="bearer token for --url")
@@ -413,11 +482,20 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients,
         "worker_processes": args.worker_processes,
         "pool": args.pool,
+        "client": args.client,
     }
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     if args.url:
         report["api"] = asyncio.run(
-            api_phase(args.url, args.clients, args.requests, args.max_seconds, headers, args.warmup)
+            api_phase(
+                args.url,
+                args.clients,
+                args.requests,
+                args.max_seconds,
+                headers,
+                args.warmup,
+                args.client,
+            )
         )
     else:
         args.log_dir.mkdir(parents=True, exist_ok=True)
@@ -436,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.max_seconds,
                     headers,
                     args.warmup,
+                    args.client,
                 )
             )
             report["api"]["cpu_ms_per_job"] = cpu_per_job(
@@ -482,7 +561,7 @@ def print_report(report: dict) -> None:
     print(f"command: {report['command']}")
     print(
         f"clients: {report['clients']}, worker processes: {report['worker_processes']} "
-        f"({report.get('pool', 'prefork')})"
+        f"({report.get('pool', 'prefork')}), api client: {report.get('client', 'httpx')}"
     )
     print(
         f"{'phase':6} {'requests':>8} {'errors':>6} {'jobs/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
