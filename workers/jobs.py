@@ -91,6 +91,34 @@ return doc
     "__METRICS__", metrics.FINISHED_LUA)
 
 
+# begin(), the common case: a queued (or redelivered running) job, not cancelled, with
+# deliveries left, becomes running in one round trip.  Anything else answers {0} and
+# begin() decides in a WATCH transaction.  Returns the record's fields.
+_BEGIN_LUA = """
+local raw = redis.call('HGETALL', KEYS[1])
+local h = {}
+for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+if not h['id'] then return false end
+local s = h['status']
+local attempts = tonumber(h['attempts']) or 0
+if s == '"succeeded"' or s == '"failed"' or s == '"cancelled"' or h['_cancel'] == '1'
+   or attempts >= tonumber(ARGV[6]) then
+  return {0}
+end
+attempts = attempts + 1
+redis.call('HSET', KEYS[1], 'status', '"running"', 'started_at', ARGV[2],
+           'attempts', tostring(attempts), '_started_ts', ARGV[1], '_runner', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'started',
+           'data', '{"status":"running","attempt":' .. attempts .. '}')
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+local kind = string.lower(string.sub(string.gsub(h['kind'] or '"none"', '"', ''), 1, 40))
+local queue_wait = tonumber(ARGV[1]) - (tonumber(h['_submitted_ts']) or tonumber(ARGV[1]))
+__METRICS__
+return raw
+""".replace("__METRICS__", metrics.STARTED_LUA)
+
+
 class IdempotencyConflict(Exception):
     """The same owner reused an Idempotency-Key with a different request body (HTTP 409)."""
 
@@ -218,6 +246,7 @@ class JobStore:
         self._schedule_webhook = schedule_webhook or self._celery_schedule_webhook
         self._lock = threading.Lock()
         self._finish_script = redis_client_script(self.r, _FINISH_LUA)
+        self._begin_script = redis_client_script(self.r, _BEGIN_LUA)
         self._queued_event_ids: dict[str, str] = {}  # job id -> its "queued" event (see submit)
 
     @classmethod
@@ -492,6 +521,27 @@ class JobStore:
         ``QUEUE_WAIT_S``: seconds from submission to this start), or None when the delivery
         must not run: the job is unknown/expired, already terminal, cancelled while queued,
         or has used up settings.job_max_attempts deliveries."""
+        key = self.job_key(job_id)
+        now = time.time()
+        metric_keys, metric_args = metrics.started_script_args(self.settings, now)
+        reply = self._begin_script(
+            keys=[key, self.events_key(job_id), *metric_keys],
+            args=[repr(now), _dumps(rfc3339(now)), _runner_id(), self.settings.job_ttl_seconds,
+                  self.settings.job_events_maxlen, self.settings.job_max_attempts, *metric_args])
+        if not reply:
+            return None
+        if len(reply) > 1:
+            raw = dict(zip(reply[::2], reply[1::2], strict=True))
+            doc = _decode(raw)
+            doc.update(status=JobStatus.RUNNING.value, started_at=rfc3339(now),
+                       attempts=doc["attempts"] + 1)
+            doc[QUEUE_WAIT_S] = now - float(raw.get(_SUBMITTED_TS, now))
+            metrics.started_recorded(doc["kind"])
+            return doc
+        return self._begin_otherwise(job_id)
+
+    def _begin_otherwise(self, job_id: str) -> dict | None:
+        """begin() for a job that is terminal, cancelled while queued or out of deliveries."""
         key = self.job_key(job_id)
         outcome: dict[str, Any] = {}
 

@@ -88,6 +88,9 @@ _last_failure_log = 0.0
 _running_token: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "pxl_metrics_running_token", default=None
 )
+_pending_token: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "pxl_metrics_pending_token", default=None
+)
 
 
 def bind_redis(client) -> None:
@@ -248,6 +251,49 @@ if ARGV[12] == '1' then
   observe(ARGV[14], tonumber(times[1]))
 end
 """
+
+
+# For scripts that record job_started inside Redis (the job store's begin), after setting the
+# Lua locals ``kind`` (the label value) and ``queue_wait`` (seconds).  KEYS[3..4]: in-progress,
+# histograms; ARGV[7..11]: see started_script_args.
+STARTED_LUA = """
+local member = kind .. '\t' .. ARGV[7]
+redis.pcall('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])  -- forget runs whose worker died
+redis.pcall('ZADD', KEYS[3], tonumber(ARGV[8]) + tonumber(ARGV[9]), member)
+local series = 'pxl_job_queue_wait_seconds\t{"kind":"' .. kind .. '"}\t'
+local value = math.max(0, queue_wait)
+local les = {}
+for n in string.gmatch(ARGV[11], '%S+') do table.insert(les, n) end
+local le = les[#les]
+local i = 0
+for b in string.gmatch(ARGV[10], '%S+') do
+  i = i + 1
+  if value <= tonumber(b) then le = les[i]; break end
+end
+redis.pcall('HINCRBY', KEYS[4], series .. le, 1)
+redis.pcall('HINCRBY', KEYS[4], series .. 'count', 1)
+redis.pcall('HINCRBYFLOAT', KEYS[4], series .. 'sum', string.format('%.6f', value))
+"""
+
+
+def started_script_args(settings: Settings, now: float) -> tuple[list[str], list[str]]:
+    """(KEYS[3..4], ARGV[7..11]) of STARTED_LUA; then call started_recorded(kind)."""
+    token = uuid.uuid4().hex
+    _pending_token.set(token)
+    keys = [settings.key_prefix + IN_PROGRESS_KEY, settings.key_prefix + HISTOGRAMS_KEY]
+    args = [
+        token,
+        repr(now),
+        str(settings.max_job_timeout + 60),
+        " ".join(repr(float(b)) for b in LATENCY_BUCKETS),
+        " ".join([*(_format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
+    ]
+    return keys, args
+
+
+def started_recorded(kind: str) -> None:
+    """The script recorded the start of a job of ``kind``: remember its in-progress entry."""
+    _running_token.set(_label_value(kind) + _SEP + (_pending_token.get() or ""))
 
 
 def finished_script_args(
