@@ -56,26 +56,23 @@ def test_checker_encoding_matches_search_encoding():
 
 
 @pytest.mark.parametrize("text", VALID)
-def test_every_single_literal_flip_or_step_drop_that_matters_is_rejected(text):
+def test_flipped_or_dropped_necessitation_steps_are_rejected(text):
     doc = _doc(text)
     proof = cert.decode(doc["certificate"])
     steps = proof["steps"]
-    rejected = 0
     for i, step in enumerate(steps):
-        if step[0] == "d":
+        if step[0] != "n":
             continue
         # Flip each literal of a necessitation step: hypotheses or the box itself.
         for j in range(1, len(step)):
             bad = copy.deepcopy(proof)
             bad["steps"][i][j] = -bad["steps"][i][j]
-            report = check_result_document(_with_proof(doc, bad))
-            if step[0] == "n":
-                assert not report.ok, (i, j, step)
-            rejected += not report.ok
-    # Dropping every necessitation step at once can never leave a proof.
+            assert not check_result_document(_with_proof(doc, bad)).ok, (i, j, step)
+    # Dropping every necessitation step at once can never leave a proof (these formulas all
+    # need at least one).
     bare = {**proof, "steps": [s for s in steps if s[0] != "n"]}
-    if len(bare["steps"]) < len(steps):
-        assert not check_result_document(_with_proof(doc, bare)).ok
+    assert len(bare["steps"]) < len(steps)
+    assert not check_result_document(_with_proof(doc, bare)).ok
     # An empty proof proves nothing modal.
     assert not check_result_document(_with_proof(doc, {**proof, "steps": []})).ok
 
