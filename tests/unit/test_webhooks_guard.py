@@ -128,20 +128,29 @@ def test_retry_schedule_is_jittered_and_ends():
     assert retry_delay(s, 3) is None
 
 
-# --- the delivery task's bookkeeping (fakeredis; nothing is sent in these cases) ----------------
+# --- the delivery task's bookkeeping (real Redis, DB from PXL_TEST_REDIS_DB; nothing is sent) ---
 
 
 @pytest.fixture
 def hook_store():
-    import fakeredis
+    import os
+    import uuid
+
+    import redis
 
     from workers import metrics
     from workers.jobs import JobStatus, JobStore
 
-    client = fakeredis.FakeRedis(decode_responses=True)
+    db = os.environ.get("PXL_TEST_REDIS_DB", "15")
+    client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}", decode_responses=True)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.fail("these tests need the Redis on 127.0.0.1:6379")
+    prefix = f"pxltest-hook-{uuid.uuid4().hex[:8]}:"
     metrics.bind_redis(client)
     scheduled: list[tuple[str, int, float]] = []
-    store = JobStore(client, settings(key_prefix="h:"), enqueue=lambda *a: None,
+    store = JobStore(client, settings(key_prefix=prefix), enqueue=lambda *a: None,
                      revoke=lambda *a: None, queue_depth=lambda: 0,
                      schedule_webhook=lambda *a: scheduled.append(a))
     doc, _ = store.submit(kind="proof", owner="o", params={"formula": {"atom": "p"}},
@@ -150,10 +159,16 @@ def hook_store():
     store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "valid"})
     assert scheduled == [(doc["id"], 1, 0.0)]
     scheduled.clear()
-    yield store, doc["id"], scheduled
-    metrics.bind_redis(None)
+    try:
+        yield store, doc["id"], scheduled
+    finally:
+        metrics.bind_redis(None)
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
 
 
+@pytest.mark.integration
 def test_a_long_wait_hops_instead_of_sending(hook_store):
     import time
 
@@ -166,6 +181,7 @@ def test_a_long_wait_hops_instead_of_sending(hook_store):
     assert store.get(job_id)["webhook"]["attempts"] == []
 
 
+@pytest.mark.integration
 def test_stale_or_concurrent_deliveries_are_dropped(hook_store):
     from workers.webhooks import run_delivery
 
