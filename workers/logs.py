@@ -40,14 +40,6 @@ _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
-def current_request_id() -> str | None:
-    return request_id_var.get()
-
-
-def current_job_id() -> str | None:
-    return job_id_var.get()
-
-
 def safe_request_id(value: str | None) -> str | None:
     """The value if it is a safe id to echo and log (1–128 of ``A-Z a-z 0-9 . _ : -``), else None."""
     if value and _SAFE_ID.match(value):
