@@ -31,8 +31,6 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
-JOB_ID_HEADERS = {"Location": {"$ref": "#/components/headers/Location"}}
-
 
 def job_links(doc: dict[str, Any]) -> dict[str, str]:
     job_url = f"/v1/jobs/{doc['id']}"
