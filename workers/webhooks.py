@@ -46,7 +46,6 @@ MAX_URL_LENGTH = 2048
 _METADATA = frozenset({ipaddress.ip_address("169.254.169.254"),
                        ipaddress.ip_address("fd00:ec2::254")})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -239,7 +238,7 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
         store.schedule_webhook(job_id, attempt=attempt, delay=not_before - now)
         return "waiting"
     doc = store.get(job_id)
-    if doc is None or not doc["webhook"] or doc["status"] not in _TERMINAL:
+    if doc is None or not doc["webhook"] or doc["status"] not in TERMINAL_STATUSES:
         return "gone"
     hook = doc["webhook"]
     if hook["state"] != "pending" or len(hook["attempts"]) != attempt - 1:

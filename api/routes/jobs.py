@@ -23,13 +23,13 @@ from api.deps import get_store, run_blocking
 from api.problems import ProblemError, problem_responses
 from api.schemas import JobDocument, JobKind, JobPage, JobStatusName
 from api.sse import event_stream
+from workers.jobs import TERMINAL_STATUSES as TERMINAL
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
 # Job ids are uuid4 hex or ULIDs; anything else cannot name a job, so it is a 404 without a
 # Redis round trip (and never reaches a key name).
 JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def job_links(doc: dict[str, Any]) -> dict[str, str]:
