@@ -7,9 +7,9 @@ validate requests.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
 
@@ -26,6 +26,24 @@ FORMULA_DESCRIPTION = (
 )
 
 
+
+def _not_a_boolean(value: Any) -> Any:
+    # JSON true/false would otherwise pass as 1.0/0.0 seconds
+    if isinstance(value, bool):
+        raise ValueError("timeout is a number of seconds, not a boolean")
+    return value
+
+
+JobTimeout = Annotated[
+    Annotated[float, Field(ge=1, le=300, allow_inf_nan=False)] | None,
+    BeforeValidator(_not_a_boolean),
+    Field(
+        description="Seconds the prover may spend (1..300, default 30 = PXL_DEFAULT_JOB_TIMEOUT); "
+        "past it the verdict is `unknown` (SZS Timeout).",
+    ),
+]
+
+
 class ProofSubmission(BaseModel):
     """POST /v1/proofs: is this S5 (PXL) formula valid?"""
 
@@ -40,14 +58,7 @@ class ProofSubmission(BaseModel):
     )
 
     formula: str | dict[str, Any] = Field(description=FORMULA_DESCRIPTION)
-    timeout: float | None = Field(
-        None,
-        ge=1,
-        le=300,
-        allow_inf_nan=False,
-        description="Seconds the prover may spend (1..300, default 30 = PXL_DEFAULT_JOB_TIMEOUT); "
-        "past it the verdict is `unknown` (SZS Timeout).",
-    )
+    timeout: JobTimeout = None
     callback_url: str | None = Field(
         None,
         max_length=2048,

@@ -19,7 +19,7 @@ from api.deps import get_settings, get_store, json_body, request_id, run_blockin
 from api.problems import ProblemError, problem_responses
 from api.routes.jobs import TERMINAL, job_response
 from api.routes.proofs import HEADER_REFS, enqueue, formula_problem, job_timeout, prefer_wait
-from api.schemas import JobDocument
+from api.schemas import JobDocument, JobTimeout
 from workers.prover.errors import FormulaError
 from workers.settings import Settings
 
@@ -38,10 +38,6 @@ V4_DESCRIPTION = (
     '"y": m}`; formulas are PXL text or the PXL JSON form.'
 )
 _COMMON = {
-    "timeout": Field(
-        None, ge=1, le=300, allow_inf_nan=False,
-        description="Seconds the prover may spend (1..300, default 30).",
-    ),
     "callback_url": Field(
         None, max_length=2048,
         description="http(s) URL that gets a signed POST when the job ends.",
@@ -69,7 +65,7 @@ class ChronoSubmission(BaseModel):
     )
     formula: str | dict[str, Any] = Field(description=CPX_DESCRIPTION)
     options: dict[str, Any] | None = Field(None, description="`transform`: `{\"direction\": …}`.")
-    timeout: float | None = _COMMON["timeout"]
+    timeout: JobTimeout = None
     callback_url: str | None = _COMMON["callback_url"]
 
 
@@ -92,7 +88,7 @@ class V4Submission(BaseModel):
     )
     object: dict[str, Any] = Field(description=V4_DESCRIPTION)
     options: dict[str, Any] | None = Field(None, description="None defined yet.")
-    timeout: float | None = _COMMON["timeout"]
+    timeout: JobTimeout = None
     callback_url: str | None = _COMMON["callback_url"]
 
 

@@ -68,6 +68,7 @@ def test_unreadable_bodies(client, auth, content, slug, status):
         ({"formula": "p", "timeout": 301}, "timeout"),
         ({"formula": "p", "timeout": "soon"}, "timeout"),
         ({"formula": "p", "timeout": 10**30}, "timeout"),
+        ({"formula": "p", "timeout": True}, "timeout"),
         ({"formula": "p", "overlay": "quantum"}, "overlay"),
         ({"formula": "p", "callback_url": 7}, "callback_url"),
         ({"formula": "p", "context": {}}, "context"),

@@ -257,6 +257,13 @@ def test_scope_overlays_write_is_required(client, tokens):
             "validation-error",
             {},
         ),
+        (
+            "chrono",
+            {"operation": "normalize", "formula": "p", "timeout": True},
+            422,
+            "validation-error",
+            {},
+        ),
     ],
 )
 def test_bad_requests_are_problems_before_queueing(client, auth, kind, body, status, slug, check):
