@@ -62,7 +62,8 @@ def formula_to_json(f: Formula) -> dict:
     return done[id(f)]
 
 
-def _type_name(value) -> str:
+def json_type_name(value) -> str:
+    """How an error message names a decoded JSON value's type ("an object", "a number", ...)."""
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list | tuple):
@@ -128,7 +129,7 @@ def formula_from_json(obj) -> Formula:
                 path, f"formula is nested deeper than {MAX_DEPTH} levels (MAX_DEPTH)", TOO_DEEP
             )
         if not isinstance(value, dict):
-            raise _error(path, f"expected a formula object, found {_type_name(value)}")
+            raise _error(path, f"expected a formula object, found {json_type_name(value)}")
         if len(value) != 1:
             if not value:
                 raise _error(path, f"empty object; expected one key of: {', '.join(_KINDS)}")
@@ -144,7 +145,7 @@ def formula_from_json(obj) -> Formula:
         here = _Path(path, kind)
         if kind == "atom":
             if not isinstance(arg, str) or not ATOM_RE.match(arg) or arg in KEYWORDS:
-                shown = repr(arg) if isinstance(arg, str) else _type_name(arg)
+                shown = repr(arg) if isinstance(arg, str) else json_type_name(arg)
                 raise _error(
                     here,
                     f"bad atom name {shown}: names match [A-Za-z_][A-Za-z0-9_]* "
@@ -153,14 +154,14 @@ def formula_from_json(obj) -> Formula:
             results.append(Atom(arg))
         elif kind == "const":
             if not isinstance(arg, bool):
-                raise _error(here, f"const takes true or false, found {_type_name(arg)}")
+                raise _error(here, f"const takes true or false, found {json_type_name(arg)}")
             results.append(TRUE if arg else FALSE)
         elif kind in _UNARY:
             stack.append((None, here, kind, 1))
             stack.append((arg, here, depth + 1))
         else:
             if not isinstance(arg, list):
-                raise _error(here, f"{kind} takes an array of formulas, found {_type_name(arg)}")
+                raise _error(here, f"{kind} takes an array of formulas, found {json_type_name(arg)}")
             n = len(arg)
             if kind in _NARY and n < 2:
                 raise _error(here, f"{kind} takes two or more formulas, found {n}")

@@ -25,6 +25,7 @@ from workers.overlays.chrono.syntax import (
     is_pxl,
 )
 from workers.prover.errors import JSON, TOO_DEEP, TOO_MANY_NODES, FormulaError
+from workers.prover.jsonform import json_type_name
 from workers.prover.limits import MAX_DEPTH, MAX_NODES
 from workers.prover.syntax import (
     ATOM_RE,
@@ -70,20 +71,6 @@ def cpx_to_json(f: Formula) -> dict:
     return done[id(f)]
 
 
-def _type_name(value) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null" if value is None else f"a {type(value).__name__}"
-
-
 def _pointer(parts: tuple) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
@@ -125,7 +112,7 @@ def cpx_from_json(obj) -> Formula:
             raise _error(path, f"formula is nested deeper than {MAX_DEPTH} levels (MAX_DEPTH)",
                          TOO_DEEP)
         if not isinstance(value, dict):
-            raise _error(path, f"expected a formula object, found {_type_name(value)}")
+            raise _error(path, f"expected a formula object, found {json_type_name(value)}")
         if len(value) != 1:
             if not value:
                 raise _error(path, f"empty object; expected one key of: {', '.join(KEYS)}")
@@ -137,19 +124,19 @@ def cpx_from_json(obj) -> Formula:
         here = (*path, kind)
         if kind == "atom":
             if not isinstance(arg, str) or not ATOM_RE.match(arg) or arg in KEYWORDS:
-                shown = repr(arg) if isinstance(arg, str) else _type_name(arg)
+                shown = repr(arg) if isinstance(arg, str) else json_type_name(arg)
                 raise _error(here, f"bad atom name {shown}: names match [A-Za-z_][A-Za-z0-9_]* "
                                    f"and are not one of {', '.join(sorted(KEYWORDS))}")
             results.append(Atom(arg))
         elif kind == "const":
             if not isinstance(arg, bool):
-                raise _error(here, f"const takes true or false, found {_type_name(arg)}")
+                raise _error(here, f"const takes true or false, found {json_type_name(arg)}")
             results.append(TRUE if arg else FALSE)
         elif kind in INDEXED_KINDS:
             what = CPX_KINDS[kind].index_name
             if not isinstance(arg, dict):
                 raise _error(here, f'{kind} takes an object {{"{what}": n, "formula": φ}}, '
-                                   f"found {_type_name(arg)}")
+                                   f"found {json_type_name(arg)}")
             extra = sorted(set(arg) - {what, "formula"})
             if extra:
                 raise _error(here, f"unexpected key {extra[0]!r} in {kind}; "
@@ -170,7 +157,7 @@ def cpx_from_json(obj) -> Formula:
             stack.append((arg, here, depth + 1))
         else:
             if not isinstance(arg, list):
-                raise _error(here, f"{kind} takes an array of formulas, found {_type_name(arg)}")
+                raise _error(here, f"{kind} takes an array of formulas, found {json_type_name(arg)}")
             n = len(arg)
             if kind in _PXL_NARY and n < 2:
                 raise _error(here, f"{kind} takes two or more formulas, found {n}")
@@ -196,7 +183,7 @@ def read_cpx(value) -> Formula:
     if isinstance(value, dict):
         return cpx_from_json(value)
     raise FormulaError(
-        f"a CPX formula is text (a string) or a JSON formula object, not {_type_name(value)}",
+        f"a CPX formula is text (a string) or a JSON formula object, not {json_type_name(value)}",
         code=JSON, path="",
     )
 
