@@ -53,20 +53,20 @@ def _kind(lexeme: str) -> str:
 
 
 # Operator precedence: a larger number binds tighter.
-_PREC = {"iff": 1, "implies": 2, "or": 3, "and": 4, "not": 5, "box": 5, "dia": 5}
-_UNARY = {"not": Not, "box": Box, "dia": Dia}
-_KEYWORD_UNARY = {"BOX": "box", "DIA": "dia"}
+PRECEDENCE = {"iff": 1, "implies": 2, "or": 3, "and": 4, "not": 5, "box": 5, "dia": 5}
+UNARY = {"not": Not, "box": Box, "dia": Dia}
+KEYWORD_UNARY = {"BOX": "box", "DIA": "dia"}
 _CONST = {"top": TRUE, "bot": FALSE}
 
 # Hints for look-alikes and other languages' spellings.
-_BAD_HINTS = {
+BAD_HINTS = {
     "&&": "'&&' is not PXL syntax; write '&'",
     "||": "'||' is not PXL syntax; write '|'",
     "=>": "'=>' is not PXL syntax; write '->'",
     "<=>": "'<=>' is not PXL syntax; write '<->'",
     "==": "'==' is not PXL syntax; write '<->'",
 }
-_CHAR_HINTS = {
+CHAR_HINTS = {
     "[": "did you mean '[]' (necessarily)?",
     "]": "did you mean '[]' (necessarily)?",
     "<": "did you mean '<>' (possibly) or '<->'?",
@@ -146,9 +146,9 @@ class _Parser:
     def bad_token(self, index: int, kind: str) -> FormulaError:
         lexeme = self.toks[index]
         if kind == "bad":
-            return self.error(index, _BAD_HINTS[lexeme])
+            return self.error(index, BAD_HINTS[lexeme])
         shown = repr(lexeme)[1:-1] if lexeme.isprintable() else f"U+{ord(lexeme):04X}"
-        hint = _CHAR_HINTS.get(lexeme)
+        hint = CHAR_HINTS.get(lexeme)
         if hint is None and lexeme.isdigit():
             hint = "atom names start with a letter or '_'"
         return self.error(index, f"unexpected character '{shown}'" + (f"; {hint}" if hint else ""))
@@ -184,11 +184,11 @@ class _Parser:
     def reduce_above(self, prec: int) -> None:
         """Build the nodes of pending operators binding tighter than ``prec`` (up to a '(')."""
         ops, operands = self.ops, self.operands
-        while ops and ops[-1][0] != _LP and _PREC[ops[-1][0]] > prec:
+        while ops and ops[-1][0] != _LP and PRECEDENCE[ops[-1][0]] > prec:
             kind, index, arity = ops.pop()
             self.pending -= 1
             if arity == 1:
-                node = _UNARY[kind](operands[-1])
+                node = UNARY[kind](operands[-1])
                 operands[-1] = node
             else:
                 args = operands[-arity:]
@@ -230,7 +230,7 @@ class _Parser:
                     self.count_node(i)
                     operands.append(_CONST[kind])
                     expect_operand = False
-                elif kind in _UNARY:
+                elif kind in UNARY:
                     self.push_op(kind, i)
                 elif kind == "lp":
                     self.open_paren(i)
@@ -239,13 +239,13 @@ class _Parser:
                         raise self.error(
                             i, f"'{lexeme}' is a keyword, not an atom name; write {lexeme}(φ)"
                         )
-                    self.push_op(_KEYWORD_UNARY[lexeme], i)
+                    self.push_op(KEYWORD_UNARY[lexeme], i)
                     i += 1
                     self.open_paren(i)
                 else:
                     raise self.missing_operand(i, kind)
             elif kind == "and" or kind == "or":
-                self.reduce_above(_PREC[kind])
+                self.reduce_above(PRECEDENCE[kind])
                 top = self.ops[-1] if self.ops else None
                 if top is not None and top[0] == kind:
                     top[2] += 1  # one more argument of the same chain
@@ -254,7 +254,7 @@ class _Parser:
                 expect_operand = True
             elif kind == "implies" or kind == "iff":
                 # Right-associative: an equal operator stays on the stack.
-                self.reduce_above(_PREC[kind])
+                self.reduce_above(PRECEDENCE[kind])
                 self.push_op(kind, i, 2)
                 expect_operand = True
             elif kind == "rp":

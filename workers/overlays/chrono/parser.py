@@ -29,7 +29,8 @@ from workers.overlays.chrono.syntax import (
 )
 from workers.prover.errors import SYNTAX, TOO_DEEP, TOO_LARGE, TOO_MANY_NODES, FormulaError
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
-from workers.prover.syntax import FALSE, TRUE, And, Atom, Box, Dia, Formula, Iff, Implies, Not, Or
+from workers.prover.parser import BAD_HINTS, CHAR_HINTS, KEYWORD_UNARY, PRECEDENCE, UNARY
+from workers.prover.syntax import FALSE, TRUE, And, Atom, Formula, Iff, Implies, Or
 
 _TOKEN_RE = re.compile(
     r"""
@@ -53,26 +54,7 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 
-_PREC = {"iff": 1, "implies": 2, "or": 3, "and": 4, "not": 5, "box": 5, "dia": 5}
-_UNARY = {"not": Not, "box": Box, "dia": Dia}
-_KEYWORD_UNARY = {"BOX": "box", "DIA": "dia"}
 _CALLS = {name: kind for kind, name in OPERATOR_NAMES.items()}
-_BAD_HINTS = {
-    "&&": "'&&' is not PXL syntax; write '&'",
-    "||": "'||' is not PXL syntax; write '|'",
-    "=>": "'=>' is not PXL syntax; write '->'",
-    "<=>": "'<=>' is not PXL syntax; write '<->'",
-    "==": "'==' is not PXL syntax; write '<->'",
-}
-_CHAR_HINTS = {
-    "[": "did you mean '[]' (necessarily)?",
-    "]": "did you mean '[]' (necessarily)?",
-    "<": "did you mean '<>' (possibly) or '<->'?",
-    ">": "did you mean '->'?",
-    "-": "did you mean '->'?",
-    "=": "did you mean '->' or '<->'?",
-    "{": "a JSON formula object is not text syntax; send it as an object, not a string",
-}
 _LP = "lp"  # operator-stack marker of an open parenthesis
 _CALL = "call"  # operator-stack marker of an open operator call
 
@@ -121,13 +103,13 @@ class _Parser:
             if m is None:
                 ch = text[pos]
                 shown = repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}"
-                hint = _CHAR_HINTS.get(ch)
+                hint = CHAR_HINTS.get(ch)
                 raise self.error(
                     pos, f"unexpected character '{shown}'" + (f"; {hint}" if hint else "")
                 )
             kind, lexeme = m.lastgroup, m.group()
             if kind == "bad":
-                raise self.error(pos, _BAD_HINTS[lexeme])
+                raise self.error(pos, BAD_HINTS[lexeme])
             if kind != "ws":
                 yield kind, pos, lexeme
                 last_end = m.end()
@@ -168,8 +150,8 @@ class _Parser:
         kind, offset, _lexeme, arity = self.ops.pop()
         self.pending -= 1
         operands = self.operands
-        if kind in _UNARY:
-            node = _UNARY[kind](operands.pop())
+        if kind in UNARY:
+            node = UNARY[kind](operands.pop())
         else:
             args = operands[-arity:]
             del operands[-arity:]
@@ -180,7 +162,7 @@ class _Parser:
 
     def reduce_above(self, prec: int) -> None:
         ops = self.ops
-        while ops and ops[-1][0] not in (_LP, _CALL) and _PREC[ops[-1][0]] > prec:
+        while ops and ops[-1][0] not in (_LP, _CALL) and PRECEDENCE[ops[-1][0]] > prec:
             self.reduce_top()
 
     def parse(self) -> Formula:
@@ -191,17 +173,17 @@ class _Parser:
             kind, offset, lexeme = tok
             if expect_operand:
                 if kind == "id":
-                    if lexeme in _KEYWORD_UNARY or lexeme in _CALLS:
+                    if lexeme in KEYWORD_UNARY or lexeme in _CALLS:
                         nxt = next(tokens)
                         if nxt[0] == "lp":
-                            if lexeme in _KEYWORD_UNARY:
-                                self.push_op(_KEYWORD_UNARY[lexeme], offset, lexeme)
+                            if lexeme in KEYWORD_UNARY:
+                                self.push_op(KEYWORD_UNARY[lexeme], offset, lexeme)
                                 self.open([_LP, nxt[1], "(", 0])
                             else:
                                 self.open_call(tokens, lexeme, offset)
                             prev = ("lp", nxt[1], "(")
                             continue
-                        if lexeme in _KEYWORD_UNARY:
+                        if lexeme in KEYWORD_UNARY:
                             raise self.error(
                                 offset,
                                 f"'{lexeme}' is a keyword, not an atom name; write {lexeme}(φ)",
@@ -228,7 +210,7 @@ class _Parser:
                     expect_operand = False
                     prev = tok
                     continue
-                elif kind in _UNARY:
+                elif kind in UNARY:
                     self.push_op(kind, offset, lexeme)
                     prev = tok
                     continue
@@ -273,14 +255,14 @@ class _Parser:
     def after_operand(self, tok, prev):
         kind, offset, lexeme = tok
         if kind in ("and", "or"):
-            self.reduce_above(_PREC[kind])
+            self.reduce_above(PRECEDENCE[kind])
             top = self.ops[-1] if self.ops else None
             if top is not None and top[0] == kind:
                 top[3] += 1
             else:
                 self.push_op(kind, offset, lexeme, 2)
         elif kind in ("implies", "iff"):
-            self.reduce_above(_PREC[kind])
+            self.reduce_above(PRECEDENCE[kind])
             self.push_op(kind, offset, lexeme, 2)
         elif kind == "comma":
             self.reduce_above(0)
