@@ -242,7 +242,7 @@ def test_auth_required_and_scopes_enforced(client, tokens):
     assert_problem(client.post("/v1/proofs", json={"formula": "p"}, headers=reader), 403, None)
     writer = tokens(scopes=["proofs:write"])
     assert_problem(client.get("/v1/jobs", headers=writer), 403, None)
-    assert client.get("/v1/health").status_code in (200, 503)
+    assert client.get("/v1/health").status_code == 200  # open: no token needed
 
 
 def test_deepest_allowed_json_formula_runs_to_the_end(client, auth, worker):
