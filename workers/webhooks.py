@@ -37,11 +37,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from workers import metrics
+from workers.clients import WEBHOOK_SECRET_PREFIX
 from workers.jobs import DOCUMENT_FIELDS, TERMINAL_STATUSES, JobStore, rfc3339
 from workers.settings import Settings
 
 SIGNATURE_VERSION = "v1"
-SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2048
 _METADATA = frozenset({ipaddress.ip_address("169.254.169.254"),
                        ipaddress.ip_address("fd00:ec2::254")})
@@ -59,8 +59,8 @@ class CallbackURLError(ValueError):
 
 def secret_bytes(secret: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret: base64 after ``whsec_``."""
-    if secret.startswith(SECRET_PREFIX):
-        return base64.b64decode(secret[len(SECRET_PREFIX):])
+    if secret.startswith(WEBHOOK_SECRET_PREFIX):
+        return base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX):])
     return secret.encode("utf-8")
 
 
