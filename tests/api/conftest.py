@@ -15,10 +15,10 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
+from api.auth import ALL_SCOPES
 from tests.hard_formulas import HARD  # noqa: F401 (re-exported for the API tests)
 from tests.integration.conftest import pxl_env, store, worker  # noqa: F401 (fixtures)
 
-ALL_SCOPES = ("proofs:write", "overlays:write", "jobs:read", "metrics:read")
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
