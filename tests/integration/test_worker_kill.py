@@ -66,3 +66,24 @@ def test_celery_time_limits_backstop_a_prover_that_overruns(store, worker):
     assert done["result"]["szs_status"] == "Timeout"
     assert "time limit" in done["result"]["trace"][0]
     assert final_events(store, doc["id"]) == ["succeeded"]
+
+
+def test_the_hard_time_limit_stops_a_job_the_soft_limit_did_not(store, worker):
+    """No soft limit, so the prover (60 s timeout) runs on until the hard limit: prefork kills
+    the pool process, solo's watchdog records the timeout and ends its process. Either way the
+    job ends once as unknown/Timeout and the worker carries on."""
+    from workers.celery_app import RUN_JOB, app_for
+    from workers.jobs import JobStore
+
+    manual = JobStore(store.r, store.settings, enqueue=lambda job_id, params: None)
+    doc = submit_proof(manual, HARD, timeout=60.0)
+    app_for(store.settings).send_task(RUN_JOB, args=[doc["id"]], task_id=doc["id"],
+                                      queue=store.settings.queue_name, time_limit=1)
+    done = store.wait_terminal(doc["id"], 30)
+    assert done["status"] == "succeeded", done
+    assert done["result"]["szs_status"] == "Timeout"
+    assert "TimeLimitExceeded" in done["result"]["trace"][0]
+    assert final_events(store, doc["id"]) == ["succeeded"]
+    assert worker.alive
+    quick = submit_proof(store, "[]p -> p")
+    assert store.wait_terminal(quick["id"], 30)["status"] == "succeeded"
