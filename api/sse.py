@@ -20,12 +20,12 @@ import redis
 from fastapi import Request
 
 from api.deps import run_blocking
+from workers.jobs import TERMINAL_STATUSES
 
 log = logging.getLogger("pxl.api")
 
 HEARTBEAT_SECONDS = 15.0
 READ_SLICE_MS = 1000  # longest blocking read; bounds how late a disconnect is noticed
-FINAL_EVENTS = frozenset({"succeeded", "failed", "cancelled"})
 RETRY_MS = 2000  # EventSource reconnect delay we suggest
 
 
@@ -37,7 +37,7 @@ def format_event(event_id: str, name: str, data: Any) -> bytes:
 
 def _job_is_over(store, job_id: str) -> bool:
     doc = store.get(job_id)
-    return doc is None or doc.get("status") in FINAL_EVENTS
+    return doc is None or doc.get("status") in TERMINAL_STATUSES
 
 
 async def event_stream(
@@ -69,7 +69,7 @@ async def _events(store, job_id: str, after: str | None, request: Request) -> As
             yield format_event(event_id, name, data)
             after = event_id
             last_sent = time.monotonic()
-            if name in FINAL_EVENTS:
+            if name in TERMINAL_STATUSES:
                 return
         if events:
             continue

@@ -30,7 +30,7 @@ from typing import Any
 import redis
 
 from workers import metrics
-from workers.prover.limits import MAX_DEPTH
+from workers.prover.jsonform import MAX_JSON_NESTING
 from workers.settings import Settings, get_settings
 
 
@@ -45,14 +45,12 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
     {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 )
-_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 KINDS = ("proof", "chrono", "v4")  # one job model for every kind of work
-EVENT_NAMES = ("queued", "started", "progress", "succeeded", "failed", "cancelled")
 
-# Job documents carry formulas in the JSON form, which nests about twice as deep as the formula
-# (an object and an array per connective). The json module recurses once per level, so every
-# process that encodes or decodes job documents needs a recursion limit above this.
-MAX_DOCUMENT_NESTING = 2 * MAX_DEPTH + 8
+# Job documents carry formulas in the JSON form (nested up to MAX_JSON_NESTING) a few levels
+# down (document, params). The json module recurses once per level, so every process that
+# encodes or decodes job documents needs a recursion limit above this.
+MAX_DOCUMENT_NESTING = MAX_JSON_NESTING + 8
 RECURSION_LIMIT_FOR_DOCUMENTS = MAX_DOCUMENT_NESTING + 2000
 
 # Fields of the job document, in the order the API shows them.
@@ -465,12 +463,12 @@ class JobStore:
             events = self.read_events(job_id, after, max(1, block_ms) if block_ms else 0)
             for event_id, name, data in events:
                 after = event_id
-                if name in _TERMINAL and data.get("id") == job_id:
+                if name in TERMINAL_STATUSES and data.get("id") == job_id:
                     return data
             if events and remaining > 0:
                 continue
             doc = self.get(job_id)
-            if doc is None or doc["status"] in _TERMINAL or remaining <= 0:
+            if doc is None or doc["status"] in TERMINAL_STATUSES or remaining <= 0:
                 return doc
 
     # --- cancellation --------------------------------------------------------------------
@@ -490,7 +488,7 @@ class JobStore:
                 return
             doc = _decode(raw)
             outcome["doc"] = doc
-            if doc["owner"] != owner or doc["status"] in _TERMINAL:
+            if doc["owner"] != owner or doc["status"] in TERMINAL_STATUSES:
                 return
             pipe.multi()
             pipe.hset(key, _CANCEL, "1")
@@ -551,7 +549,7 @@ class JobStore:
             if not raw or "id" not in raw:
                 return
             doc = _decode(raw)
-            if doc["status"] in _TERMINAL:
+            if doc["status"] in TERMINAL_STATUSES:
                 outcome["skipped"] = doc
                 return
             pipe.multi()
