@@ -253,9 +253,9 @@ def test_certificate_can_be_skipped():
 
 
 def test_non_pxl_formula_nodes_are_input_errors():
-    from workers.prover.syntax import _Unary
+    from workers.prover.syntax import UnaryNode
 
-    class Someday(_Unary):
+    class Someday(UnaryNode):
         __slots__ = ()
         kind = "someday"
 

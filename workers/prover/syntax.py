@@ -116,7 +116,7 @@ class Const(Formula):
         return self._key[0]
 
 
-class _Unary(Formula):
+class UnaryNode(Formula):
     __slots__ = ()
 
     def __new__(cls, arg: Formula):
@@ -133,22 +133,22 @@ class _Unary(Formula):
         return self._key
 
 
-class Not(_Unary):
+class Not(UnaryNode):
     __slots__ = ()
     kind = "not"
 
 
-class Box(_Unary):
+class Box(UnaryNode):
     __slots__ = ()
     kind = "box"
 
 
-class Dia(_Unary):
+class Dia(UnaryNode):
     __slots__ = ()
     kind = "dia"
 
 
-class _Nary(Formula):
+class NaryNode(Formula):
     __slots__ = ()
 
     def __new__(cls, args):
@@ -169,17 +169,17 @@ class _Nary(Formula):
         return self._key
 
 
-class And(_Nary):
+class And(NaryNode):
     __slots__ = ()
     kind = "and"
 
 
-class Or(_Nary):
+class Or(NaryNode):
     __slots__ = ()
     kind = "or"
 
 
-class _Binary(Formula):
+class BinaryNode(Formula):
     __slots__ = ()
 
     def __new__(cls, left: Formula, right: Formula):
@@ -200,12 +200,12 @@ class _Binary(Formula):
         return self._key
 
 
-class Implies(_Binary):
+class Implies(BinaryNode):
     __slots__ = ()
     kind = "implies"
 
 
-class Iff(_Binary):
+class Iff(BinaryNode):
     __slots__ = ()
     kind = "iff"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from workers.prover.syntax import Formula, _Binary, postorder
+from workers.prover.syntax import BinaryNode, Formula, UnaryNode, postorder
 
 # Times and agents are naturals below this bound (they must fit JSON integers safely).
 MAX_INDEX = 2**63 - 1
@@ -44,21 +44,10 @@ class CpxNode(Formula):
         return f"<{type(self).__name__} {cpx_to_text(self)}>"
 
 
-class _CpxUnary(CpxNode):
+class _CpxUnary(CpxNode, UnaryNode):
+    """One formula argument, as the PXL unary connectives (constructor and accessors)."""
+
     __slots__ = ()
-
-    def __new__(cls, arg: Formula):
-        if not isinstance(arg, Formula):
-            raise TypeError(f"{cls.kind} takes a formula, not {type(arg).__name__}")
-        return cls._make((arg,), (arg,))
-
-    @property
-    def arg(self) -> Formula:
-        return self._key[0]
-
-    @property
-    def children(self) -> tuple[Formula, ...]:
-        return self._key
 
 
 class _CpxIndexed(CpxNode):
@@ -85,7 +74,7 @@ class _CpxIndexed(CpxNode):
         return (self._key[1],)
 
 
-class _CpxBinary(CpxNode, _Binary):
+class _CpxBinary(CpxNode, BinaryNode):
     """Two formula arguments, as the PXL binary connectives (constructor and accessors)."""
 
     __slots__ = ()
