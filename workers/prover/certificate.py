@@ -444,6 +444,20 @@ def decode(certificate: str) -> dict:
     return proof
 
 
+def _drup_step(db: RupChecker, i: int, step: list) -> bool:
+    """Apply an ``a`` (RUP-checked addition) or ``d`` (deletion) step; False for other tags."""
+    tag, lits = step[0], step[1:]
+    if tag == "a":
+        if not db.is_rup(lits):
+            raise CertificateError(f"step {i}: clause {lits} is not RUP")
+        db.add(lits)
+    elif tag == "d":
+        db.delete(lits)
+    else:
+        return False
+    return True
+
+
 def _check_worlds(formula: Formula, proof: dict) -> str:
     root, nvars, clauses, box_arg, global_vars = _encode(formula)
     k = proof.get("worlds")
@@ -469,16 +483,9 @@ def _check_worlds(formula: Formula, proof: dict) -> str:
     db.add([-root])
     rup = 0
     for i, step in enumerate(proof["steps"]):
-        tag, lits = step[0], step[1:]
-        if tag == "a":
-            if not db.is_rup(lits):
-                raise CertificateError(f"step {i}: clause {lits} is not RUP")
-            db.add(lits)
-            rup += 1
-        elif tag == "d":
-            db.delete(lits)
-        else:
+        if not _drup_step(db, i, step):
             raise CertificateError(f"step {i}: only 'a' and 'd' steps in a worlds proof")
+        rup += step[0] == "a"
     if not db.inconsistent:
         raise CertificateError(f"the proof does not refute the {k}-world encoding")
     return f"proof checked: no countermodel with {k} worlds (the S5 bound), {rup} RUP steps"
@@ -498,13 +505,8 @@ def check_proof(formula: Formula, proof: dict) -> str:
     lemmas = rup = cuts = 0
     for i, step in enumerate(proof["steps"]):
         tag, lits = step[0], step[1:]
-        if tag == "a":
-            if not db.is_rup(lits):
-                raise CertificateError(f"step {i}: clause {lits} is not RUP")
-            db.add(lits)
-            rup += 1
-        elif tag == "d":
-            db.delete(lits)
+        if _drup_step(db, i, step):
+            rup += tag == "a"
         elif tag == "c":
             db.add(check_cut(db, step[1], f"step {i}"))
             cuts += 1

@@ -153,6 +153,14 @@ def worlds_bound(enc: Encoding) -> int:
     return free + 1 if natoms >= 30 else min(free + 1, 2**natoms)
 
 
+
+def _free(solver: Solver, watch: _Watch | None) -> None:
+    """Delete a solver, through the watcher when one may be interrupting it."""
+    if watch is not None:
+        watch.delete(solver)
+    else:
+        solver.delete()
+
 class _Cegar:
     def __init__(self, enc: Encoding, watch: _Watch, trace: list[str]) -> None:
         self.enc = enc
@@ -508,10 +516,7 @@ def needed_lemmas(
             need.update(lit - base - 1 for lit in solver.get_core() if lit > base)
         return sorted(need)
     finally:
-        if watch is not None:
-            watch.delete(solver)
-        else:
-            solver.delete()
+        _free(solver, watch)
 
 
 class _ProofTail:
@@ -618,10 +623,7 @@ def make_certificate(
                 return None, f"internal error: a cutting-plane step failed its check: {why}"
         return proof, None
     finally:
-        if watch is not None:
-            watch.delete(solver)
-        else:
-            solver.delete()
+        _free(solver, watch)
 
 
 def _cuts_stand_alone(
@@ -704,10 +706,7 @@ def make_worlds_certificate(
         }
         return proof, None
     finally:
-        if watch is not None:
-            watch.delete(solver)
-        else:
-            solver.delete()
+        _free(solver, watch)
 
 
 def encode_certificate(proof: dict) -> str:
