@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "pxl-core.json"
 PROMETHEUS_GENERATED = {"up"}  # series Prometheus itself adds to every scrape target
+# series of the exporters in compose/docker-compose.prod.yml that the dashboard reads
+# (redis_exporter, nginx-prometheus-exporter): names from their documentation
+EXPORTER_SERIES = {
+    "redis_memory_used_bytes", "redis_memory_max_bytes", "redis_connected_clients",
+    "nginx_connections_active", "nginx_http_requests_total", "nginx_up",
+}  # fmt: skip
 
 PROMQL_KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
@@ -196,7 +202,7 @@ def test_selector_extraction_finds_names_and_skips_functions_labels_and_numbers(
 
 
 def test_rules_and_dashboard_name_only_emitted_series_and_labels(emitted):
-    known = set(emitted) | recorded_names() | PROMETHEUS_GENERATED
+    known = set(emitted) | recorded_names() | PROMETHEUS_GENERATED | EXPORTER_SERIES
     problems = []
     exprs = [rule["expr"] for rule in all_rules()] + dashboard_exprs()
     for expr in exprs:
@@ -329,3 +335,56 @@ def test_docs_name_only_pxl_commands_and_options_that_exist():
             for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", rest):
                 assert option in options, f"{doc}: `pxl {command} {option}` does not exist"
     assert {"serve", "worker", "flower", "token"} <= seen
+
+
+# --- alertmanager ----------------------------------------------------------------------------
+
+
+def amtool() -> str:
+    path = shutil.which("amtool")
+    if path:
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail("amtool is missing: install 'prometheus-alertmanager' (.ci/run does)")
+    pytest.skip("amtool not installed (apt-get install prometheus-alertmanager)")
+
+
+def amtool_route(*labels: str) -> str:
+    config = f"--config.file={MONITORING / 'alertmanager.yml'}"
+    result = subprocess.run(
+        [amtool(), "config", "routes", "test", config, *labels],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def test_amtool_accepts_the_alertmanager_config():
+    result = subprocess.run(
+        [amtool(), "check-config", str(MONITORING / "alertmanager.yml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_alert_severity_routes_to_its_receiver():
+    receivers = {"page": "pager", "ticket": "tickets", "warning": "tickets"}
+    for alert in (rule for rule in all_rules() if "alert" in rule):
+        severity = alert["labels"]["severity"]
+        assert amtool_route(f"alertname={alert['alert']}", f"severity={severity}") == (
+            receivers[severity]
+        ), alert["alert"]
+    assert amtool_route("alertname=Unlabelled") == "tickets"  # nothing goes nowhere
+
+
+def test_prometheus_sends_alerts_to_the_stacks_alertmanager():
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]
+    compose = yaml.safe_load((ROOT / "compose" / "docker-compose.prod.yml").read_text())
+    alertmanager = compose["services"]["alertmanager"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in alertmanager["volumes"]}
+    assert mounts["/etc/alertmanager/alertmanager.yml"] == "../monitoring/alertmanager.yml"
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    assert set(compose["services"]["prometheus"]["networks"]) & set(alertmanager["networks"])
