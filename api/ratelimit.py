@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from api.auth import principal_from_headers
 from workers import metrics
+from workers.keys import ratelimit_keys
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,7 @@ class RateLimiter:
         return entry[1], entry[2]
 
     def keys(self, identity: str) -> list[str]:
-        base = f"{self.settings.key_prefix}ratelimit:{identity}"
-        return [f"{base}:bucket", f"{base}:log"]
+        return ratelimit_keys(self.settings.key_prefix, identity)
 
     async def hit(self, identity: str, *, consume: bool = True) -> Decision:
         """Count one request for ``identity`` if both rules allow it (``consume=False``: peek)."""

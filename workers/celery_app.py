@@ -20,21 +20,15 @@ import socket
 import threading
 
 from celery import Celery, bootsteps
-from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from workers import logs
+from workers.keys import broker_prefix, webhook_queue
 from workers.settings import Settings, get_settings
 
 RUN_JOB = "pxl.run_job"
 DELIVER_WEBHOOK = "pxl.deliver_webhook"
 
 
-def webhook_queue(settings: Settings) -> str:
-    return f"{settings.queue_name}.webhooks"
-
-
-def broker_prefix(settings: Settings) -> str:
-    return f"{settings.key_prefix}broker:"
 
 
 def visibility_timeout(settings: Settings) -> float:
@@ -50,14 +44,6 @@ def time_limits(settings: Settings, timeout: float | None) -> tuple[float, float
     soft = timeout + settings.job_time_limit_grace
     return soft, soft + settings.job_hard_time_limit_margin
 
-
-def broker_queue_keys(settings: Settings, queue: str) -> list[str]:
-    """The Redis lists holding a queue's waiting messages (one per priority step)."""
-    prefix = broker_prefix(settings)
-    keys = []
-    for pri in PRIORITY_STEPS:
-        keys.append(f"{prefix}{queue}{Channel.sep}{pri}" if pri else f"{prefix}{queue}")
-    return keys
 
 
 def celery_config(settings: Settings) -> dict:

@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from workers import metrics
+from workers import keys, metrics
 from workers.prover.jsonform import MAX_JSON_NESTING
 from workers.settings import Settings, get_settings
 
@@ -252,27 +252,26 @@ class JobStore:
         settings = settings or get_settings()
         return cls(redis_client(settings), settings)
 
-    # --- keys ----------------------------------------------------------------------------
+    # --- keys (workers.keys, under this store's prefix) ------------------------------------
 
     def job_key(self, job_id: str) -> str:
-        return f"{self.prefix}job:{job_id}"
+        return keys.job_key(self.prefix, job_id)
 
     def events_key(self, job_id: str) -> str:
-        return f"{self.prefix}job:{job_id}:events"
+        return keys.events_key(self.prefix, job_id)
 
     def owner_key(self, owner: str) -> str:
-        return f"{self.prefix}owner:{owner}:jobs"
+        return keys.owner_key(self.prefix, owner)
 
     def idempotency_key(self, owner: str, key: str) -> str:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return f"{self.prefix}idem:{owner}:{digest}"
+        return keys.idempotency_key(self.prefix, owner, key)
 
     @property
     def workers_key(self) -> str:
-        return f"{self.prefix}workers"
+        return keys.workers_key(self.prefix)
 
     def worker_key(self, worker_id: str) -> str:
-        return f"{self.prefix}worker:{worker_id}"
+        return keys.worker_key(self.prefix, worker_id)
 
     # --- submission ----------------------------------------------------------------------
 
@@ -688,7 +687,7 @@ class JobStore:
         self._schedule_webhook(job_id, attempt, delay)
 
     def _celery_schedule_webhook(self, job_id: str, attempt: int, delay: float) -> None:
-        from workers.celery_app import app_for, visibility_timeout, webhook_queue
+        from workers.celery_app import app_for, visibility_timeout
 
         # A countdown keeps the message unacknowledged in a worker; beyond the visibility
         # timeout Redis would hand it out again, so long waits hop (see webhooks.run_delivery).
@@ -696,7 +695,7 @@ class JobStore:
                       visibility_timeout(self.settings) / 2)
         app_for(self.settings).send_task(
             "pxl.deliver_webhook", args=[job_id, attempt, time.time() + delay],
-            queue=webhook_queue(self.settings), countdown=min(delay, longest) or None)
+            queue=keys.webhook_queue(self.settings), countdown=min(delay, longest) or None)
 
     def update_webhook(self, job_id: str, change: Callable[[dict], dict | None]) -> dict | None:
         """Apply ``change`` to the job's webhook state atomically; returns the new state, or
@@ -780,11 +779,9 @@ class JobStore:
             app_for(self.settings).control.revoke(job_id)
 
     def _broker_queue_depth(self) -> int:
-        from workers.celery_app import broker_queue_keys
-
-        keys = broker_queue_keys(self.settings, self.settings.queue_name)
+        queue_keys = keys.broker_queue_keys(self.settings, self.settings.queue_name)
         with self.r.pipeline(transaction=False) as pipe:
-            for key in keys:
+            for key in queue_keys:
                 pipe.llen(key)
             return sum(pipe.execute())
 

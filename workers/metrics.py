@@ -30,6 +30,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from workers.keys import (
+    COUNTERS_KEY,
+    HISTOGRAMS_KEY,
+    IN_PROGRESS_KEY,
+    broker_queue_keys,
+    broker_unacked_key,
+    webhook_queue,
+)
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger("pxl.metrics")
@@ -73,9 +81,6 @@ GAUGES: dict[str, str] = {
     "pxl_redis_up": "1 if the metrics scrape could read Redis, else 0.",
 }
 
-COUNTERS_KEY = "metrics:counters"
-HISTOGRAMS_KEY = "metrics:histograms"
-IN_PROGRESS_KEY = "metrics:in_progress"
 _SEP = "\t"
 
 
@@ -460,7 +465,7 @@ class FleetCollector:
     Queue depth (the queue-depth SLO metric) is defined here:
 
     * ``pxl_queue_depth{queue}`` = Σ ``LLEN`` over every Redis list kombu keeps for the queue:
-      the base list and one per priority step (``workers.celery_app.broker_queue_keys``), i.e.
+      the base list and one per priority step (``workers.keys.broker_queue_keys``), i.e.
       messages no worker has fetched yet. Reported for the job queue (``settings.queue_name``)
       and the webhook queue (``<queue_name>.webhooks``).
     * ``pxl_queue_reserved{queue}`` = entries of kombu's ``unacked`` hash routed to the queue:
@@ -479,8 +484,6 @@ class FleetCollector:
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        from workers.celery_app import broker_prefix, broker_queue_keys, webhook_queue
-
         settings = self._settings or get_settings()
         redis = self._redis or _client(settings)
         prefix = settings.key_prefix
@@ -491,7 +494,7 @@ class FleetCollector:
             pipe.hgetall(prefix + COUNTERS_KEY)
             pipe.hgetall(prefix + HISTOGRAMS_KEY)
             pipe.zrangebyscore(prefix + IN_PROGRESS_KEY, time.time(), "+inf")
-            pipe.hvals(broker_prefix(settings) + "unacked")
+            pipe.hvals(broker_unacked_key(settings))
             list_counts = []
             for queue in queues:
                 keys = broker_queue_keys(settings, queue)

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from workers import metrics
+from workers import keys, metrics
 from workers.clients import WEBHOOK_SECRET_PREFIX
 from workers.jobs import DOCUMENT_FIELDS, TERMINAL_STATUSES, JobStore, rfc3339
 from workers.settings import Settings
@@ -243,7 +243,7 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
     hook = doc["webhook"]
     if hook["state"] != "pending" or len(hook["attempts"]) != attempt - 1:
         return "duplicate"
-    lock = f"{store.job_key(job_id)}:webhook:{attempt}"
+    lock = keys.webhook_lock_key(store.prefix, job_id, attempt)
     if not store.r.set(lock, "1", nx=True, ex=int(settings.webhook_timeout_seconds * 3 + 60)):
         # Another delivery of this attempt is under way, or its worker died mid-request.
         # Look again once the lock has expired: a recorded attempt makes that a no-op.

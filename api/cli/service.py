@@ -110,7 +110,8 @@ def _auth_problem(settings) -> str | None:
 
 
 def worker_command(args) -> int:
-    from workers.celery_app import app, webhook_queue
+    from workers.celery_app import app
+    from workers.keys import webhook_queue
     from workers.settings import get_settings
 
     settings = get_settings()

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.unit.obs_support import isolated_env, parse_samples, sample
 from workers import metrics
-from workers.celery_app import broker_prefix, broker_queue_keys, webhook_queue
+from workers.keys import IN_PROGRESS_KEY, broker_prefix, broker_queue_keys, webhook_queue
 from workers.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -80,8 +80,8 @@ def test_in_progress_follows_started_and_finished(obs_env):
 def test_in_progress_of_a_dead_worker_expires(obs_env):
     settings, client = obs_env
     # a run whose worker died: its deadline has passed, so it no longer counts
-    client.zadd(settings.key_prefix + metrics.IN_PROGRESS_KEY, {"proof\tdead": time.time() - 1})
-    client.zadd(settings.key_prefix + metrics.IN_PROGRESS_KEY, {"proof\talive": time.time() + 60})
+    client.zadd(settings.key_prefix + IN_PROGRESS_KEY, {"proof\tdead": time.time() - 1})
+    client.zadd(settings.key_prefix + IN_PROGRESS_KEY, {"proof\talive": time.time() + 60})
     assert sample(scrape(settings), "pxl_jobs_in_progress", kind="proof") == 1
 
 

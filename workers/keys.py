@@ -1,0 +1,99 @@
+"""Every Redis key the service uses, named in one place (``P`` = ``settings.key_prefix``).
+
+The job store, the queue, the metrics and the API's rate limiter all build their key names
+here, so a reader of one can find what another touches, and one Redis database can hold
+isolated deployments (everything starts with ``P``).
+
+* ``P job:<id>`` hash — the job record (workers.jobs); ``…:events`` its event stream;
+  ``…:webhook:<attempt>`` the lock of one callback delivery.
+* ``P owner:<owner>:jobs`` sorted set — the owner's job ids, ordered by id (time).
+* ``P idem:<owner>:<sha256 of the Idempotency-Key>`` — the job a key was first used for.
+* ``P workers`` sorted set and ``P worker:<id>`` — the workers' heartbeats.
+* ``P metrics:counters`` / ``P metrics:histograms`` / ``P metrics:in_progress`` — fleet metrics.
+* ``P ratelimit:<identity>:bucket`` / ``…:log`` — the API's rate limits.
+* ``P broker:…`` — everything kombu keeps (queues, unacked, bindings); see broker_queue_keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+from workers.settings import Settings
+
+# --- job records -----------------------------------------------------------------------------
+
+
+def job_key(prefix: str, job_id: str) -> str:
+    return f"{prefix}job:{job_id}"
+
+
+def events_key(prefix: str, job_id: str) -> str:
+    return f"{prefix}job:{job_id}:events"
+
+
+def webhook_lock_key(prefix: str, job_id: str, attempt: int) -> str:
+    return f"{prefix}job:{job_id}:webhook:{attempt}"
+
+
+def owner_key(prefix: str, owner: str) -> str:
+    return f"{prefix}owner:{owner}:jobs"
+
+
+def idempotency_key(prefix: str, owner: str, key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{prefix}idem:{owner}:{digest}"
+
+
+# --- workers' heartbeats ---------------------------------------------------------------------
+
+
+def workers_key(prefix: str) -> str:
+    return f"{prefix}workers"
+
+
+def worker_key(prefix: str, worker_id: str) -> str:
+    return f"{prefix}worker:{worker_id}"
+
+
+# --- metrics (after the prefix) --------------------------------------------------------------
+
+COUNTERS_KEY = "metrics:counters"
+HISTOGRAMS_KEY = "metrics:histograms"
+IN_PROGRESS_KEY = "metrics:in_progress"
+
+
+# --- rate limits -----------------------------------------------------------------------------
+
+
+def ratelimit_keys(prefix: str, identity: str) -> list[str]:
+    """The token bucket and the sliding-window log of one identity."""
+    base = f"{prefix}ratelimit:{identity}"
+    return [f"{base}:bucket", f"{base}:log"]
+
+
+# --- the broker (kombu) ----------------------------------------------------------------------
+
+
+def broker_prefix(settings: Settings) -> str:
+    return f"{settings.key_prefix}broker:"
+
+
+def webhook_queue(settings: Settings) -> str:
+    """The broker queue of webhook deliveries (the job queue is ``settings.queue_name``)."""
+    return f"{settings.queue_name}.webhooks"
+
+
+def broker_queue_keys(settings: Settings, queue: str) -> list[str]:
+    """The Redis lists holding a queue's waiting messages (one per priority step)."""
+    prefix = broker_prefix(settings)
+    keys = []
+    for pri in PRIORITY_STEPS:
+        keys.append(f"{prefix}{queue}{Channel.sep}{pri}" if pri else f"{prefix}{queue}")
+    return keys
+
+
+def broker_unacked_key(settings: Settings) -> str:
+    """kombu's hash of messages fetched and not yet acknowledged."""
+    return broker_prefix(settings) + "unacked"
