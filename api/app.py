@@ -23,7 +23,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
 from api.routes import ROUTERS
 from api.routes.health import service_version
 from api.schemas import COMPONENT_MODELS
-from workers.jobs import RECURSION_LIMIT_FOR_DOCUMENTS
+from workers.record import RECURSION_LIMIT_FOR_DOCUMENTS
 from workers.settings import Settings, get_settings
 
 TITLE = "LOGOS PXL Core API"

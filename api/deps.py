@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from api.problems import ProblemError
-from workers.jobs import MAX_DOCUMENT_NESTING
+from workers.record import MAX_DOCUMENT_NESTING
 from workers.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)

@@ -20,7 +20,7 @@ import redis
 from fastapi import Request
 
 from api.deps import run_blocking
-from workers.jobs import TERMINAL_STATUSES
+from workers.record import TERMINAL_STATUSES
 
 log = logging.getLogger("pxl.api")
 

@@ -18,53 +18,33 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import redis
 
 from workers import keys, metrics
-from workers.prover.jsonform import MAX_JSON_NESTING
+from workers.record import (
+    CANCEL,
+    DOCUMENT_FIELDS,
+    KINDS,
+    QUEUE_WAIT_S,
+    RUNNER,
+    STARTED_TS,
+    SUBMITTED_TS,
+    TERMINAL_STATUSES,
+    JobStatus,
+    decode,
+    dumps,
+    id_floor,
+    is_job_id,
+    new_job_id,
+    rfc3339,
+)
 from workers.settings import Settings, get_settings
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
-    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
-)
-KINDS = ("proof", "chrono", "v4")  # one job model for every kind of work
-
-# Job documents carry formulas in the JSON form (nested up to MAX_JSON_NESTING) a few levels
-# down (document, params). The json module recurses once per level, so every process that
-# encodes or decodes job documents needs a recursion limit above this.
-MAX_DOCUMENT_NESTING = MAX_JSON_NESTING + 8
-RECURSION_LIMIT_FOR_DOCUMENTS = MAX_DOCUMENT_NESTING + 2000
-
-# Fields of the job document, in the order the API shows them.
-DOCUMENT_FIELDS = (
-    "id", "kind", "owner", "status", "progress", "submitted_at", "started_at", "finished_at",
-    "attempts", "params", "result", "error", "webhook", "request_id",
-)
-# Internal fields of the hash, never shown.
-_CANCEL = "_cancel"
-_SUBMITTED_TS = "_submitted_ts"
-_STARTED_TS = "_started_ts"
-_RUNNER = "_runner"  # host:pid of the process running the latest delivery
-QUEUE_WAIT_S = "_queue_wait_s"  # in the document begin() returns, not stored
-
 
 # finish(): a job leaves a non-terminal status once, with exactly one final event.
 _FINISH_LUA = """
@@ -134,67 +114,12 @@ class QueueFull(Exception):
         self.retry_after = retry_after
 
 
-# --- ids and time ----------------------------------------------------------------------
-
-MAX_BLOCK_MS = 60_000  # the longest a read_events call blocks
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_id_lock = threading.Lock()
-_last_id = (0, 0)
-
-
-def new_job_id(now: float | None = None) -> str:
-    """A ULID: 48 bits of milliseconds then 80 random bits, 26 Crockford base32 characters.
-
-    Ids sort by submission time, which is what makes the owner index and its cursor work.
-    Within one process they are strictly increasing (monotonic ULIDs); across processes,
-    ids of the same millisecond sort arbitrarily.
-    """
-    global _last_id
-    ms = int((time.time() if now is None else now) * 1000)
-    with _id_lock:
-        if ms <= _last_id[0]:
-            ms, rand = _last_id[0], _last_id[1] + 1
-        else:
-            rand = secrets.randbits(79)  # a zero top bit leaves room to count up
-        _last_id = (ms, rand)
-    value = (ms << 80) | rand
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def _id_floor(epoch_s: float) -> str:
-    """The smallest id a job submitted at ``epoch_s`` can have."""
-    ms = int(epoch_s * 1000)
-    value = ms << 80
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def is_job_id(value: str) -> bool:
-    return len(value) == 26 and all(c in _CROCKFORD for c in value)
-
-
-def rfc3339(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
-
-
 def params_fingerprint(kind: str, params: dict, callback_url: str | None) -> str:
     canonical = json.dumps(
         {"kind": kind, "params": params, "callback_url": callback_url},
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _decode(raw: dict[str, str]) -> dict:
-    doc = {name: json.loads(raw[name]) if name in raw else None for name in DOCUMENT_FIELDS}
-    doc["attempts"] = doc["attempts"] or 0
-    return doc
 
 
 def redis_client_script(client: redis.Redis, source: str):
@@ -304,8 +229,8 @@ class JobStore:
             if callback_url else None,
             "request_id": request_id,
         }
-        fields = {name: _dumps(doc[name]) for name in DOCUMENT_FIELDS}
-        fields[_SUBMITTED_TS] = repr(now)
+        fields = {name: dumps(doc[name]) for name in DOCUMENT_FIELDS}
+        fields[SUBMITTED_TS] = repr(now)
         key = self.job_key(job_id)
         if idem_key:
             # The record first, then the claim of the key (which may lose a race), then the
@@ -314,7 +239,7 @@ class JobStore:
                 pipe.hset(key, mapping=fields)
                 pipe.expire(key, ttl)
                 pipe.execute()
-            claim = _dumps({"job_id": job_id, "fingerprint": fingerprint})
+            claim = dumps({"job_id": job_id, "fingerprint": fingerprint})
             if not self.r.set(idem_key, claim, nx=True, ex=ttl):
                 # Lost a race with the same key: drop our unannounced record, answer theirs.
                 self.r.delete(key)
@@ -329,7 +254,7 @@ class JobStore:
                 pipe.hset(key, mapping=fields)
                 pipe.expire(key, ttl)
             pipe.zadd(owner_key, {job_id: 0})
-            pipe.zremrangebylex(owner_key, "-", "(" + _id_floor(now - ttl))
+            pipe.zremrangebylex(owner_key, "-", "(" + id_floor(now - ttl))
             pipe.expire(owner_key, ttl)
             event_position = len(pipe.command_stack)
             self._append_event(pipe, job_id, "queued", {"status": "queued"})
@@ -379,7 +304,7 @@ class JobStore:
         raw = self.r.hgetall(self.job_key(job_id))
         if not raw or "id" not in raw:
             return None
-        doc = _decode(raw)
+        doc = decode(raw)
         if owner is not None and doc["owner"] != owner:
             return None
         return doc
@@ -411,7 +336,7 @@ class JobStore:
                 if not raw or "id" not in raw:
                     expired.append(job_id)
                     continue
-                doc = _decode(raw)
+                doc = decode(raw)
                 if (status and doc["status"] != status) or (kind and doc["kind"] != kind):
                     last_seen = job_id
                     continue
@@ -485,12 +410,12 @@ class JobStore:
             raw = pipe.hgetall(key)
             if not raw or "id" not in raw:
                 return
-            doc = _decode(raw)
+            doc = decode(raw)
             outcome["doc"] = doc
             if doc["owner"] != owner or doc["status"] in TERMINAL_STATUSES:
                 return
             pipe.multi()
-            pipe.hset(key, _CANCEL, "1")
+            pipe.hset(key, CANCEL, "1")
             if doc["status"] == JobStatus.QUEUED.value:
                 outcome["doc"] = self._write_terminal(pipe, doc, raw, JobStatus.CANCELLED)
                 outcome["ended"] = True
@@ -506,10 +431,10 @@ class JobStore:
 
     def runner_of(self, job_id: str) -> str | None:
         """host:pid of the process that ran (or runs) the job's latest delivery."""
-        return self.r.hget(self.job_key(job_id), _RUNNER)
+        return self.r.hget(self.job_key(job_id), RUNNER)
 
     def cancel_requested(self, job_id: str) -> bool:
-        return self.r.hget(self.job_key(job_id), _CANCEL) == "1"
+        return self.r.hget(self.job_key(job_id), CANCEL) == "1"
 
     # --- the worker's side of the lifecycle ----------------------------------------------
 
@@ -523,16 +448,16 @@ class JobStore:
         metric_keys, metric_args = metrics.started_script_args(self.settings, now)
         reply = self._begin_script(
             keys=[key, self.events_key(job_id), *metric_keys],
-            args=[repr(now), _dumps(rfc3339(now)), _runner_id(), self.settings.job_ttl_seconds,
+            args=[repr(now), dumps(rfc3339(now)), _runner_id(), self.settings.job_ttl_seconds,
                   self.settings.job_events_maxlen, self.settings.job_max_attempts, *metric_args])
         if not reply:
             return None
         if len(reply) > 1:
             raw = dict(zip(reply[::2], reply[1::2], strict=True))
-            doc = _decode(raw)
+            doc = decode(raw)
             doc.update(status=JobStatus.RUNNING.value, started_at=rfc3339(now),
                        attempts=doc["attempts"] + 1)
-            doc[QUEUE_WAIT_S] = now - float(raw.get(_SUBMITTED_TS, now))
+            doc[QUEUE_WAIT_S] = now - float(raw.get(SUBMITTED_TS, now))
             metrics.started_recorded(doc["kind"])
             return doc
         return self._begin_otherwise(job_id)
@@ -547,12 +472,12 @@ class JobStore:
             raw = pipe.hgetall(key)
             if not raw or "id" not in raw:
                 return
-            doc = _decode(raw)
+            doc = decode(raw)
             if doc["status"] in TERMINAL_STATUSES:
                 outcome["skipped"] = doc
                 return
             pipe.multi()
-            if raw.get(_CANCEL) == "1":
+            if raw.get(CANCEL) == "1":
                 outcome["ended"] = self._write_terminal(pipe, doc, raw, JobStatus.CANCELLED)
                 return len(pipe.command_stack)
             if doc["attempts"] >= self.settings.job_max_attempts:
@@ -566,14 +491,14 @@ class JobStore:
             doc.update(status=JobStatus.RUNNING.value, started_at=rfc3339(now),
                        attempts=doc["attempts"] + 1)
             pipe.hset(key, mapping={
-                "status": _dumps(doc["status"]), "started_at": _dumps(doc["started_at"]),
-                "attempts": _dumps(doc["attempts"]), _STARTED_TS: repr(now),
-                _RUNNER: _runner_id(),
+                "status": dumps(doc["status"]), "started_at": dumps(doc["started_at"]),
+                "attempts": dumps(doc["attempts"]), STARTED_TS: repr(now),
+                RUNNER: _runner_id(),
             })
             pipe.expire(key, self.settings.job_ttl_seconds)
             self._append_event(pipe, job_id, "started",
                                {"status": "running", "attempt": doc["attempts"]})
-            queue_wait_s = now - float(raw.get(_SUBMITTED_TS, now))
+            queue_wait_s = now - float(raw.get(SUBMITTED_TS, now))
             doc[QUEUE_WAIT_S] = queue_wait_s
             outcome["started"] = doc
             job_commands = len(pipe.command_stack)
@@ -592,14 +517,14 @@ class JobStore:
 
     def timings(self, job_id: str) -> tuple[float | None, float | None]:
         """(submitted, started) as epoch seconds."""
-        sub, start = self.r.hmget(self.job_key(job_id), _SUBMITTED_TS, _STARTED_TS)
+        sub, start = self.r.hmget(self.job_key(job_id), SUBMITTED_TS, STARTED_TS)
         return (float(sub) if sub else None, float(start) if start else None)
 
     def progress(self, job_id: str, fraction: float, note: str = "") -> None:
         fraction = max(0.0, min(1.0, float(fraction)))
         key = self.job_key(job_id)
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "progress", _dumps(fraction))
+            pipe.hset(key, "progress", dumps(fraction))
             pipe.expire(key, self.settings.job_ttl_seconds)
             self._append_event(pipe, job_id, "progress", {"progress": fraction, "note": note})
             pipe.execute()
@@ -620,8 +545,8 @@ class JobStore:
             self.settings, kind or self._kind(job_id), status.value, _verdict(result))
         reply = self._finish_script(
             keys=[self.job_key(job_id), self.events_key(job_id), *metric_keys],
-            args=[_dumps(status.value), _dumps(rfc3339(now)), _dumps(result), _dumps(error),
-                  _dumps(1.0) if status is JobStatus.SUCCEEDED else "",
+            args=[dumps(status.value), dumps(rfc3339(now)), dumps(result), dumps(error),
+                  dumps(1.0) if status is JobStatus.SUCCEEDED else "",
                   self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
                   status.value, repr(now), *metric_args])
         if not reply:
@@ -659,9 +584,9 @@ class JobStore:
         doc.update(status=status.value, finished_at=rfc3339(now), result=result, error=error)
         if status is JobStatus.SUCCEEDED:
             doc["progress"] = 1.0
-        doc["_end_to_end_s"] = now - float(raw.get(_SUBMITTED_TS, now))
+        doc["_end_to_end_s"] = now - float(raw.get(SUBMITTED_TS, now))
         key = self.job_key(doc["id"])
-        pipe.hset(key, mapping={name: _dumps(doc[name]) for name in
+        pipe.hset(key, mapping={name: dumps(doc[name]) for name in
                                 ("status", "finished_at", "result", "error", "progress")})
         pipe.expire(key, self.settings.job_ttl_seconds)
         public = {name: doc[name] for name in DOCUMENT_FIELDS}
@@ -713,7 +638,7 @@ class JobStore:
             if new is None:
                 return
             pipe.multi()
-            pipe.hset(key, "webhook", _dumps(new))
+            pipe.hset(key, "webhook", dumps(new))
             outcome["hook"] = new
 
         self.r.transaction(txn, key)
@@ -721,7 +646,7 @@ class JobStore:
 
     def _append_event(self, pipe, job_id: str, name: str, data: dict) -> None:
         key = self.events_key(job_id)
-        pipe.xadd(key, {"event": name, "data": _dumps(data)},
+        pipe.xadd(key, {"event": name, "data": dumps(data)},
                   maxlen=self.settings.job_events_maxlen, approximate=True)
         pipe.expire(key, self.settings.job_ttl_seconds)
 
@@ -738,7 +663,7 @@ class JobStore:
         ttl = max(1, int(self.settings.worker_heartbeat_seconds * 3))
         record = {"id": worker_id, "last_seen": rfc3339(now), **info}
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.set(self.worker_key(worker_id), _dumps(record), ex=ttl)
+            pipe.set(self.worker_key(worker_id), dumps(record), ex=ttl)
             pipe.zadd(self.workers_key, {worker_id: now})
             pipe.zremrangebyscore(self.workers_key, "-inf", now - 3600)
             pipe.execute()
@@ -785,6 +710,8 @@ class JobStore:
                 pipe.llen(key)
             return sum(pipe.execute())
 
+
+MAX_BLOCK_MS = 60_000  # the longest a read_events call blocks
 
 _clients: dict[tuple[int, str], redis.Redis] = {}
 

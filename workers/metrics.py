@@ -38,6 +38,7 @@ from workers.keys import (
     broker_unacked_key,
     webhook_queue,
 )
+from workers.record import KINDS
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger("pxl.metrics")
@@ -48,7 +49,6 @@ LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.2, 2.5, 5, 10, 30, 60, 120, 300,
 )  # fmt: skip
 
-KINDS = ("proof", "chrono", "v4")  # the job kinds (workers.jobs.KINDS); pre-set to 0 at scrape
 WEBHOOK_OUTCOMES = ("delivered", "retry", "failed", "refused")
 
 # name -> (help, label names)

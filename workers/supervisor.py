@@ -50,7 +50,8 @@ def restore_jobs_of(settings: Settings, runner: str) -> list[str]:
     """Put back on the queue the unacknowledged run_job messages whose job's latest delivery
     ran in ``runner`` (host:pid of a process known to be dead).  Returns the job ids."""
     from workers.celery_app import RUN_JOB, app_for
-    from workers.jobs import JobStore, is_job_id
+    from workers.jobs import JobStore
+    from workers.record import is_job_id
 
     store = JobStore.from_settings(settings)
     restored = []

@@ -19,7 +19,8 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app
-from workers.jobs import QUEUE_WAIT_S, RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus, JobStore
+from workers.jobs import JobStore
+from workers.record import QUEUE_WAIT_S, RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus
 from workers.runners import RUNNERS, JobContext, timeout_result
 from workers.settings import get_settings
 
@@ -111,7 +112,7 @@ def _record_time_limit(store: JobStore, job_id: str, limit_name: str) -> None:
 
 
 _settings = get_settings()
-# The worker decodes and encodes job documents as deep as the API accepts (see workers.jobs).
+# The worker decodes and encodes job documents as deep as the API accepts (see workers.record).
 sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT_FOR_DOCUMENTS))
 
 

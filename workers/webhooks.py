@@ -38,7 +38,8 @@ import httpx
 
 from workers import keys, metrics
 from workers.clients import WEBHOOK_SECRET_PREFIX
-from workers.jobs import DOCUMENT_FIELDS, TERMINAL_STATUSES, JobStore, rfc3339
+from workers.jobs import JobStore
+from workers.record import DOCUMENT_FIELDS, TERMINAL_STATUSES, rfc3339
 from workers.settings import Settings
 
 SIGNATURE_VERSION = "v1"

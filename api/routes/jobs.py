@@ -23,7 +23,7 @@ from api.deps import get_store, run_blocking
 from api.problems import ProblemError, problem_responses
 from api.schemas import JobDocument, JobKind, JobPage, JobStatusName
 from api.sse import event_stream
-from workers.jobs import TERMINAL_STATUSES as TERMINAL
+from workers.record import TERMINAL_STATUSES as TERMINAL
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 

@@ -8,12 +8,10 @@ import pytest
 from workers import metrics
 from workers.jobs import (
     IdempotencyConflict,
-    JobStatus,
     JobStore,
     QueueFull,
-    is_job_id,
-    new_job_id,
 )
+from workers.record import JobStatus, is_job_id, new_job_id
 from workers.settings import Settings
 
 PARAMS = {"formula": {"atom": "p"}, "formula_text": "p", "timeout": 5.0, "overlay": None}

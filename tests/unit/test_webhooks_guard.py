@@ -139,7 +139,8 @@ def hook_store():
     import redis
 
     from workers import metrics
-    from workers.jobs import JobStatus, JobStore
+    from workers.jobs import JobStore
+    from workers.record import JobStatus
 
     db = os.environ.get("PXL_TEST_REDIS_DB", "15")
     client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}", decode_responses=True)

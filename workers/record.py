@@ -1,0 +1,102 @@
+"""The job record: what a job is, whatever its kind, and how its fields are stored.
+
+A job is a Redis hash (workers.keys.job_key) whose fields hold JSON values: the public
+document (DOCUMENT_FIELDS, in the order the API shows them) and a few internal fields.  Its
+id is a ULID, so ids sort by submission time.  The job store (workers.jobs) moves records
+through their statuses; this module only says what they look like.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from workers.prover.jsonform import MAX_JSON_NESTING
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+KINDS = ("proof", "chrono", "v4")  # one job model for every kind of work
+
+# Job documents carry formulas in the JSON form (nested up to MAX_JSON_NESTING) a few levels
+# down (document, params). The json module recurses once per level, so every process that
+# encodes or decodes job documents needs a recursion limit above this.
+MAX_DOCUMENT_NESTING = MAX_JSON_NESTING + 8
+RECURSION_LIMIT_FOR_DOCUMENTS = MAX_DOCUMENT_NESTING + 2000
+
+# Fields of the job document, in the order the API shows them.
+DOCUMENT_FIELDS = (
+    "id", "kind", "owner", "status", "progress", "submitted_at", "started_at", "finished_at",
+    "attempts", "params", "result", "error", "webhook", "request_id",
+)
+# Internal fields of the hash, never shown.
+CANCEL = "_cancel"  # "1" once a cancel was requested
+SUBMITTED_TS = "_submitted_ts"
+STARTED_TS = "_started_ts"
+RUNNER = "_runner"  # host:pid of the process running the latest delivery
+QUEUE_WAIT_S = "_queue_wait_s"  # in the document begin() returns, not stored
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_id_lock = threading.Lock()
+_last_id = (0, 0)
+
+
+def new_job_id(now: float | None = None) -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, 26 Crockford base32 characters.
+
+    Ids sort by submission time, which is what makes the owner index and its cursor work.
+    Within one process they are strictly increasing (monotonic ULIDs); across processes,
+    ids of the same millisecond sort arbitrarily.
+    """
+    global _last_id
+    ms = int((time.time() if now is None else now) * 1000)
+    with _id_lock:
+        if ms <= _last_id[0]:
+            ms, rand = _last_id[0], _last_id[1] + 1
+        else:
+            rand = secrets.randbits(79)  # a zero top bit leaves room to count up
+        _last_id = (ms, rand)
+    value = (ms << 80) | rand
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def id_floor(epoch_s: float) -> str:
+    """The smallest id a job submitted at ``epoch_s`` can have."""
+    ms = int(epoch_s * 1000)
+    value = ms << 80
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def is_job_id(value: str) -> bool:
+    return len(value) == 26 and all(c in _CROCKFORD for c in value)
+
+
+def rfc3339(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode(raw: dict[str, str]) -> dict:
+    doc = {name: json.loads(raw[name]) if name in raw else None for name in DOCUMENT_FIELDS}
+    doc["attempts"] = doc["attempts"] or 0
+    return doc
