@@ -15,7 +15,6 @@ embedded fakeredis server of ``pxl up``.)
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
@@ -26,7 +25,7 @@ from typing import Any
 
 import redis
 
-from workers import keys, metrics
+from workers import events, idempotency, keys, metrics
 from workers.record import (
     CANCEL,
     DOCUMENT_FIELDS,
@@ -97,14 +96,6 @@ return raw
 """.replace("__METRICS__", metrics.STARTED_LUA)
 
 
-class IdempotencyConflict(Exception):
-    """The same owner reused an Idempotency-Key with a different request body (HTTP 409)."""
-
-    def __init__(self, job_id: str):
-        super().__init__(f"Idempotency-Key already used for job {job_id} with a different request")
-        self.job_id = job_id
-
-
 class QueueFull(Exception):
     """Backpressure: more jobs are waiting than settings.max_queue_depth (HTTP 503)."""
 
@@ -112,14 +103,6 @@ class QueueFull(Exception):
         super().__init__(f"queue is full ({depth} jobs waiting); retry in {retry_after} s")
         self.depth = depth
         self.retry_after = retry_after
-
-
-def params_fingerprint(kind: str, params: dict, callback_url: str | None) -> str:
-    canonical = json.dumps(
-        {"kind": kind, "params": params, "callback_url": callback_url},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def redis_client_script(client: redis.Redis, source: str):
@@ -206,7 +189,7 @@ class JobStore:
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
         ttl = self.settings.job_ttl_seconds
-        fingerprint = params_fingerprint(kind, params, callback_url)
+        fingerprint = idempotency.params_fingerprint(kind, params, callback_url)
         idem_key = self.idempotency_key(owner, idempotency_key) if idempotency_key else None
         if idem_key:
             existing = self._replay(idem_key, owner, fingerprint)
@@ -239,14 +222,13 @@ class JobStore:
                 pipe.hset(key, mapping=fields)
                 pipe.expire(key, ttl)
                 pipe.execute()
-            claim = dumps({"job_id": job_id, "fingerprint": fingerprint})
-            if not self.r.set(idem_key, claim, nx=True, ex=ttl):
+            if not idempotency.claim(self.r, idem_key, job_id, fingerprint, ttl):
                 # Lost a race with the same key: drop our unannounced record, answer theirs.
                 self.r.delete(key)
                 existing = self._replay(idem_key, owner, fingerprint)
                 if existing:
                     return existing, False
-                raise IdempotencyConflict("(expired)")
+                raise idempotency.IdempotencyConflict("(expired)")
 
         owner_key = self.owner_key(owner)
         with self.r.pipeline(transaction=True) as pipe:
@@ -257,7 +239,7 @@ class JobStore:
             pipe.zremrangebylex(owner_key, "-", "(" + id_floor(now - ttl))
             pipe.expire(owner_key, ttl)
             event_position = len(pipe.command_stack)
-            self._append_event(pipe, job_id, "queued", {"status": "queued"})
+            events.append_event(pipe, self.settings, job_id, "queued", {"status": "queued"})
             job_commands = len(pipe.command_stack)
             metrics.write_job_submitted(pipe, self.settings, kind)
             results = _execute(pipe, job_commands)
@@ -288,13 +270,8 @@ class JobStore:
             self._queued_event_ids[job_id] = event_id
 
     def _replay(self, idem_key: str, owner: str, fingerprint: str) -> dict | None:
-        raw = self.r.get(idem_key)
-        if not raw:
-            return None
-        claim = json.loads(raw)
-        if claim["fingerprint"] != fingerprint:
-            raise IdempotencyConflict(claim["job_id"])
-        return self.get(claim["job_id"], owner)
+        job_id = idempotency.claimed_job(self.r, idem_key, fingerprint)
+        return self.get(job_id, owner) if job_id else None
 
     # --- reading -------------------------------------------------------------------------
 
@@ -358,18 +335,8 @@ class JobStore:
 
     def read_events(self, job_id: str, after: str | None = None,
                     block_ms: int = 0) -> list[tuple[str, str, dict]]:
-        """Events of the job after the id ``after`` (exclusive; None or "0": from the start),
-        waiting up to ``block_ms`` for one when there are none yet."""
-        streams = {self.events_key(job_id): after or "0"}
-        if block_ms and block_ms > 0:
-            reply = self.r.xread(streams, count=100, block=int(min(block_ms, MAX_BLOCK_MS)))
-        else:
-            reply = self.r.xread(streams, count=100)
-        out = []
-        for _stream, entries in reply or []:
-            for event_id, fields in entries:
-                out.append((event_id, fields.get("event", ""), json.loads(fields.get("data", "{}"))))
-        return out
+        """The job's events after ``after`` (see workers.events.read_events)."""
+        return events.read_events(self.r, self.prefix, job_id, after, block_ms)
 
     def wait_terminal(self, job_id: str, timeout_s: float) -> dict | None:
         """The job's document once it is terminal, or the latest one after ``timeout_s``.
@@ -496,8 +463,8 @@ class JobStore:
                 RUNNER: _runner_id(),
             })
             pipe.expire(key, self.settings.job_ttl_seconds)
-            self._append_event(pipe, job_id, "started",
-                               {"status": "running", "attempt": doc["attempts"]})
+            events.append_event(pipe, self.settings, job_id, "started",
+                                {"status": "running", "attempt": doc["attempts"]})
             queue_wait_s = now - float(raw.get(SUBMITTED_TS, now))
             doc[QUEUE_WAIT_S] = queue_wait_s
             outcome["started"] = doc
@@ -526,7 +493,8 @@ class JobStore:
         with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(key, "progress", dumps(fraction))
             pipe.expire(key, self.settings.job_ttl_seconds)
-            self._append_event(pipe, job_id, "progress", {"progress": fraction, "note": note})
+            events.append_event(pipe, self.settings, job_id, "progress",
+                                {"progress": fraction, "note": note})
             pipe.execute()
 
     def finish(self, job_id: str, status: JobStatus | str, *, result: dict | None = None,
@@ -590,7 +558,7 @@ class JobStore:
                                 ("status", "finished_at", "result", "error", "progress")})
         pipe.expire(key, self.settings.job_ttl_seconds)
         public = {name: doc[name] for name in DOCUMENT_FIELDS}
-        self._append_event(pipe, doc["id"], status.value, public)
+        events.append_event(pipe, self.settings, doc["id"], status.value, public)
         return doc
 
     def _after_terminal(self, doc: dict, run_s: float) -> None:
@@ -643,12 +611,6 @@ class JobStore:
 
         self.r.transaction(txn, key)
         return outcome.get("hook")
-
-    def _append_event(self, pipe, job_id: str, name: str, data: dict) -> None:
-        key = self.events_key(job_id)
-        pipe.xadd(key, {"event": name, "data": dumps(data)},
-                  maxlen=self.settings.job_events_maxlen, approximate=True)
-        pipe.expire(key, self.settings.job_ttl_seconds)
 
     # --- liveness and queue --------------------------------------------------------------
 
@@ -711,8 +673,6 @@ class JobStore:
             return sum(pipe.execute())
 
 
-MAX_BLOCK_MS = 60_000  # the longest a read_events call blocks
-
 _clients: dict[tuple[int, str], redis.Redis] = {}
 
 
@@ -726,7 +686,7 @@ def redis_client(settings: Settings | None = None) -> redis.Redis:
             settings.redis_url, decode_responses=True, health_check_interval=30,
             socket_connect_timeout=5, protocol=2,
             # Above the longest blocking read (read_events caps block_ms at MAX_BLOCK_MS).
-            socket_timeout=MAX_BLOCK_MS / 1000 + 10,
+            socket_timeout=events.MAX_BLOCK_MS / 1000 + 10,
         )
         _clients[key] = client
     return client

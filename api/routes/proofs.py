@@ -143,7 +143,8 @@ def enqueue(
     rid: str,
 ) -> tuple[dict[str, Any], bool]:
     """Queue a job of any kind with checked params (blocking); store errors become problems."""
-    from workers.jobs import IdempotencyConflict, QueueFull
+    from workers.idempotency import IdempotencyConflict
+    from workers.jobs import QueueFull
 
     if callback_url is not None:
         check_callback_url(callback_url, settings)

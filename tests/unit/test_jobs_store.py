@@ -6,11 +6,8 @@ import fakeredis
 import pytest
 
 from workers import metrics
-from workers.jobs import (
-    IdempotencyConflict,
-    JobStore,
-    QueueFull,
-)
+from workers.idempotency import IdempotencyConflict
+from workers.jobs import JobStore, QueueFull
 from workers.record import JobStatus, is_job_id, new_job_id
 from workers.settings import Settings
 

@@ -1,0 +1,41 @@
+"""A job's event stream: the Redis Stream ``workers.keys.events_key`` of its lifecycle.
+
+Every status change appends one event (``queued``, ``started``, ``progress``, then one final
+``succeeded`` / ``failed`` / ``cancelled`` carrying the whole public document), in the same
+transaction as the record's change.  The API's SSE endpoint and ``Prefer: wait`` read it.
+(The job store's Lua scripts append their events themselves, with the same fields.)
+"""
+
+from __future__ import annotations
+
+import json
+
+from workers import keys
+from workers.record import dumps
+from workers.settings import Settings
+
+MAX_BLOCK_MS = 60_000  # the longest a read_events call blocks
+
+
+def append_event(pipe, settings: Settings, job_id: str, name: str, data: dict) -> None:
+    """Queue the event on ``pipe`` (a transaction of the caller's)."""
+    key = keys.events_key(settings.key_prefix, job_id)
+    pipe.xadd(key, {"event": name, "data": dumps(data)},
+              maxlen=settings.job_events_maxlen, approximate=True)
+    pipe.expire(key, settings.job_ttl_seconds)
+
+
+def read_events(client, prefix: str, job_id: str, after: str | None = None,
+                block_ms: int = 0) -> list[tuple[str, str, dict]]:
+    """Events of the job after the id ``after`` (exclusive; None or "0": from the start),
+    waiting up to ``block_ms`` for one when there are none yet."""
+    streams = {keys.events_key(prefix, job_id): after or "0"}
+    if block_ms and block_ms > 0:
+        reply = client.xread(streams, count=100, block=int(min(block_ms, MAX_BLOCK_MS)))
+    else:
+        reply = client.xread(streams, count=100)
+    out = []
+    for _stream, entries in reply or []:
+        for event_id, fields in entries:
+            out.append((event_id, fields.get("event", ""), json.loads(fields.get("data", "{}"))))
+    return out
