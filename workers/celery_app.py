@@ -21,7 +21,8 @@ import threading
 
 from celery import Celery, bootsteps
 
-from workers import logs
+from workers import heartbeats, logs
+from workers.connection import redis_client
 from workers.keys import broker_prefix, webhook_queue
 from workers.settings import Settings, get_settings
 
@@ -90,22 +91,20 @@ class Heartbeat(bootsteps.StartStopStep):
     def __init__(self, parent, **kwargs):
         super().__init__(parent, **kwargs)
         self.tref = None
-        self.store = None
+        self.settings = None
+        self.redis = None
         self.worker_id = None
 
     def start(self, parent):
-        from workers.jobs import JobStore
-        from workers.supervisor import supervisor_info
-
-        settings = get_settings()
-        self.store = JobStore.from_settings(settings)
+        settings = self.settings = get_settings()
+        self.redis = redis_client(settings)
         self.worker_id = parent.hostname
         self.info = {
             "host": socket.gethostname(), "pid": os.getpid(),
             "concurrency": getattr(parent.controller, "concurrency", None),
             "queues": sorted(q.name for q in parent.app.amqp.queues.consume_from.values())
             if parent.app.amqp.queues.consume_from else [settings.queue_name],
-            **supervisor_info(),
+            **heartbeats.supervisor_info(),
         }
         self.beat()
         self.tref = parent.timer.call_repeatedly(settings.worker_heartbeat_seconds, self.beat)
@@ -113,15 +112,15 @@ class Heartbeat(bootsteps.StartStopStep):
     def beat(self):
         # A missed beat only makes the worker look late.
         with contextlib.suppress(Exception):
-            self.store.heartbeat(self.worker_id, self.info)
+            heartbeats.heartbeat(self.redis, self.settings, self.worker_id, self.info)
 
     def stop(self, parent):
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
-        if self.store is not None:
+        if self.redis is not None:
             with contextlib.suppress(Exception):
-                self.store.worker_gone(self.worker_id)
+                heartbeats.worker_gone(self.redis, self.settings, self.worker_id)
 
     shutdown = stop
 

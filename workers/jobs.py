@@ -25,7 +25,8 @@ from typing import Any
 
 import redis
 
-from workers import events, idempotency, keys, metrics
+from workers import events, heartbeats, idempotency, keys, metrics
+from workers.connection import redis_client
 from workers.record import (
     CANCEL,
     DOCUMENT_FIELDS,
@@ -620,29 +621,16 @@ class JobStore:
         except redis.RedisError:
             return False
 
+    # The workers' heartbeats (workers.heartbeats), under this store's settings.
+
     def heartbeat(self, worker_id: str, info: dict) -> None:
-        now = time.time()
-        ttl = max(1, int(self.settings.worker_heartbeat_seconds * 3))
-        record = {"id": worker_id, "last_seen": rfc3339(now), **info}
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.set(self.worker_key(worker_id), dumps(record), ex=ttl)
-            pipe.zadd(self.workers_key, {worker_id: now})
-            pipe.zremrangebyscore(self.workers_key, "-inf", now - 3600)
-            pipe.execute()
+        heartbeats.heartbeat(self.r, self.settings, worker_id, info)
 
     def worker_gone(self, worker_id: str) -> None:
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.delete(self.worker_key(worker_id))
-            pipe.zrem(self.workers_key, worker_id)
-            pipe.execute()
+        heartbeats.worker_gone(self.r, self.settings, worker_id)
 
     def workers_online(self) -> list[dict]:
-        since = time.time() - self.settings.worker_heartbeat_seconds * 3
-        ids = self.r.zrangebyscore(self.workers_key, since, "+inf")
-        if not ids:
-            return []
-        raws = self.r.mget([self.worker_key(i) for i in ids])
-        return [json.loads(raw) for raw in raws if raw]
+        return heartbeats.workers_online(self.r, self.settings)
 
     def queue_depth(self) -> int:
         return self._queue_depth()
@@ -671,22 +659,3 @@ class JobStore:
             for key in queue_keys:
                 pipe.llen(key)
             return sum(pipe.execute())
-
-
-_clients: dict[tuple[int, str], redis.Redis] = {}
-
-
-def redis_client(settings: Settings | None = None) -> redis.Redis:
-    """A pooled client (decode_responses=True) per process and URL."""
-    settings = settings or get_settings()
-    key = (os.getpid(), settings.redis_url)
-    client = _clients.get(key)
-    if client is None:
-        client = redis.Redis.from_url(
-            settings.redis_url, decode_responses=True, health_check_interval=30,
-            socket_connect_timeout=5, protocol=2,
-            # Above the longest blocking read (read_events caps block_ms at MAX_BLOCK_MS).
-            socket_timeout=events.MAX_BLOCK_MS / 1000 + 10,
-        )
-        _clients[key] = client
-    return client

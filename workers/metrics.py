@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from workers import heartbeats
 from workers.keys import (
     COUNTERS_KEY,
     HISTOGRAMS_KEY,
@@ -530,7 +531,5 @@ class FleetCollector:
 
 
 def _workers_online(redis, settings: Settings) -> int:
-    """How many workers the job store sees by their heartbeat."""
-    from workers.jobs import JobStore
-
-    return len(JobStore(redis, settings).workers_online())
+    """How many workers have a current heartbeat."""
+    return len(heartbeats.workers_online(redis, settings))

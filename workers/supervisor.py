@@ -29,21 +29,12 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from workers.heartbeats import SUPERVISOR_ENV
 from workers.settings import Settings
 
 log = logging.getLogger("pxl.worker")
 
-SUPERVISOR_ENV = "PXL_WORKER_SUPERVISOR"  # "<pid>:<processes>" in the supervised children
 RESTART_BACKOFF_MAX = 30.0
-
-
-def supervisor_info() -> dict:
-    """Heartbeat fields of a supervised child: its supervisor's pid and how many it runs."""
-    raw = os.environ.get(SUPERVISOR_ENV, "")
-    pid, _, processes = raw.partition(":")
-    if not (pid.isdigit() and processes.isdigit()):
-        return {}
-    return {"supervisor": int(pid), "processes": int(processes)}
 
 
 def restore_jobs_of(settings: Settings, runner: str) -> list[str]:
