@@ -23,6 +23,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
 from api.routes import ROUTERS
 from api.routes.health import service_version
 from api.schemas import COMPONENT_MODELS
+from workers.celery_app import job_store
 from workers.record import RECURSION_LIMIT_FOR_DOCUMENTS
 from workers.settings import Settings, get_settings
 
@@ -50,8 +51,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
-    from workers.jobs import JobStore
-
     app = FastAPI(
         title=TITLE,
         description=DESCRIPTION,
@@ -61,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = JobStore.from_settings(settings)
+    app.state.store = job_store(settings)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

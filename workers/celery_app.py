@@ -7,7 +7,8 @@
 - ``worker_prefetch_multiplier = 1``: a worker holds no more jobs than it has pool slots.
 - visibility timeout above the largest job's hard time limit, so a job still running is
   never handed to a second worker.
-- no result backend: the job record in Redis is the source of truth (workers.jobs).
+- no result backend: the job record in Redis is the source of truth (workers.jobs); this
+  module is the queue the job store hands jobs to (``job_store``): publish, revoke, depth.
 - ``global_keyprefix``: every broker key (queues, unacked, bindings, pub/sub channels) starts
   with ``<PXL_KEY_PREFIX>broker:``, so one Redis database can hold isolated deployments.
 """
@@ -15,15 +16,18 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import threading
+import time
 
 from celery import Celery, bootsteps
 
 from workers import heartbeats, logs
 from workers.connection import redis_client
-from workers.keys import broker_prefix, webhook_queue
+from workers.jobs import JobStore
+from workers.keys import broker_prefix, broker_queue_keys, webhook_queue
 from workers.settings import Settings, get_settings
 
 RUN_JOB = "pxl.run_job"
@@ -154,3 +158,50 @@ def app_for(settings: Settings) -> Celery:
         return _apps[key]
 
 
+# --- the queue's side of the job store: publish, revoke, depth -------------------------------
+
+
+def publish_job(settings: Settings, job_id: str, params: dict) -> None:
+    """Send the job's run_job message (its Celery task id is the job id)."""
+    soft, hard = time_limits(settings, params.get("timeout"))
+    app_for(settings).send_task(
+        RUN_JOB, args=[job_id], task_id=job_id, queue=settings.queue_name,
+        soft_time_limit=soft, time_limit=hard,
+    )
+
+
+def revoke_job(settings: Settings, job_id: str) -> None:
+    # Revoking is an optimisation: a cancelled job's task skips it anyway.
+    with contextlib.suppress(Exception):
+        app_for(settings).control.revoke(job_id)
+
+
+def queue_depth(client, settings: Settings) -> int:
+    """Jobs waiting in the broker queue (no worker fetched them yet)."""
+    with client.pipeline(transaction=False) as pipe:
+        for key in broker_queue_keys(settings, settings.queue_name):
+            pipe.llen(key)
+        return sum(pipe.execute())
+
+
+def schedule_webhook(settings: Settings, job_id: str, attempt: int, delay: float) -> None:
+    """Send delivery attempt ``attempt`` of the job's callback, due in ``delay`` seconds."""
+    # A countdown keeps the message unacknowledged in a worker; beyond the visibility
+    # timeout Redis would hand it out again, so long waits hop (see webhooks.run_delivery).
+    longest = min(settings.webhook_max_countdown, visibility_timeout(settings) / 2)
+    app_for(settings).send_task(
+        DELIVER_WEBHOOK, args=[job_id, attempt, time.time() + delay],
+        queue=webhook_queue(settings), countdown=min(delay, longest) or None)
+
+
+def job_store(settings: Settings | None = None) -> JobStore:
+    """The job store wired to this queue (the API's and the workers')."""
+    settings = settings or get_settings()
+    client = redis_client(settings)
+    return JobStore(
+        client, settings,
+        enqueue=functools.partial(publish_job, settings),
+        revoke=functools.partial(revoke_job, settings),
+        queue_depth=functools.partial(queue_depth, client, settings),
+        schedule_webhook=functools.partial(schedule_webhook, settings),
+    )

@@ -14,7 +14,6 @@ embedded fakeredis server of ``pxl up``.)
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -26,7 +25,6 @@ from typing import Any
 import redis
 
 from workers import events, heartbeats, idempotency, keys, metrics
-from workers.connection import redis_client
 from workers.record import (
     CANCEL,
     DOCUMENT_FIELDS,
@@ -44,7 +42,7 @@ from workers.record import (
     new_job_id,
     rfc3339,
 )
-from workers.settings import Settings, get_settings
+from workers.settings import Settings
 
 # finish(): a job leaves a non-terminal status once, with exactly one final event.
 _FINISH_LUA = """
@@ -130,6 +128,10 @@ def _runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _no_queue(*_args):
+    raise RuntimeError("this JobStore has no queue (workers.celery_app.job_store makes one)")
+
+
 def _verdict(result: dict | None) -> str | None:
     return result.get("verdict") if isinstance(result, dict) else None
 
@@ -145,21 +147,17 @@ class JobStore:
         self.r = redis_client
         self.settings = settings
         self.prefix = settings.key_prefix
-        # Celery is reached through these seams; by default the Celery app configured for
-        # the same settings (see workers.celery_app.app_for).  Unit tests may pass others.
-        self._enqueue = enqueue or self._celery_enqueue
-        self._revoke = revoke or self._celery_revoke
-        self._queue_depth = queue_depth or self._broker_queue_depth
-        self._schedule_webhook = schedule_webhook or self._celery_schedule_webhook
+        # The queue the store hands jobs to, through these seams: the store knows nothing of
+        # Celery.  workers.celery_app.job_store passes the Celery ones; unit tests pass
+        # others; a store given none (heartbeats, reading) refuses to submit.
+        self._enqueue = enqueue or _no_queue
+        self._revoke = revoke or _no_queue
+        self._queue_depth = queue_depth or _no_queue
+        self._schedule_webhook = schedule_webhook or _no_queue
         self._lock = threading.Lock()
         self._finish_script = redis_client_script(self.r, _FINISH_LUA)
         self._begin_script = redis_client_script(self.r, _BEGIN_LUA)
         self._queued_event_ids: dict[str, str] = {}  # job id -> its "queued" event (see submit)
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> JobStore:
-        settings = settings or get_settings()
-        return cls(redis_client(settings), settings)
 
     # --- keys (workers.keys, under this store's prefix) ------------------------------------
 
@@ -580,17 +578,6 @@ class JobStore:
         """Queue delivery attempt ``attempt`` of the job's callback in ``delay`` seconds."""
         self._schedule_webhook(job_id, attempt, delay)
 
-    def _celery_schedule_webhook(self, job_id: str, attempt: int, delay: float) -> None:
-        from workers.celery_app import app_for, visibility_timeout
-
-        # A countdown keeps the message unacknowledged in a worker; beyond the visibility
-        # timeout Redis would hand it out again, so long waits hop (see webhooks.run_delivery).
-        longest = min(self.settings.webhook_max_countdown,
-                      visibility_timeout(self.settings) / 2)
-        app_for(self.settings).send_task(
-            "pxl.deliver_webhook", args=[job_id, attempt, time.time() + delay],
-            queue=keys.webhook_queue(self.settings), countdown=min(delay, longest) or None)
-
     def update_webhook(self, job_id: str, change: Callable[[dict], dict | None]) -> dict | None:
         """Apply ``change`` to the job's webhook state atomically; returns the new state, or
         None when the job is gone or ``change`` declined (returned None)."""
@@ -634,28 +621,3 @@ class JobStore:
 
     def queue_depth(self) -> int:
         return self._queue_depth()
-
-    # --- Celery seams ----------------------------------------------------------------------
-
-    def _celery_enqueue(self, job_id: str, params: dict) -> None:
-        from workers.celery_app import app_for, time_limits
-
-        soft, hard = time_limits(self.settings, params.get("timeout"))
-        app_for(self.settings).send_task(
-            "pxl.run_job", args=[job_id], task_id=job_id, queue=self.settings.queue_name,
-            soft_time_limit=soft, time_limit=hard,
-        )
-
-    def _celery_revoke(self, job_id: str) -> None:
-        from workers.celery_app import app_for
-
-        # Revoking is an optimisation: a cancelled job's task skips it anyway.
-        with contextlib.suppress(Exception):
-            app_for(self.settings).control.revoke(job_id)
-
-    def _broker_queue_depth(self) -> int:
-        queue_keys = keys.broker_queue_keys(self.settings, self.settings.queue_name)
-        with self.r.pipeline(transaction=False) as pipe:
-            for key in queue_keys:
-                pipe.llen(key)
-            return sum(pipe.execute())

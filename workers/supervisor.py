@@ -29,7 +29,11 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from workers.celery_app import RUN_JOB, app_for
+from workers.connection import redis_client
 from workers.heartbeats import SUPERVISOR_ENV
+from workers.jobs import JobStore
+from workers.record import is_job_id
 from workers.settings import Settings
 
 log = logging.getLogger("pxl.worker")
@@ -40,11 +44,7 @@ RESTART_BACKOFF_MAX = 30.0
 def restore_jobs_of(settings: Settings, runner: str) -> list[str]:
     """Put back on the queue the unacknowledged run_job messages whose job's latest delivery
     ran in ``runner`` (host:pid of a process known to be dead).  Returns the job ids."""
-    from workers.celery_app import RUN_JOB, app_for
-    from workers.jobs import JobStore
-    from workers.record import is_job_id
-
-    store = JobStore.from_settings(settings)
+    store = JobStore(redis_client(settings), settings)
     restored = []
     with app_for(settings).connection_for_write() as conn:
         channel = conn.default_channel

@@ -18,7 +18,7 @@ import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app
+from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app, job_store
 from workers.jobs import JobStore
 from workers.record import QUEUE_WAIT_S, RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus
 from workers.runners import RUNNERS, JobContext, timeout_result
@@ -35,7 +35,7 @@ def worker_store() -> JobStore:
     """One store per process (pool children get their own connections after the fork)."""
     global _store
     if _store is None or _store[0] != os.getpid():
-        _store = (os.getpid(), JobStore.from_settings(get_settings()))
+        _store = (os.getpid(), job_store(get_settings()))
     return _store[1]
 
 

@@ -99,7 +99,7 @@ class WorkerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30.0) -> WorkerProcess:
-        from workers.jobs import JobStore
+        from workers.celery_app import job_store
         from workers.settings import get_settings
 
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
@@ -112,7 +112,7 @@ class WorkerProcess:
             out.close()
         # Ready when its heartbeats are in Redis (written once a consumer is up): its own
         # (prefork pool), or one from each process it supervises (solo pool).
-        store = JobStore.from_settings(self.settings or get_settings())
+        store = job_store(self.settings or get_settings())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive:
@@ -165,10 +165,10 @@ def worker(pxl_env, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def store(pxl_env):
-    from workers.jobs import JobStore
+    from workers.celery_app import job_store
     from workers.settings import get_settings
 
-    return JobStore.from_settings(get_settings())
+    return job_store(get_settings())
 
 
 # --- helpers for the job platform's tests (import from tests.integration.conftest) ---

@@ -86,13 +86,13 @@ def test_workers_are_online_by_heartbeat(store, worker):
 
 
 def test_queue_depth_and_backpressure_on_a_queue_without_workers(pxl_env):
-    from workers.jobs import JobStore
+    from workers.celery_app import job_store
     from workers.settings import get_settings
 
     settings = get_settings().model_copy(
         update={"queue_name": pxl_env["PXL_QUEUE_NAME"] + "-idle", "max_queue_depth": 3}
     )
-    idle = JobStore.from_settings(settings)
+    idle = job_store(settings)
     jobs = [submit_proof(idle, VALID) for _ in range(3)]
     assert idle.queue_depth() == 3
     with pytest.raises(QueueFull):

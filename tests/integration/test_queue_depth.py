@@ -101,7 +101,7 @@ def test_request_id_and_job_id_reach_the_worker_logs(pxl_env, tmp_path):
 
     from api.app import create_app
     from api.auth import mint_token
-    from workers.jobs import JobStore
+    from workers.celery_app import job_store
     from workers.settings import get_settings
 
     queue = pxl_env["PXL_QUEUE_NAME"] + "-logs"  # its own queue: the session worker stays out
@@ -127,7 +127,7 @@ def test_request_id_and_job_id_reach_the_worker_logs(pxl_env, tmp_path):
             )
             assert answer.status_code == 202, answer.text
             job_id = answer.json()["id"]
-            doc = JobStore.from_settings(settings).wait_terminal(job_id, 60)
+            doc = job_store(settings).wait_terminal(job_id, 60)
             assert doc and doc["status"] == "succeeded", doc
     finally:
         proc.terminate()

@@ -24,9 +24,8 @@ def free_port() -> int:
 
 
 def test_worker_and_store_run_over_the_embedded_redis(pxl_env, tmp_path):
-    from workers.celery_app import app_for
+    from workers.celery_app import app_for, job_store
     from workers.embedded import EmbeddedRedis, redis_answers
-    from workers.jobs import JobStore
     from workers.settings import get_settings
 
     with EmbeddedRedis() as embedded:
@@ -36,7 +35,7 @@ def test_worker_and_store_run_over_the_embedded_redis(pxl_env, tmp_path):
                                log=tmp_path / "worker.log", settings=settings)
         worker.start()  # its heartbeat arrived through the embedded server
         try:
-            store = JobStore.from_settings(settings)
+            store = job_store(settings)
             # BRPOP delivery, transactions, and the blocking stream read of wait_terminal
             doc = submit_proof(store, VALID)
             done = store.wait_terminal(doc["id"], 20)

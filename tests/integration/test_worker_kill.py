@@ -55,7 +55,8 @@ def test_celery_time_limits_backstop_a_prover_that_overruns(store, worker):
     from workers.jobs import JobStore
 
     # Enqueue by hand with limits far below the prover's own 60 s timeout.
-    manual = JobStore(store.r, store.settings, enqueue=lambda job_id, params: None)
+    manual = JobStore(store.r, store.settings, enqueue=lambda job_id, params: None,
+                      queue_depth=store.queue_depth)
     doc = submit_proof(manual, HARD, timeout=60.0)
     app_for(store.settings).send_task(RUN_JOB, args=[doc["id"]], task_id=doc["id"],
                                       queue=store.settings.queue_name,
@@ -75,7 +76,8 @@ def test_the_hard_time_limit_stops_a_job_the_soft_limit_did_not(store, worker):
     from workers.celery_app import RUN_JOB, app_for
     from workers.jobs import JobStore
 
-    manual = JobStore(store.r, store.settings, enqueue=lambda job_id, params: None)
+    manual = JobStore(store.r, store.settings, enqueue=lambda job_id, params: None,
+                      queue_depth=store.queue_depth)
     doc = submit_proof(manual, HARD, timeout=60.0)
     app_for(store.settings).send_task(RUN_JOB, args=[doc["id"]], task_id=doc["id"],
                                       queue=store.settings.queue_name, time_limit=1)
