@@ -266,7 +266,9 @@ def test_health(client, worker):
     body = response.json()
     assert body["status"] == "healthy" and body["redis"] is True
     assert body["workers_online"] >= 1
-    # the worker itself (prefork) or a solo process it supervises
+    # the session worker runs the configured pool (PXL_WORKER_POOL): its own heartbeat
+    # (prefork) or one per solo process it supervises; both forms are pinned per pool by the
+    # pool_worker fixture of the worker-kill tests
     assert any(worker.pid in (w.get("pid"), w.get("supervisor")) for w in body["workers"])
     assert isinstance(body["queue_depth"], int) and body["version"]
     provenance = body["provenance"]

@@ -9,6 +9,7 @@ worker was killed comes back within seconds; no test job runs that long.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -83,10 +84,11 @@ class WorkerProcess:
     """A real `pxl worker` subprocess."""
 
     def __init__(self, env: dict, concurrency: int = 2, log: Path | None = None,
-                 settings=None):
+                 settings=None, pool: str | None = None):
         self.env = {**os.environ, **env}
         self.settings = settings  # where to look for its heartbeat (default: get_settings())
         self.concurrency = concurrency
+        self.pool = pool  # "solo" or "prefork"; None: the default (PXL_WORKER_POOL)
         self.log = log
         self.proc: subprocess.Popen | None = None
 
@@ -98,21 +100,27 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout: float = 30.0) -> WorkerProcess:
+    @functools.cached_property
+    def store(self):
+        """The job store of this worker's queue."""
         from workers.celery_app import job_store
         from workers.settings import get_settings
 
+        return job_store(self.settings or get_settings())
+
+    def start(self, timeout: float = 30.0) -> WorkerProcess:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())",
-             "worker", "--concurrency", str(self.concurrency), "--loglevel", "info"],
+             "worker", "--concurrency", str(self.concurrency), "--loglevel", "info",
+             *(["--pool", self.pool] if self.pool else [])],
             env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         )
         if out is not subprocess.DEVNULL:
             out.close()
         # Ready when its heartbeats are in Redis (written once a consumer is up): its own
         # (prefork pool), or one from each process it supervises (solo pool).
-        store = job_store(self.settings or get_settings())
+        store = self.store
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive:
@@ -159,6 +167,32 @@ class WorkerProcess:
 def worker(pxl_env, tmp_path_factory):
     proc = WorkerProcess(pxl_env, log=tmp_path_factory.mktemp("worker") / "worker.log")
     proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module", params=["solo", "prefork"])
+def pool_worker(request, pxl_env, tmp_path_factory):
+    """A `pxl worker` of each pool in turn (supervised solo processes, one prefork pool), on a
+    queue of its own so that the session worker takes none of its jobs.  Its job store is
+    ``pool_worker.store``."""
+    from workers.settings import get_settings
+
+    pool = request.param
+    queue = f"{pxl_env['PXL_QUEUE_NAME']}-{pool}"
+    settings = get_settings().model_copy(update={"queue_name": queue})
+    proc = WorkerProcess({**pxl_env, "PXL_QUEUE_NAME": queue}, settings=settings, pool=pool,
+                         log=tmp_path_factory.mktemp(f"worker-{pool}") / "worker.log")
+    proc.start()
+    # The pool asked for is the pool running: prefork is one Celery worker (one heartbeat, all
+    # the slots); solo is one single-slot worker per process under the supervisor.
+    beats = [(w["pid"], w.get("supervisor"), w["concurrency"])
+             for w in proc.heartbeats(proc.store)]
+    if pool == "prefork":
+        assert beats == [(proc.pid, None, proc.concurrency)], beats
+    else:
+        assert len(beats) == proc.concurrency, beats
+        assert all(pid != proc.pid and sup == proc.pid and n == 1 for pid, sup, n in beats)
     yield proc
     proc.stop()
 
