@@ -12,6 +12,7 @@ import pytest
 
 from api.deps import MAX_JSON_DEPTH
 from tests.api.conftest import assert_problem
+from workers.prover.check import check_result_document
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
 from workers.settings import Settings
 
@@ -246,7 +247,13 @@ def test_auth_required_and_scopes_enforced(client, tokens):
 
 
 def test_deepest_allowed_json_formula_runs_to_the_end(client, auth, worker):
+    # An even number of negations (MAX_DEPTH - 2) over p, implying p: valid.
+    assert (MAX_DEPTH - 2) % 2 == 0
     body = json.dumps({"formula": {"implies": [nested_not(MAX_DEPTH - 1), {"atom": "p"}]}})
     response = post_raw(client, auth, body.encode(), headers={"Prefer": "wait=8"})
     assert response.status_code == 200, response.json()["status"]
-    assert response.json()["result"]["verdict"] in ("valid", "invalid")
+    result = response.json()["result"]
+    assert result["verdict"] == "valid", result["verdict"]
+    assert result["formula"] == "~" * (MAX_DEPTH - 2) + "p -> p"
+    report = check_result_document(result)  # the certificate, replayed by the checker
+    assert report.ok, report.reason

@@ -21,6 +21,7 @@ from workers.prover import (
     prove,
 )
 from workers.prover.limits import MAX_DEPTH
+from workers.prover.modelcheck import check_countermodel
 
 THEOREMS = [
     "[](p -> q) -> ([]p -> []q)",  # K
@@ -203,12 +204,21 @@ def test_should_stop_is_polled_during_a_long_solver_call():
     assert res.szs_status == "User" and len(calls) > 3
 
 
+def _one_world(atoms: list[str], true: list[str]) -> dict:
+    """A one-world countermodel document (modelcheck's format)."""
+    return {"relation": "universal", "atoms": atoms, "actual_world": "w0",
+            "worlds": [{"id": "w0", "true_atoms": true}]}
+
+
 def test_deep_nesting_does_not_recurse():
     f = Atom("p")
     for i in range(MAX_DEPTH - 1):
         f = Box(f) if i % 3 else Not(f)
     res = prove(f)
-    assert res.verdict in ("valid", "invalid")
+    # Only negations and boxes over one atom: where p is true at every world, or false at
+    # every world, each subformula is constant, so one of the two models refutes f.
+    assert res.verdict == "invalid"
+    assert any(check_countermodel(f, _one_world(["p"], true))[0] for true in ([], ["p"]))
     assert check_result_document(res.to_document()).ok
     deep = parse_formula("[]" * 998 + "p -> p")
     res = prove(deep)
@@ -224,7 +234,9 @@ def test_large_formula():
     f = Or([Not(And(parts)), Box(atoms_[0])])
     assert f.size <= 20_000
     res = prove(f, timeout=60)
-    assert res.verdict in ("valid", "invalid")
+    # Invalid: where every atom is false, each part holds by its ~b and []p0 fails.
+    assert check_countermodel(f, _one_world([a.name for a in atoms_], []))[0]
+    assert res.verdict == "invalid"
     assert check_result_document(res.to_document()).ok
 
 
