@@ -95,6 +95,18 @@ def run(path: str, timeout: float, check: bool) -> dict:
         "evidence_checked": sum(1 for r in decided if r.get("checked")),
         "evidence_failed": sum(1 for r in decided if "checked" in r and not r["checked"]),
         "check_total_s": round(sum(r.get("check_ms", 0) for r in rows) / 1000.0, 3),
+        # Valid answers: checking a certificate (from the document's text: parse, encode,
+        # replay) must not take longer than proving (from the text: parse + prove).
+        "check_slower_than_prove": sum(
+            1 for r in decided if r["verdict"] == "valid" and r.get("check_ms", 0) > r["ms"]
+        ),
+        "max_check_over_prove": max(
+            (round(r["check_ms"] / r["ms"], 2) for r in decided
+             if r["verdict"] == "valid" and "check_ms" in r and r["ms"] > 0),
+            default=None,
+        ),
+        # Answers (parse + prove) that arrived after the time limit.
+        "late_answers": sum(1 for r in rows if r["ms"] > timeout * 1000.0),
     }
     return {"summary": summary, "problems": rows}
 

@@ -59,14 +59,18 @@ def test_checker_encoding_matches_search_encoding():
 def test_flipped_or_dropped_necessitation_steps_are_rejected(text):
     doc = _doc(text)
     proof = cert.decode(doc["certificate"])
+    assert proof["format"] == cert.FORMAT == "pxl-s5-cert/2"
     steps = proof["steps"]
     for i, step in enumerate(steps):
         if step[0] != "n":
             continue
-        # Flip each literal of a necessitation step: hypotheses or the box itself.
-        for j in range(1, len(step)):
+        # Flip the box or one hypothesis of a necessitation step.
+        for j in [None, *range(len(step[2]))]:
             bad = copy.deepcopy(proof)
-            bad["steps"][i][j] = -bad["steps"][i][j]
+            if j is None:
+                bad["steps"][i][1] = -step[1]
+            else:
+                bad["steps"][i][2][j] = -step[2][j]
             assert not check_result_document(_with_proof(doc, bad)).ok, (i, j, step)
     # Dropping every necessitation step at once can never leave a proof (these formulas all
     # need at least one).
@@ -77,6 +81,53 @@ def test_flipped_or_dropped_necessitation_steps_are_rejected(text):
     assert not check_result_document(_with_proof(doc, {**proof, "steps": []})).ok
 
 
+def _as_v1(proof):
+    """The same proof in the unhinted format ``pxl-s5-cert/1`` (flat literals, no hints)."""
+    steps = []
+    for s in proof["steps"]:
+        if s[0] == "a":
+            steps.append(["a", *s[1]])
+        elif s[0] == "n":
+            steps.append(["n", s[1], *s[2]])
+        else:
+            steps.append(s)
+    return {**proof, "format": cert.FORMAT_V1, "steps": steps}
+
+
+@pytest.mark.parametrize("text", VALID)
+def test_hints_are_followed_and_wrong_hints_are_rejected(text):
+    doc = _doc(text)
+    proof = cert.decode(doc["certificate"])
+    hinted = [i for i, s in enumerate(proof["steps"]) if s[0] in ("a", "n") and s[-1]]
+    assert hinted
+    first_free = len(encode(parse_formula(text)).clauses) + len(proof["steps"]) + 1
+    for i in hinted:
+        hints = proof["steps"][i][-1]
+        for wrong in (
+            hints[:-1],  # the conflict clause left out: propagation stops short
+            [*hints, hints[0]],  # a hint after the conflict (and repeated)
+            [first_free, *hints],  # an id that is not an earlier clause
+            [0, *hints],
+            [*hints[:-1], "1"],
+        ):
+            bad = copy.deepcopy(proof)
+            bad["steps"][i][-1] = wrong
+            report = check_result_document(_with_proof(doc, bad))
+            assert not report.ok, (i, wrong)
+
+
+@pytest.mark.parametrize("text", VALID)
+def test_old_unhinted_certificates_stay_readable(text):
+    doc = _doc(text)
+    old = _as_v1(cert.decode(doc["certificate"]))
+    report = check_result_document({**_with_proof(doc, old), "certificate_format": cert.FORMAT_V1})
+    assert report.ok, report.reason
+    # ... and are still checked: a flipped box variable fails.
+    n = next(i for i, s in enumerate(old["steps"]) if s[0] == "n")
+    old["steps"][n][1] = -old["steps"][n][1]
+    assert not check_result_document(_with_proof(doc, old)).ok
+
+
 def test_dropping_a_needed_lemma_is_rejected():
     doc = _doc("[](p -> q) -> ([]p -> []q)")
     proof = cert.decode(doc["certificate"])
@@ -84,7 +135,9 @@ def test_dropping_a_needed_lemma_is_rejected():
     assert lemma_steps
     for i in lemma_steps:
         bad = {**proof, "steps": proof["steps"][:i] + proof["steps"][i + 1 :]}
-        report = check_result_document(_with_proof(doc, bad))
+        assert not check_result_document(_with_proof(doc, bad)).ok
+        # Unhinted (format /1), the later steps are searched for and not found.
+        report = check_result_document(_with_proof(doc, _as_v1(bad)))
         assert not report.ok and "RUP" in report.reason
 
 
@@ -94,7 +147,16 @@ def test_unsound_necessitation_is_rejected():
     enc = encode(f)
     p = enc.atom_vars["p"]
     (b,) = enc.boxes
-    proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "steps": [["n", b, p]]}
+    proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "steps": [["n", b, [p], []]]}
+    ok, reason = cert.check_certificate(f, _canonical(proof))
+    assert not ok and "not a global literal" in reason
+    # The lemma clause [B] would need hints that do not exist: the reflexivity clause
+    # [-B, p] is not unit under the assumption -B.
+    for hints in ([], [2], [3], [2, 3]):
+        proof["steps"] = [["a", [b], hints]]
+        ok, reason = cert.check_certificate(f, _canonical(proof))
+        assert not ok and "RUP" in reason or "unit" in reason or "earlier" in reason, reason
+    proof = {**proof, "format": cert.FORMAT_V1, "steps": [["n", b, p]]}
     ok, reason = cert.check_certificate(f, _canonical(proof))
     assert not ok and "not a global literal" in reason
     proof["steps"] = [["a", b]]
@@ -118,11 +180,16 @@ def test_corrupted_encodings_are_rejected():
         _canonical([1, 2]),
         _canonical({**cert.decode(raw), "format": "other/1"}),
         _canonical({**cert.decode(raw), "steps": [["x", 1]]}),
-        _canonical({**cert.decode(raw), "steps": [["a", 10**9]]}),
-        _canonical({**cert.decode(raw), "steps": [["a", "1"]]}),
-        _canonical({**cert.decode(raw), "steps": [["n", [7], 1]]}),
+        _canonical({**cert.decode(raw), "steps": [["a", [10**9], []]]}),
+        _canonical({**cert.decode(raw), "steps": [["a", ["1"], []]]}),
+        _canonical({**cert.decode(raw), "steps": [["a", [1], "1"]]}),
+        _canonical({**cert.decode(raw), "steps": [["a", 1, [1]]]}),
+        _canonical({**cert.decode(raw), "steps": [["n", [7], [1], []]]}),
         _canonical({**cert.decode(raw), "steps": [["n", True]]}),
-        _canonical({**cert.decode(raw), "steps": [["d", {"x": 1}]]}),
+        _canonical({**cert.decode(raw), "steps": [["d", [1, 2]]]}),  # no deletions in /2
+        _canonical({**cert.decode(raw), "format": cert.FORMAT_V1, "steps": [["a", 10**9]]}),
+        _canonical({**cert.decode(raw), "format": cert.FORMAT_V1, "steps": [["n", [7], 1]]}),
+        _canonical({**cert.decode(raw), "format": cert.FORMAT_V1, "steps": [["d", {"x": 1}]]}),
         _canonical({**cert.decode(raw), "steps": "abc"}),
         _canonical({**cert.decode(raw), "steps": [[]]}),
     ]:
@@ -232,8 +299,14 @@ def test_worlds_certificate_checks_and_mutations_fail():
     assert not check_result_document(_with_proof(doc, {**proof, "kind": "magic"})).ok
     assert not check_result_document(_with_proof(doc, {**proof, "worlds": "2"})).ok
     bad = copy.deepcopy(proof)
-    bad["steps"].append(["n", 2, 1])
+    bad["steps"].append(["n", 2, [1], []])
     assert not check_result_document(_with_proof(doc, bad)).ok
+    # The last step derives the empty clause; without it nothing is refuted.
+    assert proof["steps"][-1][:2] == ["a", []]
+    assert not check_result_document(_with_proof(doc, {**proof, "steps": proof["steps"][:-1]})).ok
+    # The unhinted form of the same refutation still checks (format /1).
+    old = {**_as_v1(proof), "steps": [s for s in _as_v1(proof)["steps"] if len(s) > 1]}
+    assert check_result_document(_with_proof(doc, old)).ok
     # Truncating the proof anywhere before its end leaves the encoding unrefuted.
     adds = [i for i, s in enumerate(proof["steps"]) if s[0] == "a"]
     for cut in adds[: len(adds) // 2 : max(1, len(adds) // 20)]:

@@ -42,7 +42,7 @@ def test_valid_exits_0_with_proof_summary(capsys):
     lines = out.splitlines()
     assert lines[0] == "valid (SZS status: Theorem)"
     assert lines[1] == f"formula: {VALID_CANONICAL}"
-    assert any(line.startswith("proof: certificate pxl-s5-cert/1") for line in lines)
+    assert any(line.startswith("proof: certificate pxl-s5-cert/2") for line in lines)
     assert "trace:" in lines and any(line.startswith("stats: nodes=") for line in lines)
 
 

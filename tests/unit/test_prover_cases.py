@@ -62,7 +62,7 @@ def test_theorems_are_valid_with_checked_certificates(text):
     res = prove(text)
     assert (res.verdict, res.szs_status) == ("valid", "Theorem")
     doc = res.to_document()
-    assert doc["certificate_format"] == "pxl-s5-cert/1"
+    assert doc["certificate_format"] == "pxl-s5-cert/2"
     report = check_result_document(doc)
     assert report.ok, report.reason
 

@@ -43,7 +43,9 @@ from fractions import Fraction
 
 from workers.prover.syntax import Formula, postorder
 
-FORMAT = "pxl-s5-cert/1"
+FORMAT = "pxl-s5-cert/2"  # hinted RUP steps (written by the prover)
+FORMAT_V1 = "pxl-s5-cert/1"  # unhinted DRUP steps (still read)
+FORMATS = (FORMAT_V1, FORMAT)
 ENCODING = "pxl-s5-enc/1"
 # Checker limits (a certificate is untrusted input): bytes of base64 and proof literals.
 MAX_CERTIFICATE_BYTES = 64 * 1024 * 1024
@@ -129,6 +131,7 @@ class RupChecker:
         # literal -> index of the clause that propagated it; only kept when a caller sets a dict
         # (the cutting-plane search traces which assumptions a refutation depends on).
         self.reasons: dict[int, int] | None = None
+        self.conflict = -1  # index of the clause the last conflicting propagation falsified
 
     def _literals(self, lits: list[int]) -> list[int] | None:
         """Validated, de-duplicated literals; None for a tautology."""
@@ -192,6 +195,7 @@ class RupChecker:
                             j += 1
                             i += 1
                         del ws[j:]
+                        self.conflict = ci
                         return False
                     value[n + first] = 1
                     trail.append(first)
@@ -420,28 +424,46 @@ def decode(certificate: str) -> dict:
         raise CertificateError(f"certificate is not base64 of JSON: {exc}") from None
     if not isinstance(proof, dict):
         raise CertificateError("proof object must be a JSON object")
-    if proof.get("format") != FORMAT:
+    if proof.get("format") not in FORMATS:
         raise CertificateError(f"unsupported certificate format {proof.get('format')!r}")
     if proof.get("encoding") != ENCODING:
         raise CertificateError(f"unsupported encoding {proof.get('encoding')!r}")
     steps = proof.get("steps")
     if not isinstance(steps, list):
         raise CertificateError("proof steps must be a list")
+    hinted = proof["format"] == FORMAT
     total = 0
     for i, step in enumerate(steps):
         if not isinstance(step, list) or not step or step[0] not in ("a", "d", "n", "c"):
             raise CertificateError(f"step {i}: must be a list starting with 'a', 'd', 'n' or 'c'")
-        if step[0] == "n" and len(step) < 2:
-            raise CertificateError(f"step {i}: necessitation needs a box variable")
         if step[0] == "c":
             if len(step) != 2:
                 raise CertificateError(f"step {i}: a cutting-plane step is ['c', {{...}}]")
             total += _cut_size(step[1], f"step {i}")
+        elif hinted:
+            total += _hinted_size(step, i)
         else:
+            if step[0] == "n" and len(step) < 2:
+                raise CertificateError(f"step {i}: necessitation needs a box variable")
             total += len(step)
     if total > MAX_CHECK_LITERALS:
         raise CertificateError(f"proof has more than {MAX_CHECK_LITERALS} literals")
     return proof
+
+
+def _hinted_size(step: list, i: int) -> int:
+    """Shape check of a ``pxl-s5-cert/2`` ``a`` or ``n`` step; its literal and hint count."""
+    if step[0] == "a" and len(step) == 3 and isinstance(step[1], list):
+        lists = step[1:]
+    elif step[0] == "n" and len(step) == 4 and isinstance(step[2], list):
+        lists = step[2:]
+    else:
+        raise CertificateError(
+            f"step {i}: expected ['a', [literals], [hints]] or ['n', box, [hypotheses], [hints]]"
+        )
+    if not isinstance(lists[-1], list):
+        raise CertificateError(f"step {i}: hints must be a list of clause ids")
+    return 1 + sum(len(x) for x in lists)
 
 
 def _drup_step(db: RupChecker, i: int, step: list) -> bool:
@@ -458,8 +480,10 @@ def _drup_step(db: RupChecker, i: int, step: list) -> bool:
     return True
 
 
-def _check_worlds(formula: Formula, proof: dict) -> str:
-    root, nvars, clauses, box_arg, global_vars = _encode(formula)
+def _world_count(
+    proof: dict, nvars: int, box_arg: dict[int, int], global_vars: set[int], formula: Formula
+) -> int:
+    """The proof's number of worlds k, checked against the S5 world bound and the limits."""
     k = proof.get("worlds")
     if type(k) is not int or k < 1 or k * nvars > MAX_WORLD_VARIABLES:
         raise CertificateError(f"bad number of worlds {k!r}")
@@ -468,19 +492,33 @@ def _check_worlds(formula: Formula, proof: dict) -> str:
     needed = free + 1 if natoms >= 30 else min(free + 1, 2**natoms)
     if k < needed:
         raise CertificateError(f"{k} worlds are below the S5 world bound {needed}")
+    return k
+
+
+def _world_clauses(
+    k: int, nvars: int, root: int, clauses: list[list[int]], box_arg: dict[int, int],
+    global_vars: set[int],
+) -> list[list[int]]:
+    """The k-world encoding in its documented order: the copies, the witness clauses (box
+    variables in increasing order), the unit [~root]."""
 
     def copy(lit: int, j: int) -> int:
         if abs(lit) in global_vars:
             return lit
         return lit + j * nvars if lit > 0 else lit - j * nvars
 
+    out = [[copy(x, j) for x in c] for j in range(k) for c in clauses]
+    out += [[b] + [-copy(a, j) for j in range(k)] for b, a in box_arg.items()]
+    out.append([-root])
+    return out
+
+
+def _check_worlds(formula: Formula, proof: dict) -> str:
+    root, nvars, clauses, box_arg, global_vars = _encode(formula)
+    k = _world_count(proof, nvars, box_arg, global_vars, formula)
     db = RupChecker(k * nvars)
-    for j in range(k):
-        for c in clauses:
-            db.add([copy(x, j) for x in c])
-    for b, a in box_arg.items():
-        db.add([b] + [-copy(a, j) for j in range(k)])
-    db.add([-root])
+    for c in _world_clauses(k, nvars, root, clauses, box_arg, global_vars):
+        db.add(c)
     rup = 0
     for i, step in enumerate(proof["steps"]):
         if not _drup_step(db, i, step):
@@ -494,10 +532,12 @@ def _check_worlds(formula: Formula, proof: dict) -> str:
 def check_proof(formula: Formula, proof: dict) -> str:
     """Verify a decoded proof object against ``formula``; return a summary or raise."""
     kind = proof.get("kind", "lemmas")
+    if kind not in ("lemmas", "worlds"):
+        raise CertificateError(f"unknown certificate kind {kind!r}")
+    if proof.get("format") == FORMAT:
+        return _check_hinted(formula, proof, kind)
     if kind == "worlds":
         return _check_worlds(formula, proof)
-    if kind != "lemmas":
-        raise CertificateError(f"unknown certificate kind {kind!r}")
     root, nvars, clauses, box_arg, global_vars = _encode(formula)
     db = RupChecker(nvars)
     for c in clauses:
@@ -534,3 +574,109 @@ def check_certificate(formula: Formula, certificate: str) -> tuple[bool, str]:
         return True, check_proof(formula, decode(certificate))
     except CertificateError as exc:
         return False, str(exc)
+
+
+class _HintedDb:
+    """Clauses by id (``pxl-s5-cert/2``); RUP steps are checked by replaying their hints.
+
+    Ids: the initial clauses are 1..m in order, then every ``a``, ``n`` and ``c`` step adds
+    the next id.  Nothing is ever deleted.  A :class:`RupChecker` mirror is kept only when
+    the proof has cutting-plane steps (``check_cut`` needs propagation)."""
+
+    def __init__(self, nvars: int, with_cuts: bool) -> None:
+        self.n = nvars
+        self.clauses: list[tuple[int, ...]] = [()]  # index 0: no clause has id 0
+        self.rup = RupChecker(nvars) if with_cuts else None
+
+    def literals(self, lits: object, where: str) -> list[int]:
+        if not isinstance(lits, list):
+            raise CertificateError(f"{where}: literals must be a list")
+        for lit in lits:
+            if type(lit) is not int or lit == 0 or abs(lit) > self.n:
+                raise CertificateError(f"{where}: {lit!r} is not a literal of the encoding")
+        return list(dict.fromkeys(lits))
+
+    def add(self, lits: list[int]) -> None:
+        self.clauses.append(tuple(dict.fromkeys(lits)))
+        if self.rup is not None:
+            self.rup.add(lits)
+
+    def check(self, lits: list[int], hints: list, where: str) -> None:
+        """The clause ``lits`` is RUP by ``hints``: assume every literal false, then each hint
+        clause in order must be unit (all literals false but one, which is not true; that one
+        becomes true) until one is falsified outright, which must be the last hint."""
+        true = {-lit for lit in lits}
+        if any(lit in true for lit in lits):  # a tautology holds without hints
+            if hints:
+                raise CertificateError(f"{where}: a tautology takes no hints")
+            return
+        clauses, seen = self.clauses, set()
+        for j, h in enumerate(hints):
+            if type(h) is not int or not 0 < h < len(clauses) or h in seen:
+                raise CertificateError(f"{where}: hint {h!r} is not an earlier clause id (once)")
+            seen.add(h)
+            unit = 0
+            for lit in clauses[h]:
+                if lit in true:
+                    raise CertificateError(f"{where}: hint {h} is satisfied, not unit")
+                if -lit not in true:
+                    if unit:
+                        raise CertificateError(f"{where}: hint {h} is not unit")
+                    unit = lit
+            if not unit:
+                if j != len(hints) - 1:
+                    raise CertificateError(f"{where}: hints go on after the conflict at {h}")
+                return
+            true.add(unit)
+        raise CertificateError(f"{where}: clause {lits} is not RUP by its hints")
+
+
+def _check_hinted(formula: Formula, proof: dict, kind: str) -> str:
+    """``pxl-s5-cert/2``: every ``a``/``n`` step carries the ids of the clauses that propagate
+    to its conflict; the last step derives ``[root]`` (lemmas) or ``[]`` (worlds)."""
+    root, nvars, clauses, box_arg, global_vars = _encode(formula)
+    steps = proof["steps"]
+    with_cuts = any(step[0] == "c" for step in steps)
+    if kind == "worlds":
+        k = _world_count(proof, nvars, box_arg, global_vars, formula)
+        db = _HintedDb(k * nvars, False)
+        for c in _world_clauses(k, nvars, root, clauses, box_arg, global_vars):
+            db.add(c)
+    else:
+        db = _HintedDb(nvars, with_cuts)
+        for c in clauses:
+            db.add(c)
+    last: list[int] | None = None
+    lemmas = rup = cuts = 0
+    for i, step in enumerate(steps):
+        where = f"step {i}"
+        tag = step[0]
+        if tag == "a":
+            last = db.literals(step[1], where)
+            db.check(last, step[2], where)
+            rup += 1
+        elif kind == "worlds" or tag == "d":
+            raise CertificateError(f"{where}: step {tag!r} is not allowed here")
+        elif tag == "c":
+            assert db.rup is not None
+            last = db.literals(check_cut(db.rup, step[1], where), where)
+            cuts += 1
+        else:
+            b, hyps = step[1], db.literals(step[2], where)
+            if type(b) is not int or b not in box_arg:
+                raise CertificateError(f"{where}: {b!r} is not a box variable")
+            for h in hyps:
+                if abs(h) not in global_vars:
+                    raise CertificateError(f"{where}: hypothesis {h!r} is not a global literal")
+            db.check(list(dict.fromkeys([*(-h for h in hyps), box_arg[b]])), step[3], where)
+            last = [b, *(-h for h in hyps)]
+            lemmas += 1
+        db.add(last)
+    if kind == "worlds":
+        if last != []:
+            raise CertificateError(f"the proof does not refute the {k}-world encoding")
+        return f"proof checked: no countermodel with {k} worlds (the S5 bound), {rup} RUP steps"
+    if last != [root]:
+        raise CertificateError("the proof does not derive the formula (last clause not [root])")
+    summary = f"proof checked: {lemmas} necessitation lemmas, {rup} RUP steps (hinted)"
+    return summary + (f", {cuts} cutting-plane steps" if cuts else "")

@@ -50,7 +50,7 @@ def check_result_document(doc: dict) -> CheckReport:
         why = doc.get("certificate_omitted") or "no reason given"
         return CheckReport(False, f"valid verdict without a certificate ({why})")
     fmt = doc.get("certificate_format")
-    if fmt != cert.FORMAT:
+    if fmt not in cert.FORMATS:
         return CheckReport(False, f"unsupported certificate_format {fmt!r}")
     ok, why = cert.check_certificate(formula, certificate)
     return CheckReport(ok, f"certificate: {why}")

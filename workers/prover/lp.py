@@ -95,12 +95,17 @@ def _obviously_feasible(rows: list[list[int]], cuts: list[list[int]]) -> bool:
 
 
 def _farkas(
-    rows: list[list[int]], cuts: list[list[int]], deadline: float
+    rows: list[list[int]], cuts: list[list[int]], deadline: float, hard_deadline: float
 ) -> list[float] | None:
     """Multipliers (rows then cuts) of an LP infeasibility proof, or None."""
+    t0 = time.monotonic()
     import numpy as np
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
+
+    # The one-time import (up to about a second on a busy machine) is not LP work: it does
+    # not count against the attempt's budget, only against the caller's hard deadline.
+    deadline = min(hard_deadline, deadline + (time.monotonic() - t0))
 
     var_index: dict[int, int] = {}
     for group in (rows, cuts):
@@ -146,7 +151,7 @@ def _farkas(
 
 
 def refute(
-    db: RupChecker, assumptions: list[int], deadline: float
+    db: RupChecker, assumptions: list[int], deadline: float, hard_deadline: float | None = None
 ) -> tuple[dict, list[int]] | None:
     """(cutting-plane step body, core) refuting ``db`` under ``assumptions``, or None.
 
@@ -209,7 +214,7 @@ def refute(
         sources = [sources[i] for i in keep]
         if _obviously_feasible(rows, cuts):
             return None
-        y = _farkas(rows, cuts, deadline)
+        y = _farkas(rows, cuts, deadline, deadline if hard_deadline is None else hard_deadline)
         if y is None:
             return None
         # Which assumptions the proof needs: trace the false literals of the used rows'

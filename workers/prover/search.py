@@ -53,7 +53,7 @@ from collections.abc import Callable
 from pysat.solvers import Solver
 
 from workers.prover import certificate as cert
-from workers.prover import lp
+from workers.prover import hints, lp
 from workers.prover.encoding import Encoding, encode
 from workers.prover.modelcheck import check_countermodel
 from workers.prover.result import ProofResult
@@ -241,7 +241,7 @@ class _Cegar:
     def _cutting_planes(self, assumptions: list[int]) -> tuple[dict, list[int]] | None:
         self.lp_attempts += 1
         deadline = min(self.watch.deadline, time.monotonic() + LP_SECONDS)
-        found = lp.refute(self._db(), assumptions, deadline)
+        found = lp.refute(self._db(), assumptions, deadline, self.watch.deadline)
         self.watch.raise_if_stopped()
         if found is not None:
             self.trace.append(
@@ -256,7 +256,7 @@ class _Cegar:
         refutation as the oracle), or None."""
         db = self._db()
         deadline = min(self.watch.deadline, time.monotonic() + GEN_SECONDS)
-        found = lp.refute(db, [*hyps, -a], deadline)
+        found = lp.refute(db, [*hyps, -a], deadline, self.watch.deadline)
         self.lp_attempts += 1
         if found is None:
             return None
@@ -264,7 +264,7 @@ class _Cegar:
         def refutes(background: list[int]) -> bool:
             self.watch.raise_if_stopped()  # stop requests are honoured between LP calls
             self.lp_attempts += 1
-            return lp.refute(db, [*background, -a], deadline) is not None
+            return lp.refute(db, [*background, -a], deadline, self.watch.deadline) is not None
 
         def qx(background: list[int], changed: bool, cands: list[int]) -> list[int]:
             if changed and refutes(background):
@@ -280,7 +280,7 @@ class _Cegar:
         start = [h for h in hyps if h in found[1]]
         small = [] if refutes([]) else qx([], False, start)
         self.watch.raise_if_stopped()
-        better = lp.refute(db, [*small, -a], deadline)
+        better = lp.refute(db, [*small, -a], deadline, self.watch.deadline)
         if better is None or time.monotonic() > deadline:
             better = found
         body, core = better
@@ -555,7 +555,7 @@ def make_certificate(
     ``cuts`` (lemma index -> cutting-plane step body) and ``final_cut`` are emitted as "c"
     steps instead of solving; they were verified against the encoding plus every earlier
     lemma, so the chain is then replayed whole (no trimming), and each "c" step is checked
-    again against the database the checker will hold at that point (``_precheck_cuts``).
+    again against the database the checker will hold at that point (hints.py).
     """
     cuts = cuts or {}
     with_cuts = bool(cuts) or final_cut is not None
@@ -615,15 +615,32 @@ def make_certificate(
             take_proof()
         if size > MAX_PROOF_LITERALS:
             return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
-        proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "kind": "lemmas"}
-        proof["steps"] = steps
-        if with_cuts:
-            why = _precheck_cuts(enc, steps)
-            if why is not None:
-                return None, f"internal error: a cutting-plane step failed its check: {why}"
-        return proof, None
     finally:
         _free(solver, watch)
+    # Hints for every RUP step (cut steps are re-checked there against the database the
+    # checker will hold), then only the steps the final derivation needs.
+    try:
+        steps = hints.hint_lemmas_proof(
+            enc.nvars, enc.clauses, enc.box_arg, enc.root, steps, _poller(watch)
+        )
+    except hints.HintError as exc:
+        return None, f"internal error: {exc}"
+    return _hinted_proof(steps, {"kind": "lemmas"})
+
+
+def _poller(watch: _Watch | None) -> Callable[[], None]:
+    return watch.raise_if_stopped if watch is not None else lambda: None
+
+
+def _hinted_proof(steps: list[list], head: dict) -> tuple[dict | None, str | None]:
+    """The proof object around hinted steps, or the omission reason when over the budget."""
+    size = sum(
+        cert._cut_size(s[1], "cut") if s[0] == "c" else cert._hinted_size(s, i)
+        for i, s in enumerate(steps)
+    )
+    if size > MAX_PROOF_LITERALS:
+        return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
+    return {"format": cert.FORMAT, "encoding": cert.ENCODING, **head, "steps": steps}, None
 
 
 def _cuts_stand_alone(
@@ -646,29 +663,6 @@ def _cuts_stand_alone(
     return True
 
 
-def _precheck_cuts(enc: Encoding, steps: list[list]) -> str | None:
-    """Run the checker's ``check_cut`` on every "c" step against the clause database the
-    checker will hold there (RUP steps are added unchecked: Glucose's DRUP lines are
-    trusted here as for every certificate; the independent check redoes everything)."""
-    db = cert.RupChecker(enc.nvars)
-    for c in enc.clauses:
-        db.add(c)
-    try:
-        for i, step in enumerate(steps):
-            tag = step[0]
-            if tag == "a":
-                db.add(step[1:])
-            elif tag == "d":
-                db.delete(step[1:])
-            elif tag == "n":
-                db.add([step[1], *(-h for h in step[2:])])
-            else:
-                db.add(cert.check_cut(db, step[1], f"step {i}"))
-    except cert.CertificateError as exc:
-        return str(exc)
-    return None
-
-
 def make_worlds_certificate(
     enc: Encoding, k: int, watch: _Watch | None = None
 ) -> tuple[dict | None, str | None]:
@@ -680,33 +674,28 @@ def make_worlds_certificate(
             return lit
         return lit + j * n if lit > 0 else lit - j * n
 
+    # The order is part of the format (clause ids of the hints): docs/certificates.md.
+    clauses = [[shift(x, j) for x in c] for j in range(k) for c in enc.clauses]
+    clauses += [[b, *(-shift(a, j) for j in range(k))] for b, a in enc.box_arg.items()]
+    clauses.append([-enc.root])
     solver = Solver(name=SOLVER, with_proof=True)
     if watch is not None:
         watch.use(solver)
     try:
-        for j in range(k):
-            if watch is not None:
-                watch.raise_if_stopped()
-            for c in enc.clauses:
-                solver.add_clause([shift(x, j) for x in c])
-        for b, a in enc.box_arg.items():
-            solver.add_clause([b, *(-shift(a, j) for j in range(k))])
-        solver.add_clause([-enc.root])
+        for c in clauses:
+            solver.add_clause(c)
         if _solve_or_stop(solver, [], watch) is not False:
             return None, "internal error: the k-world refutation did not replay"
         steps = _parse_drup(_ProofTail(solver).new_lines())
         if sum(len(st) for st in steps) > MAX_PROOF_LITERALS:
             return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
-        proof = {
-            "format": cert.FORMAT,
-            "encoding": cert.ENCODING,
-            "kind": "worlds",
-            "worlds": k,
-            "steps": steps,
-        }
-        return proof, None
     finally:
         _free(solver, watch)
+    try:
+        steps = hints.hint_refutation(k * n, clauses, steps, _poller(watch))
+    except hints.HintError as exc:
+        return None, f"internal error: {exc}"
+    return _hinted_proof(steps, {"kind": "worlds", "worlds": k})
 
 
 def encode_certificate(proof: dict) -> str:
