@@ -12,7 +12,7 @@ A refused request consumes nothing. Both rules are evaluated and recorded by one
 concurrent requests on different replicas cannot both take the last slot; time comes from the
 Redis server (``TIME``), so replica clocks do not matter (tests may inject a clock instead).
 The key is the token's ``sub`` when the request carries a valid token, else the client IP
-(``api.security.client_ip``: ``X-Forwarded-For`` only from ``settings.trusted_proxies``).
+(``api.proxies.client_ip``: ``X-Forwarded-For`` only from ``settings.trusted_proxies``).
 Invalid tokens count against the IP, so forged ``sub`` values cannot spread the load.
 
 Every counted response carries the IETF draft (httpapi-ratelimit-headers) fields::
@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from api.auth import principal_from_headers
+from api.proxies import client_ip
 from workers import metrics
 from workers.keys import ratelimit_keys
 from workers.settings import Settings
@@ -219,8 +220,6 @@ class RateLimiter:
 def identity_for(scope, settings: Settings) -> str:
     """``sub:<client id>`` for a valid bearer token, else ``ip:<client address>`` (always the
     address when auth is disabled: every caller is then the same local principal)."""
-    from api.security import client_ip
-
     if settings.auth_disabled:
         return f"ip:{client_ip(scope, settings)}"
     authorization = None

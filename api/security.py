@@ -5,22 +5,21 @@ else (outermost first: headers -> CORS -> rate limit -> the app), which puts the
 provenance headers on every response, 429s, CORS refusals and problem+json errors included.
 (Only an unhandled exception's bare 500 from Starlette's outermost error middleware escapes.)
 
-Proxy trust: the peer address is the client unless the peer is in ``settings.trusted_proxies``
-(IPs or CIDRs, empty by default); only then is ``X-Forwarded-For`` read, right to left, skipping
-trusted hops, and ``X-Forwarded-Proto`` believed for HSTS.
+Proxy trust (which address is the client's, whether it used HTTPS) is api.proxies.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from functools import lru_cache
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from api.provenance import provenance_headers
+from api.proxies import check_trusted_proxies, request_scheme
+from api.ratelimit import RateLimiter, RateLimitMiddleware
+from api.routes.auth import router as token_router
 from workers.settings import Settings
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -58,57 +57,6 @@ CORS_EXPOSE_HEADERS = [
     "X-V4-SHA",
     "X-PXL-Coqchk",
 ]
-
-
-# --- proxy trust ----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=8)
-def _networks(trusted: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(t.strip(), strict=False) for t in trusted if t.strip())
-
-
-def _is_trusted(address: str, settings: Settings) -> bool:
-    networks = _networks(tuple(settings.trusted_proxies))
-    if not networks:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
-
-
-def _header_values(scope, name: bytes) -> list[str]:
-    return [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name]
-
-
-def client_ip(scope, settings: Settings) -> str:
-    """The client's address: the peer, or from ``X-Forwarded-For`` when the peer is trusted."""
-    peer = (scope.get("client") or ("unknown", 0))[0]
-    if not _is_trusted(peer, settings):
-        return peer
-    hops = [h.strip() for v in _header_values(scope, b"x-forwarded-for") for h in v.split(",")]
-    current = peer
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return current  # garbage from beyond the last trusted proxy: stop at that proxy
-        current = hop
-        if not _is_trusted(hop, settings):
-            return hop
-    return current
-
-
-def request_scheme(scope, settings: Settings) -> str:
-    scheme = scope.get("scheme", "http")
-    peer = (scope.get("client") or ("unknown", 0))[0]
-    if _is_trusted(peer, settings):
-        forwarded = _header_values(scope, b"x-forwarded-proto")
-        if forwarded:
-            scheme = forwarded[-1].split(",")[-1].strip().lower() or scheme
-    return scheme
 
 
 # --- headers on every response -----------------------------------------------------------------
@@ -195,15 +143,9 @@ def check_cors_origins(origins: list[str]) -> list[str]:
 def install(app, settings: Settings) -> None:
     """Add the token route, and the rate limiter, CORS and header middleware as the outermost
     layers of ``app`` (wherever in ``create_app`` this is called)."""
-    from api.ratelimit import RateLimiter, RateLimitMiddleware
-    from api.routes.auth import router as token_router
-
     app.include_router(token_router)  # POST /v1/auth/token
     origins = check_cors_origins(list(settings.cors_origins))
-    try:
-        _networks(tuple(settings.trusted_proxies))
-    except ValueError as exc:
-        raise ValueError(f"PXL_TRUSTED_PROXIES: {exc} (list IPs or CIDRs)") from None
+    check_trusted_proxies(settings)
     app.state.rate_limiter = RateLimiter(settings)
     # user_middleware[0] is the outermost layer: headers, then CORS, then the rate limiter
     app.user_middleware[0:0] = [

@@ -12,13 +12,12 @@ from fastapi.testclient import TestClient
 from starlette.responses import HTMLResponse, Response
 
 from api import problems, provenance
+from api.proxies import client_ip, request_scheme
 from api.security import (
     API_CSP,
     CONSOLE_CSP,
     check_cors_origins,
-    client_ip,
     install,
-    request_scheme,
 )
 from workers.settings import Settings
 
