@@ -6,11 +6,24 @@ n-ary And/Or that is itself an And (resp. Or) is parenthesised, the left side
 of ``->``/``<->`` is parenthesised when it is an operator of the same or a
 looser level, and the right side only when it is looser.  Iterative, so any
 depth prints.
+
+It reads nodes only through their kind and children (``Node``), so it sits below the
+syntax module, whose ``repr`` prints with it.
 """
 
 from __future__ import annotations
 
-from workers.prover.syntax import Formula
+from typing import Any, Protocol
+
+
+class Node(Protocol):
+    """What the printer reads of a formula (workers.prover.syntax.Formula): ``kind``, the
+    ``children``, and per kind ``name`` (atom), ``value`` (const) or ``arg`` (unary)."""
+
+    kind: str
+
+    @property
+    def children(self) -> tuple[Any, ...]: ...
 
 # A larger number binds tighter (same table as the parser).
 _PREC = {
@@ -49,12 +62,12 @@ _UNICODE = {
 }
 
 
-def to_text(f: Formula, *, ascii: bool = True) -> str:
+def to_text(f: Node, *, ascii: bool = True) -> str:
     """Canonical PXL text of ``f`` (ASCII operators, or Unicode with ``ascii=False``)."""
     symbols = _ASCII if ascii else _UNICODE
     out: list[str] = []
     # Work stack of formulas still to print and literal strings; popped in order.
-    stack: list[Formula | str] = [f]
+    stack: list[Node | str] = [f]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
@@ -90,7 +103,7 @@ def to_text(f: Formula, *, ascii: bool = True) -> str:
     return "".join(out)
 
 
-def _push(stack: list, child: Formula, parens: bool) -> None:
+def _push(stack: list, child: Node, parens: bool) -> None:
     if parens:
         stack.extend((")", child, "("))
     else:

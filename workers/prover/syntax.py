@@ -19,6 +19,8 @@ import weakref
 from collections.abc import Iterator
 from typing import ClassVar
 
+from workers.prover.printer import to_text
+
 ATOM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Words that are syntax, never atom names.
 KEYWORDS = frozenset({"true", "false", "BOX", "DIA"})
@@ -77,9 +79,6 @@ class Formula:
         return ()
 
     def __repr__(self) -> str:
-        # Imported lazily: the printer depends on this module.
-        from workers.prover.printer import to_text
-
         if self.size > 2_000:  # a shared DAG can have an astronomically large tree
             return f"<{type(self).__name__} of {self.size} nodes>"
         try:
