@@ -5,11 +5,14 @@ symbols, same minimal parentheses), so ``cpx_to_text(f) == to_text(f)`` for PXL
 and ``parse_cpx(cpx_to_text(f)) is f`` for every CPX formula.  CPX operators are
 printed as calls, ``At(3, p)``, ``Until(p, q)``; being calls they never need
 parentheses around them or around their arguments.  Iterative.
+
+A CPX node is printed from what it carries (its class name is its name in the text syntax,
+``OPERATOR_NAMES``; an indexed one has an ``index_name``), so the printer sits below the CPX
+syntax module, whose ``repr`` prints with it.
 """
 
 from __future__ import annotations
 
-from workers.overlays.chrono.syntax import CPX_KINDS, INDEXED_KINDS, OPERATOR_NAMES
 from workers.prover.syntax import Formula
 
 _PREC = {"iff": 1, "implies": 2, "or": 3, "and": 4, "not": 5, "box": 5, "dia": 5}
@@ -53,9 +56,9 @@ def cpx_to_text(f: Formula, *, ascii: bool = True, limit: int | None = None) -> 
         elif kind == "const":
             out.append(symbols[item.value])
             length += 5
-        elif kind in CPX_KINDS:
-            head = OPERATOR_NAMES[kind] + "("
-            if kind in INDEXED_KINDS:
+        elif kind not in _PREC:  # a CPX operator, printed as a call
+            head = type(item).__name__ + "("
+            if item.index_name is not None:
                 head += f"{item.index}, "
             out.append(head)
             length += len(head)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from workers.overlays.chrono.printer import cpx_to_text
 from workers.prover.syntax import BinaryNode, Formula, UnaryNode, postorder
 
 # Times and agents are naturals below this bound (they must fit JSON integers safely).
@@ -39,8 +40,6 @@ class CpxNode(Formula):
     index_name: ClassVar[str | None] = None
 
     def __repr__(self) -> str:
-        from workers.overlays.chrono.printer import cpx_to_text
-
         return f"<{type(self).__name__} {cpx_to_text(self)}>"
 
 
