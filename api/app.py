@@ -23,6 +23,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
 from api.routes import ROUTERS
 from api.routes.health import service_version
 from api.schemas import COMPONENT_MODELS
+from workers import tracing
 from workers.celery_app import job_store
 from workers.record import RECURSION_LIMIT_FOR_DOCUMENTS
 from workers.settings import Settings, get_settings
@@ -66,7 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     api.security.install(app, settings)  # auth router, CORS, rate limits, security headers
-    api.metrics.install(app, settings)  # last: its middleware must be the outermost layer
+    api.metrics.install(app, settings)  # its middleware must be outside the app's own layers
+    tracing.instrument_app(app)  # OpenTelemetry server spans, when an OTLP endpoint is set
     return app
 
 

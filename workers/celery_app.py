@@ -24,7 +24,7 @@ import time
 
 from celery import Celery, bootsteps
 
-from workers import heartbeats, logs
+from workers import heartbeats, logs, tracing
 from workers.connection import redis_client
 from workers.jobs import JobStore
 from workers.keys import broker_prefix, broker_queue_keys, webhook_queue
@@ -140,6 +140,7 @@ app = make_app(get_settings())
 app.set_current()
 # JSON logs with the request and job ids in every process that publishes or runs tasks.
 logs.install_celery_signals()
+tracing.instrument_celery()  # no-op unless an OTLP endpoint is configured
 
 _apps: dict[tuple, Celery] = {}
 _apps_lock = threading.Lock()

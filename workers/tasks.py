@@ -18,6 +18,7 @@ import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
+from workers import logs, tracing
 from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app, job_store
 from workers.jobs import JobStore
 from workers.record import QUEUE_WAIT_S, RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus
@@ -150,7 +151,10 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
                      error={"type": "unknown_kind", "detail": f"no runner for kind {kind!r}"})
         return JobStatus.FAILED.value
     try:
-        result = runner(doc["params"], ctx)
+        with tracing.job_run_span(kind, job_id, logs.request_id_var.get(),
+                                  doc.get(QUEUE_WAIT_S)) as span:
+            result = runner(doc["params"], ctx)
+            tracing.record_verdict(span, result)
     except SoftTimeLimitExceeded:
         result = timeout_result(kind, doc["params"], "stopped by the soft time limit")
     except INFRASTRUCTURE_ERRORS:
