@@ -168,7 +168,8 @@ def test_no_import_cycles_in_api_and_workers():
 # all of it; the API sits on top and calls the store and the queue.
 LAYERS: list[tuple[str, ...]] = [
     ("workers.prover", "workers.overlays"),
-    ("workers.settings", "workers.logs", "workers.clients", "workers.embedded"),
+    ("workers.settings", "workers.logs", "workers.tracing", "workers.clients",
+     "workers.embedded"),
     ("workers.keys", "workers.record"),
     ("workers.events", "workers.idempotency", "workers.heartbeats", "workers.metrics",
      "workers.connection"),
