@@ -46,33 +46,74 @@ def s5_valid(f: Formula) -> bool:
     return True
 
 
+def _subformulas(root: Formula) -> list[Formula]:
+    """Each distinct subformula once, children first (iterative: formulas may be deep)."""
+    order: list[Formula] = []
+    seen: set[Formula] = set()
+    stack: list[tuple[Formula, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+        elif node not in seen:
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((c, False) for c in node.children)
+    return order
+
+
 def s5_valid_sat(f: Formula) -> bool:
-    """A second complete decision for larger formulas (more atoms than the brute force
-    can enumerate): one SAT call over k copies of the one-world encoding sharing the
-    box variables, every false box needing a copy that falsifies its argument, with
-    k = min(boxes + 1, 2^atoms) (a countermodel needs at most one witness per box, and
-    worlds with equal valuations can be merged).  It shares the encoding with the
-    prover but none of its search."""
+    """A second complete decision for larger formulas (more atoms than the brute force can
+    enumerate), written here without the prover's encoder or search: one SAT call asking for
+    a universal model of k worlds whose world 0 falsifies ``f``.  Every subformula gets one
+    variable per world, defined by its connective over its children's variables at that world;
+    a box or diamond gets one variable for all worlds (true when its argument holds at every
+    world / at some world).  k = min(modal subformulas + 1, 2^atoms) is enough: a countermodel
+    keeps its truth values on the actual world plus one witness world per false box and per
+    true diamond, and worlds with equal valuations can be merged."""
     from pysat.solvers import Solver
 
-    from workers.prover.encoding import encode
-
-    enc = encode(f)
-    n = enc.nvars
-    k = min(len(enc.boxes) + 1, 2 ** len(enc.atom_vars))
-
-    def shift(lit: int, j: int) -> int:
-        if abs(lit) in enc.box_arg or abs(lit) == 1:
-            return lit
-        return lit + j * n if lit > 0 else lit - j * n
-
-    solver = Solver(name="minisat22")
+    nodes = _subformulas(f)
+    modal = [n for n in nodes if n.kind in ("box", "dia")]
+    k = min(len(modal) + 1, 2 ** len(atoms(f)))
+    counter = iter(range(1, 1 << 62))
+    true = next(counter)
+    clauses: list[list[int]] = [[true]]
+    lit: dict[tuple[Formula, int], int] = {}
+    for n in nodes:
+        if n.kind in ("box", "dia"):
+            g = next(counter)
+            args = [lit[n.arg, w] for w in range(k)]
+            if n.kind == "box":  # g <-> every world
+                clauses += [[-g, a] for a in args] + [[g, *(-a for a in args)]]
+            else:  # g <-> some world
+                clauses += [[g, -a] for a in args] + [[-g, *args]]
+            lit.update({(n, w): g for w in range(k)})
+            continue
+        for w in range(k):
+            kids = [lit[c, w] for c in n.children]
+            if n.kind == "atom":
+                lit[n, w] = next(counter)
+            elif n.kind == "const":
+                lit[n, w] = true if n.value else -true
+            elif n.kind == "not":
+                lit[n, w] = -kids[0]
+            else:
+                x = lit[n, w] = next(counter)
+                if n.kind == "and":
+                    clauses += [[-x, c] for c in kids] + [[x, *(-c for c in kids)]]
+                elif n.kind == "or":
+                    clauses += [[x, -c] for c in kids] + [[-x, *kids]]
+                elif n.kind == "implies":
+                    a, b = kids
+                    clauses += [[x, a], [x, -b], [-x, -a, b]]
+                elif n.kind == "iff":
+                    a, b = kids
+                    clauses += [[-x, -a, b], [-x, a, -b], [x, a, b], [x, -a, -b]]
+                else:
+                    raise TypeError(n.kind)
+    solver = Solver(name="glucose4", bootstrap_with=clauses)
     try:
-        for j in range(k):
-            for c in enc.clauses:
-                solver.add_clause([shift(x, j) for x in c])
-        for b, a in enc.box_arg.items():
-            solver.add_clause([b, *(-shift(a, j) for j in range(k))])
-        return not solver.solve(assumptions=[-enc.root])
+        return not solver.solve(assumptions=[-lit[f, 0]])
     finally:
         solver.delete()

@@ -93,6 +93,13 @@ def test_prove_agrees_with_sat_oracle_on_bigger_formulas(f, clauses):
         assert report.ok, report.reason
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(formulas)
+def test_the_two_oracles_agree(f):
+    # Both are written in the tests, independently of the prover and of each other.
+    assert s5_valid_sat(f) == s5_valid(f)
+
+
 def test_sat_oracle_agrees_with_brute_force():
     p, q = Atom("p"), Atom("q")
     for f in [
