@@ -9,7 +9,7 @@ Two kinds of series come out of ``/v1/metrics``:
   multiprocess mode). Only counters and histograms are used, so dead processes' files stay
   correct as part of the totals.
 * ``fleet`` — job metrics, queue depth and workers online, read from Redis at scrape time
-  (``workers.metrics.FleetCollector``); every API instance reports the same fleet-wide values.
+  (``workers.fleet_collector.FleetCollector``); every API instance reports the same fleet-wide values.
 
 ``?section=http`` or ``?section=fleet`` limits the answer to one kind, so Prometheus scrapes
 ``http`` from every instance and ``fleet`` from one (see monitoring/prometheus.yml) and nothing
@@ -34,13 +34,14 @@ from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from api.auth import require_scope
+from workers.fleet_collector import FleetCollector
 from workers.logs import (
     configure_logging,
     install_celery_signals,
     request_id_var,
     safe_request_id,
 )
-from workers.metrics import LATENCY_BUCKETS, FleetCollector
+from workers.metrics import LATENCY_BUCKETS
 from workers.settings import Settings, get_settings
 
 REQUEST_ID_HEADER = "X-Request-ID"

@@ -1,11 +1,12 @@
-"""Fleet-wide job metrics: hooks that record into Redis, and the collector that reads them back.
+"""Fleet-wide job metrics: their definitions, and the hooks that record them into Redis.
 
 Jobs run in Celery worker processes on any number of hosts, and the API may run several
 processes; a per-process Prometheus registry would show each scrape only one process's share.
 So the hooks below add their observations to Redis (one pipelined round trip of ``HINCRBY`` /
 ``HINCRBYFLOAT``, atomic across processes) under ``settings.key_prefix``, and
-``FleetCollector`` (registered by ``api.metrics`` for ``GET /v1/metrics``) turns those hashes,
-the broker's queue lists and the workers' heartbeats into Prometheus metrics at scrape time.
+``workers.fleet_collector`` (registered by ``api.metrics`` for ``GET /v1/metrics``) turns those
+hashes, the broker's queue lists and the workers' heartbeats into Prometheus metrics at scrape
+time.
 
 Redis layout (``P`` = ``settings.key_prefix``):
 
@@ -28,18 +29,9 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-from workers import heartbeats
-from workers.keys import (
-    COUNTERS_KEY,
-    HISTOGRAMS_KEY,
-    IN_PROGRESS_KEY,
-    broker_queue_keys,
-    broker_unacked_key,
-    webhook_queue,
-)
-from workers.record import KINDS
+from workers.keys import COUNTERS_KEY, HISTOGRAMS_KEY, IN_PROGRESS_KEY
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger("pxl.metrics")
@@ -82,7 +74,7 @@ GAUGES: dict[str, str] = {
     "pxl_redis_up": "1 if the metrics scrape could read Redis, else 0.",
 }
 
-_SEP = "\t"
+SEP = "\t"
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -105,7 +97,8 @@ def bind_redis(client) -> None:
     _bound_client = client
 
 
-def _client(settings: Settings):
+def redis_for(settings: Settings):
+    """The client the hooks record with (and the collector reads with)."""
     if _bound_client is not None:
         return _bound_client
     key = (settings.redis_url, settings.metrics_redis_timeout)
@@ -139,11 +132,11 @@ def _label_value(value: object) -> str:
 def _bucket_le(value: float) -> str:
     for bound in LATENCY_BUCKETS:
         if value <= bound:
-            return _format_le(bound)
+            return format_le(bound)
     return "+Inf"
 
 
-def _format_le(bound: float) -> str:
+def format_le(bound: float) -> str:
     from prometheus_client.utils import floatToGoString
 
     return floatToGoString(bound)
@@ -154,7 +147,7 @@ def _record(write: Callable[[object, str, Settings], None]) -> None:
     global _last_failure_log
     try:
         settings = get_settings()
-        pipe = _client(settings).pipeline(transaction=False)
+        pipe = redis_for(settings).pipeline(transaction=False)
         write(pipe, settings.key_prefix, settings)
         pipe.execute()
     except Exception as exc:  # noqa: BLE001 - a metric must never break a job or a request
@@ -165,14 +158,14 @@ def _record(write: Callable[[object, str, Settings], None]) -> None:
 
 
 def _count(pipe, prefix: str, name: str, labels: dict[str, str], amount: int = 1) -> None:
-    pipe.hincrby(prefix + COUNTERS_KEY, name + _SEP + _labels_json(labels), amount)
+    pipe.hincrby(prefix + COUNTERS_KEY, name + SEP + _labels_json(labels), amount)
 
 
 def _observe(pipe, prefix: str, name: str, labels: dict[str, str], value: float) -> None:
     if value is None or not math.isfinite(value):
         return
     value = max(0.0, float(value))
-    series = name + _SEP + _labels_json(labels) + _SEP
+    series = name + SEP + _labels_json(labels) + SEP
     key = prefix + HISTOGRAMS_KEY
     pipe.hincrby(key, series + _bucket_le(value), 1)
     pipe.hincrby(key, series + "count", 1)
@@ -198,11 +191,11 @@ def write_job_started(pipe, settings: Settings, kind: str, queue_wait_s: float) 
     transaction that marks the job running: one round trip)."""
     kind = _label_value(kind)
     token = uuid.uuid4().hex
-    _running_token.set(kind + _SEP + token)
+    _running_token.set(kind + SEP + token)
     now = time.time()
     key = settings.key_prefix + IN_PROGRESS_KEY
     pipe.zremrangebyscore(key, "-inf", now)  # forget runs whose worker died
-    pipe.zadd(key, {kind + _SEP + token: now + settings.max_job_timeout + 60})
+    pipe.zadd(key, {kind + SEP + token: now + settings.max_job_timeout + 60})
     _observe(pipe, settings.key_prefix, "pxl_job_queue_wait_seconds", {"kind": kind},
              queue_wait_s)
 
@@ -292,14 +285,14 @@ def started_script_args(settings: Settings, now: float) -> tuple[list[str], list
         repr(now),
         str(settings.max_job_timeout + 60),
         " ".join(repr(float(b)) for b in LATENCY_BUCKETS),
-        " ".join([*(_format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
+        " ".join([*(format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
     ]
     return keys, args
 
 
 def started_recorded(kind: str) -> None:
     """The script recorded the start of a job of ``kind``: remember its in-progress entry."""
-    _running_token.set(_label_value(kind) + _SEP + (_pending_token.get() or ""))
+    _running_token.set(_label_value(kind) + SEP + (_pending_token.get() or ""))
 
 
 def finished_script_args(
@@ -313,12 +306,12 @@ def finished_script_args(
     keys = [prefix + COUNTERS_KEY, prefix + HISTOGRAMS_KEY, prefix + IN_PROGRESS_KEY]
     args = [
         _running_token.get() or "",
-        "pxl_jobs_finished_total" + _SEP + _labels_json(labels),
+        "pxl_jobs_finished_total" + SEP + _labels_json(labels),
         "0" if labels["status"] == "cancelled" else "1",  # its duration is the client's choice
-        "pxl_job_run_seconds" + _SEP + kind_labels + _SEP,
-        "pxl_job_end_to_end_seconds" + _SEP + kind_labels + _SEP,
+        "pxl_job_run_seconds" + SEP + kind_labels + SEP,
+        "pxl_job_end_to_end_seconds" + SEP + kind_labels + SEP,
         " ".join(repr(float(b)) for b in LATENCY_BUCKETS),
-        " ".join([*(_format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
+        " ".join([*(format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
     ]
     return keys, args
 
@@ -343,193 +336,3 @@ def backpressure_rejection(kind: str) -> None:
     """A submission refused with 503 because the queue is full (called where QueueFull is mapped)."""
     labels = {"kind": _label_value(kind)}
     _record(lambda p, prefix, _s: _count(p, prefix, "pxl_backpressure_rejections_total", labels))
-
-
-# --- reading (scrape time) -----------------------------------------------------------------
-
-
-def _split_series(field: str) -> tuple[str, dict[str, str], str | None] | None:
-    parts = field.split(_SEP)
-    try:
-        labels = json.loads(parts[1])
-    except (IndexError, ValueError):
-        return None
-    if not isinstance(labels, dict):
-        return None
-    return parts[0], labels, parts[2] if len(parts) > 2 else None
-
-
-def _le_key(le: str) -> float:
-    try:
-        return float(le)
-    except ValueError:
-        return math.inf
-
-
-def counter_families(raw: dict[str, str]) -> list:
-    from prometheus_client.core import CounterMetricFamily
-
-    families = {}
-    for name, (doc, label_names) in COUNTERS.items():
-        families[name] = CounterMetricFamily(name, doc, labels=label_names)
-    seen: set[tuple[str, tuple]] = set()
-    for field, value in raw.items():
-        parsed = _split_series(field)
-        if parsed is None or parsed[0] not in families:
-            continue
-        name, labels, _ = parsed
-        label_names = COUNTERS[name][1]
-        values = tuple(str(labels.get(n, "")) for n in label_names)
-        families[name].add_metric(values, float(value))
-        seen.add((name, values))
-    # Known series start at 0 so that the first increment shows in rate()/increase().
-    defaults = {
-        "pxl_jobs_submitted_total": [(k,) for k in KINDS],
-        "pxl_backpressure_rejections_total": [(k,) for k in KINDS],
-        "pxl_webhook_deliveries_total": [(o,) for o in WEBHOOK_OUTCOMES],
-        "pxl_rate_limit_rejections_total": [()],
-    }
-    for name, series in defaults.items():
-        for values in series:
-            if (name, values) not in seen:
-                families[name].add_metric(values, 0.0)
-    return list(families.values())
-
-
-def histogram_families(raw: dict[str, str]) -> list:
-    from prometheus_client.core import HistogramMetricFamily
-
-    series: dict[tuple[str, tuple], dict] = {}
-    for field, value in raw.items():
-        parsed = _split_series(field)
-        if parsed is None or parsed[0] not in HISTOGRAMS or parsed[2] is None:
-            continue
-        name, labels, part = parsed
-        values = tuple(str(labels.get(n, "")) for n in HISTOGRAMS[name][1])
-        entry = series.setdefault((name, values), {"buckets": {}, "sum": 0.0, "count": 0.0})
-        if part == "sum":
-            entry["sum"] = float(value)
-        elif part == "count":
-            entry["count"] = float(value)
-        else:
-            entry["buckets"][part] = entry["buckets"].get(part, 0.0) + float(value)
-
-    all_les = [_format_le(b) for b in LATENCY_BUCKETS] + ["+Inf"]
-    families = {
-        name: HistogramMetricFamily(name, doc, labels=label_names)
-        for name, (doc, label_names) in HISTOGRAMS.items()
-    }
-    for (name, values), entry in sorted(series.items()):
-        les = sorted(set(all_les) | set(entry["buckets"]), key=_le_key)
-        cumulative, buckets = 0.0, []
-        for le in les:
-            cumulative += entry["buckets"].get(le, 0.0)
-            buckets.append((le, cumulative))
-        # count is written in the same pipeline as the bucket; keep +Inf == count regardless
-        buckets[-1] = ("+Inf", max(cumulative, entry["count"]))
-        families[name].add_metric(list(values), buckets, entry["sum"])
-    return list(families.values())
-
-
-def in_progress_family(members: Iterable[str]):
-    from prometheus_client.core import GaugeMetricFamily
-
-    counts = dict.fromkeys(KINDS, 0)
-    for member in members:
-        kind = member.split(_SEP, 1)[0]
-        counts[kind] = counts.get(kind, 0) + 1
-    family = GaugeMetricFamily(
-        "pxl_jobs_in_progress", GAUGES["pxl_jobs_in_progress"], labels=("kind",)
-    )
-    for kind, count in sorted(counts.items()):
-        family.add_metric([kind], count)
-    return family
-
-
-def count_reserved(unacked_values: Iterable[str], queues: Iterable[str]) -> dict[str, int]:
-    """Per queue, how many kombu ``unacked`` entries (JSON ``[payload, exchange, routing_key]``)
-    it owns; a task is routed with its queue's name as routing key."""
-    counts = dict.fromkeys(queues, 0)
-    for raw in unacked_values:
-        try:
-            routing_key = json.loads(raw)[2]
-        except (ValueError, TypeError, IndexError, KeyError):
-            continue
-        if routing_key in counts:
-            counts[routing_key] += 1
-    return counts
-
-
-class FleetCollector:
-    """Prometheus collector for the whole fleet's job metrics, read from Redis at scrape time.
-
-    Queue depth (the queue-depth SLO metric) is defined here:
-
-    * ``pxl_queue_depth{queue}`` = Σ ``LLEN`` over every Redis list kombu keeps for the queue:
-      the base list and one per priority step (``workers.keys.broker_queue_keys``), i.e.
-      messages no worker has fetched yet. Reported for the job queue (``settings.queue_name``)
-      and the webhook queue (``<queue_name>.webhooks``).
-    * ``pxl_queue_reserved{queue}`` = entries of kombu's ``unacked`` hash routed to the queue:
-      messages a worker fetched and has not acknowledged. With ``task_acks_late`` that is
-      prefetched tasks plus running ones (a task is acknowledged when it returns). A killed
-      worker's messages stay there until kombu restores them after the visibility timeout.
-    """
-
-    def __init__(self, settings: Settings | None = None, redis=None):
-        self._settings = settings
-        self._redis = redis
-
-    def describe(self):
-        return []  # no description: collect() needs Redis, which registration must not touch
-
-    def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
-        settings = self._settings or get_settings()
-        redis = self._redis or _client(settings)
-        prefix = settings.key_prefix
-        queues = [settings.queue_name, webhook_queue(settings)]
-        up = GaugeMetricFamily("pxl_redis_up", GAUGES["pxl_redis_up"])
-        try:
-            pipe = redis.pipeline(transaction=False)
-            pipe.hgetall(prefix + COUNTERS_KEY)
-            pipe.hgetall(prefix + HISTOGRAMS_KEY)
-            pipe.zrangebyscore(prefix + IN_PROGRESS_KEY, time.time(), "+inf")
-            pipe.hvals(broker_unacked_key(settings))
-            list_counts = []
-            for queue in queues:
-                keys = broker_queue_keys(settings, queue)
-                list_counts.append(len(keys))
-                for key in keys:
-                    pipe.llen(key)
-            counters, histograms, running, unacked, *lengths = pipe.execute()
-            workers = _workers_online(redis, settings)
-        except Exception as exc:  # noqa: BLE001 - report Redis as down, keep the scrape working
-            log.warning("fleet metrics unavailable: %s: %s", type(exc).__name__, exc)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield from counter_families(counters)
-        yield from histogram_families(histograms)
-        yield in_progress_family(running)
-        depth = GaugeMetricFamily("pxl_queue_depth", GAUGES["pxl_queue_depth"], labels=["queue"])
-        reserved = GaugeMetricFamily(
-            "pxl_queue_reserved", GAUGES["pxl_queue_reserved"], labels=["queue"]
-        )
-        reserved_counts = count_reserved(unacked, queues)
-        for queue, n in zip(queues, list_counts, strict=True):
-            depth.add_metric([queue], sum(int(x) for x in lengths[:n]))
-            lengths = lengths[n:]
-            reserved.add_metric([queue], reserved_counts[queue])
-        yield depth
-        yield reserved
-        online = GaugeMetricFamily("pxl_workers_online", GAUGES["pxl_workers_online"])
-        online.add_metric([], workers)
-        yield online
-
-
-def _workers_online(redis, settings: Settings) -> int:
-    """How many workers have a current heartbeat."""
-    return len(heartbeats.workers_online(redis, settings))

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.unit.obs_support import isolated_env, parse_samples, sample
 from workers import metrics
+from workers.fleet_collector import FleetCollector
 from workers.keys import IN_PROGRESS_KEY, broker_prefix, broker_queue_keys, webhook_queue
 from workers.settings import Settings
 
@@ -23,7 +24,7 @@ def obs_env(monkeypatch):
 
 def scrape(settings: Settings) -> dict:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics.FleetCollector(settings))
+    registry.register(FleetCollector(settings))
     return parse_samples(generate_latest(registry).decode())
 
 
