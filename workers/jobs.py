@@ -1,15 +1,19 @@
-"""Job records in Redis: the single source of truth for every kind of work.
+"""The job store: job records in Redis, the single source of truth for every kind of work.
 
-A job is a Redis hash (``<prefix>job:<id>``) whose fields hold JSON values, a Redis
-Stream of lifecycle events (``<prefix>job:<id>:events``), an entry in its owner's
-index (``<prefix>owner:<owner>:jobs``, a sorted set ordered by id) and, when the
-submission carried one, an idempotency entry.  Celery only carries the job id: its
-result backend is disabled, so an unknown id is simply absent here (the API's 404).
+A job is its record (workers.record: a hash of JSON fields), its event stream
+(workers.events), an entry in its owner's index (a sorted set ordered by id) and, when the
+submission carried one, an idempotency entry (workers.idempotency); workers.keys names them
+all.  The queue only carries the job id (no result backend), so an unknown id is simply
+absent here (the API's 404).  The store hands jobs to the queue through the callables it is
+given (workers.celery_app.job_store): it imports nothing of Celery.
 
-Every status change is a WATCH/MULTI transaction on the job hash, so a job leaves a
-non-terminal status exactly once and gets exactly one final event however often its
-Celery message is delivered.  (Transactions rather than Lua: they also run on the
-embedded fakeredis server of ``pxl up``.)
+Every status change is atomic on the job hash (a Lua script, or a WATCH/MULTI transaction
+for the rare cases), so a job leaves a non-terminal status exactly once and gets exactly one
+final event however often its message is delivered.
+
+Longer than 400 lines on purpose: it is one class holding every status transition of a job
+(submit, begin, progress, finish, cancel, the callback's state), so the exactly-once rules
+can be checked in one reading; everything else it used to hold has moved below it.
 """
 
 from __future__ import annotations
@@ -172,10 +176,6 @@ class JobStore:
 
     def idempotency_key(self, owner: str, key: str) -> str:
         return keys.idempotency_key(self.prefix, owner, key)
-
-    @property
-    def workers_key(self) -> str:
-        return keys.workers_key(self.prefix)
 
     def worker_key(self, worker_id: str) -> str:
         return keys.worker_key(self.prefix, worker_id)
@@ -600,15 +600,13 @@ class JobStore:
         self.r.transaction(txn, key)
         return outcome.get("hook")
 
-    # --- liveness and queue --------------------------------------------------------------
+    # --- liveness and queue (heartbeats and queue depth, as this store sees them) --------
 
     def ping(self) -> bool:
         try:
             return bool(self.r.ping())
         except redis.RedisError:
             return False
-
-    # The workers' heartbeats (workers.heartbeats), under this store's settings.
 
     def heartbeat(self, worker_id: str, info: dict) -> None:
         heartbeats.heartbeat(self.r, self.settings, worker_id, info)
