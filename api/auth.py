@@ -23,10 +23,15 @@ from pathlib import Path
 from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPBearer
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
 
-from workers.clients import ALL_SCOPES
+from workers.clients import (
+    ALL_SCOPES,
+    ClientConfigError,
+    client_generation,
+    token_refusal,
+)
 from workers.settings import Settings, get_settings
 
 __all__ = ["ALL_SCOPES", "Principal", "mint_token", "require_scope", "ensure_signing_key"]
@@ -158,6 +163,7 @@ def mint_token(
         "iat": now,
         "exp": now + int(ttl if ttl is not None else settings.token_ttl_seconds),
         "jti": uuid.uuid4().hex,
+        "gen": client_generation(sub, settings),
     }
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE}
     key = OctKey.import_key(ensure_signing_key(settings))
@@ -174,12 +180,13 @@ def decode_token(token: str, settings: Settings | None = None) -> Principal:
         try:
             decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
             break
-        except JoseError as exc:
-            error = exc
-        except (ValueError, TypeError) as exc:  # undecodable base64 / JSON inside the token
-            error = exc
+        except BadSignatureError:
+            error = "the signature does not verify"
+        except (JoseError, ValueError, TypeError):  # undecodable base64 / JSON inside the token
+            error = "the token is malformed"
     if decoded is None:
-        raise InvalidToken(f"signature or format rejected ({type(error).__name__})")
+        # our words, not the JOSE library's exception names (they only describe our internals)
+        raise InvalidToken(error)
     if decoded.header.get("typ") != TOKEN_TYPE:
         raise InvalidToken(f"token type must be {TOKEN_TYPE}")
     registry = jwt.JWTClaimsRegistry(
@@ -195,8 +202,14 @@ def decode_token(token: str, settings: Settings | None = None) -> Principal:
         raise InvalidToken(f"claims rejected: {exc.description or exc.error}") from None
     claims = decoded.claims
     scope = claims.get("scope", "")
-    if not isinstance(scope, str) or not claims["sub"]:
+    if not isinstance(scope, str) or not isinstance(claims["sub"], str) or not claims["sub"]:
         raise InvalidToken("claims rejected: scope must be a string and sub non-empty")
+    try:
+        refusal = token_refusal(claims["sub"], claims.get("gen", 0), settings)
+    except ClientConfigError:
+        refusal = "the client registry cannot be read; ask the operator"
+    if refusal:
+        raise InvalidToken(refusal)
     return Principal(sub=claims["sub"], scopes=frozenset(scope.split()))
 
 

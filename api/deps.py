@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import uuid
 from typing import Any, TypeVar
 
@@ -175,7 +176,15 @@ def parse_json(raw: bytes) -> Any:
     except RecursionError:  # only if the interpreter's limit is lower than MAX_JSON_DEPTH needs
         raise ProblemError("json-too-deep", "The JSON nests too deeply to read.") from None
     except ValueError as exc:  # NaN/Infinity, integers longer than Python reads
-        raise ProblemError("malformed-json", f"Invalid JSON: {exc}.") from None
+        raise ProblemError("malformed-json", f"Invalid JSON: {_value_error_detail(exc)}.") from None
+
+
+def _value_error_detail(exc: ValueError) -> str:
+    # Python's own message for a long integer tells the reader to call
+    # sys.set_int_max_str_digits(), advice for a Python programmer, not for a client.
+    if "integer string conversion" in str(exc):
+        return f"a number has more than {sys.get_int_max_str_digits()} digits"
+    return str(exc)
 
 
 def json_body(model: type[M]):

@@ -326,6 +326,38 @@ async def _backend_down_handler(request: Request, exc: Exception) -> Response:
     )
 
 
+class LastResortMiddleware:
+    """Answers an unhandled exception with the 500 problem *inside* the header middleware.
+
+    Starlette sends the response of an ``Exception`` handler from its outermost layer, past
+    every user middleware, so that 500 lacked the security and provenance headers; added by
+    ``install`` before ``api.security`` wraps the app, this layer is inside them.  The
+    exception is logged here and not raised on (the server would log it again); the
+    ``Exception`` handler stays for errors in the middleware outside this layer.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_tracking(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:  # too late for a problem document: the server ends the response
+                raise
+            response = await _last_resort_handler(Request(scope), exc)
+            await response(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
     """Answer every error the app raises as problem+json."""
     import kombu.exceptions
@@ -341,6 +373,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(Exception, _last_resort_handler)
+    app.add_middleware(LastResortMiddleware)
 
 
 # --- OpenAPI declarations -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,22 @@ log = logging.getLogger("pxl.api")
 HEARTBEAT_SECONDS = 15.0
 READ_SLICE_MS = 1000  # longest blocking read; bounds how late a disconnect is noticed
 RETRY_MS = 2000  # EventSource reconnect delay we suggest
+
+
+_MAX_ID_PART = 2**64 - 1  # each part of a Redis stream id is an unsigned 64-bit number
+_STREAM_ID_RE = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
+
+
+def resume_point(last_event_id: str | None) -> str | None:
+    """The stream id to resume after, or None (from the start) for an id we never issued.
+
+    Garbage and ids out of the 64-bit range (which Redis would refuse, ending the stream
+    empty) are treated alike: the client gets the whole stream again.
+    """
+    match = _STREAM_ID_RE.fullmatch(last_event_id or "")
+    if match is None or any(int(p) > _MAX_ID_PART for p in match.groups() if p is not None):
+        return None
+    return last_event_id
 
 
 def format_event(event_id: str, name: str, data: Any) -> bytes:
@@ -50,10 +67,12 @@ async def event_stream(
     try:
         async for chunk in _events(store, job_id, after, request):
             yield chunk
-    except redis.RedisError as exc:
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
         # The response has started, so no problem+json is possible: end the stream; the
         # client reconnects with Last-Event-ID and loses nothing.
         log.warning("event stream of job %s ended: Redis unavailable: %s", job_id, exc)
+    except redis.RedisError as exc:  # Redis answered but refused the read: not an outage
+        log.error("event stream of job %s ended: Redis refused the read: %s", job_id, exc)
 
 
 async def _events(store, job_id: str, after: str | None, request: Request) -> AsyncIterator[bytes]:

@@ -6,11 +6,21 @@ as JSON; its entries override the file's)::
     clients:
       alice:
         secret_hash: "scrypt$16384$8$1$<salt b64>$<hash b64>"   # pxl token --hash-secret
-        # (a list of hashes is accepted too: old and new secret while a client rotates it)
+        # (a list of two is accepted too: old and new secret while a client rotates it)
         scopes: [proofs:write, overlays:write, jobs:read]
         webhook_secret: "whsec_<base64 of 24..64 random bytes>"   # optional
+        disabled: false     # optional: true refuses its secret and every token it holds
+        generation: 0       # optional: raise it to revoke every token minted before
 
-Client secrets are stored only as salted scrypt hashes and compared in constant time.
+Client secrets are stored only as salted scrypt hashes and compared in constant time; every
+authentication runs exactly ``MAX_SECRET_HASHES`` scrypt checks (padded with a dummy hash), so
+an unknown client, a client with one hash and one rotating with two all cost the same.
+
+When a registry is configured, a token is honoured only while its ``sub`` is a configured,
+enabled client whose ``generation`` is not above the token's ``gen`` (``token_refusal``); the
+file is re-read when it changes, so removing, disabling or bumping a client takes effect from
+the next request.  With no registry at all, tokens come only from ``pxl token`` (operators) and
+any ``sub`` is honoured.
 
 Webhook secrets (Standard Webhooks ``whsec_…``) are per client: a client's configured
 ``webhook_secret`` if any, else one derived as HMAC-SHA256(``settings.webhook_master_key``,
@@ -37,6 +47,7 @@ ALL_SCOPES = ("proofs:write", "overlays:write", "jobs:read", "metrics:read")
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # ~16 MiB, tens of ms per check
 SCRYPT_DKLEN = 32
+MAX_SECRET_HASHES = 2  # the old and the new secret while a client rotates it
 WEBHOOK_SECRET_PREFIX = "whsec_"
 MIN_MASTER_KEY_BYTES = 32
 _DERIVATION_LABEL = b"pxl-webhook-secret/v1:"
@@ -56,6 +67,8 @@ class Client:
     secret_hashes: tuple[str, ...]
     scopes: frozenset[str]
     webhook_secret: str | None = None
+    disabled: bool = False
+    generation: int = 0  # tokens minted with a lower ``gen`` are refused
 
 
 # --- secret hashing -----------------------------------------------------------------------------
@@ -165,6 +178,16 @@ def parse_clients(doc: object, source: str = "clients") -> dict[str, Client]:
             raise ClientConfigError(
                 f"{where}: secret_hash must come from `pxl token --hash-secret`"
             )
+        if len(hashes) > MAX_SECRET_HASHES:
+            raise ClientConfigError(
+                f"{where}: at most {MAX_SECRET_HASHES} secret hashes (old and new while rotating)"
+            )
+        disabled = entry.get("disabled", False)
+        generation = entry.get("generation", 0)
+        if not isinstance(disabled, bool):
+            raise ClientConfigError(f"{where}: disabled must be true or false")
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise ClientConfigError(f"{where}: generation must be a natural number")
         scopes = entry.get("scopes", [])
         if isinstance(scopes, str):
             scopes = scopes.split()
@@ -174,7 +197,9 @@ def parse_clients(doc: object, source: str = "clients") -> dict[str, Client]:
         webhook = entry.get("webhook_secret")
         if webhook is not None:
             _check_webhook_secret(webhook, where)
-        out[client_id] = Client(client_id, tuple(hashes), frozenset(scopes), webhook)
+        out[client_id] = Client(
+            client_id, tuple(hashes), frozenset(scopes), webhook, disabled, generation
+        )
     return out
 
 
@@ -196,11 +221,49 @@ def _check_webhook_secret(value: object, where: str) -> None:
 def authenticate_client(
     client_id: str, secret: str, settings: Settings | None = None
 ) -> Client | None:
-    """The client when ``secret`` is its secret, else None (same cost either way)."""
+    """The enabled client whose secret ``secret`` is, else None (same cost in every case)."""
     client = load_clients(settings).get(client_id)
-    hashes = client.secret_hashes if client else (_DUMMY_HASH,)
-    ok = any([verify_secret(secret, encoded) for encoded in hashes])  # no short cut: same cost
-    return client if (client and ok) else None
+    hashes = client.secret_hashes if client else ()
+    # Always MAX_SECRET_HASHES checks, no short cut: the time taken says nothing about
+    # whether the client exists or how many secrets it has.
+    padded = (*hashes, *[_DUMMY_HASH] * (MAX_SECRET_HASHES - len(hashes)))
+    matches = [verify_secret(secret, encoded) for encoded in padded]
+    ok = any(matches[: len(hashes)])
+    return client if (client and ok and not client.disabled) else None
+
+
+def client_refusal(sub: str, settings: Settings | None = None) -> str | None:
+    """Why tokens of ``sub`` are not honoured (not configured, disabled), or None.
+
+    Always None without a client registry (see the module docstring); raises
+    ClientConfigError when the registry cannot be read.
+    """
+    clients = load_clients(settings)
+    if not clients:
+        return None
+    client = clients.get(sub)
+    if client is None:
+        return "the client is not configured"
+    if client.disabled:
+        return "the client is disabled"
+    return None
+
+
+def token_refusal(sub: str, generation: object, settings: Settings | None = None) -> str | None:
+    """Why a token of ``sub`` minted at ``generation`` is no longer honoured, or None."""
+    refusal = client_refusal(sub, settings)
+    if refusal:
+        return refusal
+    client = load_clients(settings).get(sub)
+    if client and (not isinstance(generation, int) or generation < client.generation):
+        return "the token was revoked (minted before the client's current generation)"
+    return None
+
+
+def client_generation(sub: str, settings: Settings | None = None) -> int:
+    """The generation a token minted now for ``sub`` carries (0 for an unconfigured client)."""
+    client = load_clients(settings).get(sub)
+    return client.generation if client else 0
 
 
 # --- webhook secrets ---------------------------------------------------------------------------

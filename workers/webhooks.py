@@ -9,9 +9,11 @@ can deduplicate), ``webhook-timestamp`` (Unix seconds of this attempt) and
 ``webhook-signature`` (``v1,<base64 HMAC-SHA256 over "<id>.<timestamp>.<body>">``), keyed by
 the owner's secret (``whsec_<base64>``, workers.clients.webhook_secret).
 
-A non-2xx answer, a redirect, a timeout or a refused address is a failed attempt; the next
-one waits ``settings.webhook_retry_schedule[n]`` seconds +-``webhook_retry_jitter``; after
-the last the delivery is ``failed``.  Every attempt is recorded on the job document.
+A non-2xx answer, a redirect, a timeout or a host that does not resolve is a failed attempt;
+the next one waits ``settings.webhook_retry_schedule[n]`` seconds +-``webhook_retry_jitter``;
+after the last the delivery is ``failed``.  An address the SSRF guard refuses (the host
+resolves elsewhere than at submission) fails the delivery at once: a retry would be refused
+too.  Every attempt is recorded on the job document.
 
 SSRF guard: the host is resolved and every address must be globally routable (no private,
 loopback, link-local, multicast, reserved, unspecified, metadata or IPv4-mapped IPv6
@@ -53,6 +55,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class CallbackURLError(ValueError):
     """The callback URL is malformed or points where the service must not send requests."""
+
+
+class CallbackHostUnresolved(CallbackURLError):
+    """The callback host does not resolve (now): refused at submission, retried at delivery."""
 
 
 # --- signing ------------------------------------------------------------------------------
@@ -160,19 +166,27 @@ def resolve_checked(host: str, port: int, settings: Settings) -> list[IPAddress]
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
-            raise CallbackURLError(f"callback_url host {host!r} does not resolve: {exc}") from None
+            raise CallbackHostUnresolved(
+                f"callback_url host {host!r} does not resolve: {exc}"
+            ) from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%")[0])
                                        for i in infos))
         if not addresses:
-            raise CallbackURLError(f"callback_url host {host!r} has no addresses")
+            raise CallbackHostUnresolved(f"callback_url host {host!r} has no addresses")
     if host.lower() in names:
         return addresses
     for ip in addresses:
         reason = forbidden_reason(ip)
         if reason and not any(ip in net for net in nets if net.version == ip.version):
-            shown = f"{host} ({ip})" if literal is None else str(ip)
+            if literal is None:
+                # Neither the address nor its kind: a client must not learn how internal
+                # names resolve (the message reaches the client in a 422 and the job document).
+                raise CallbackURLError(
+                    f"callback_url host {host!r} resolves to an address the service does not "
+                    "call (not public); PXL_WEBHOOK_ALLOWLIST can name hosts it may call"
+                )
             raise CallbackURLError(
-                f"callback_url {shown} is {reason}; the service does not call such addresses "
+                f"callback_url {ip} is {reason}; the service does not call such addresses "
                 "unless PXL_WEBHOOK_ALLOWLIST names them"
             )
     return addresses
@@ -272,6 +286,8 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
         else:
             record["error"] = ("redirects are not followed" if 300 <= status < 400
                                else f"HTTP {status}")
+    except CallbackHostUnresolved as exc:  # DNS may answer later: retry
+        record["error"] = f"not sent: {exc}"
     except CallbackURLError as exc:
         record["error"] = f"refused: {exc}"
         outcome = "refused"
@@ -280,7 +296,8 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
     except LookupError as exc:  # WebhookSecretMissing: never send unsigned
         record["error"] = f"not sent: {exc}"
 
-    delay = None if outcome == "delivered" else retry_delay(settings, attempt)
+    # A refused address is refused again on every retry: the delivery fails at once.
+    delay = None if outcome in ("delivered", "refused") else retry_delay(settings, attempt)
 
     def change(current: dict) -> dict | None:
         if current.get("state") != "pending" or len(current.get("attempts", [])) != attempt - 1:

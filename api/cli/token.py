@@ -1,6 +1,6 @@
 """`pxl token`: mint an access token for a client, hash a client secret, show a webhook secret.
 
-pxl token --client alice --scope "proofs:write jobs:read" [--ttl 3600]
+pxl token --client alice --scope "proofs:write jobs:read" [--ttl 3600] [--force]
 pxl token --hash-secret            # reads the secret from stdin (or prompts), prints the hash
 pxl token --webhook-secret --client alice
 """
@@ -23,6 +23,12 @@ def register(subparsers) -> None:
         help='space-separated scopes (default: "%(default)s")',
     )
     p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default: settings)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="mint even for a client the registry does not configure or has disabled "
+        "(the API refuses such tokens until the client is configured and enabled)",
+    )
     p.add_argument(
         "--hash-secret",
         action="store_true",
@@ -52,7 +58,20 @@ def handle(args) -> int:
             return 1
         return 0
     from api.auth import SigningKeyMissing, mint_token
+    from workers.clients import ClientConfigError, client_refusal
 
+    try:
+        refusal = client_refusal(args.client)
+    except ClientConfigError as exc:
+        print(f"pxl token: {exc}", file=sys.stderr)
+        return 1
+    if refusal and not args.force:
+        print(
+            f"pxl token: {refusal} ({args.client!r}), so the API would refuse its token; "
+            "configure or enable it in PXL_CLIENTS_FILE, or pass --force",
+            file=sys.stderr,
+        )
+        return 2
     try:
         print(mint_token(args.client, args.scope.split(), ttl=args.ttl))
     except SigningKeyMissing as exc:

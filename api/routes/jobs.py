@@ -22,7 +22,7 @@ from api.auth import Principal, require_scope
 from api.deps import get_store, run_blocking
 from api.problems import ProblemError, problem_responses
 from api.schemas import JobDocument, JobKind, JobPage, JobStatusName
-from api.sse import event_stream
+from api.sse import event_stream, resume_point
 from workers.record import TERMINAL_STATUSES as TERMINAL
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -177,9 +177,7 @@ async def job_events(
 ) -> StreamingResponse:
     store = get_store(request)
     await run_blocking(load_job, store, job_id, principal.sub)
-    after = last_event_id_header or last_event_id or None
-    if after is not None and not re.fullmatch(r"\d{1,20}(-\d{1,20})?", after):
-        after = None  # not a stream id we issued: replay from the start
+    after = resume_point(last_event_id_header or last_event_id)
     return StreamingResponse(
         event_stream(store, job_id, after, request),
         media_type="text/event-stream",

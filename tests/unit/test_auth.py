@@ -79,7 +79,7 @@ def test_minted_token_round_trips_with_all_claims():
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert header == {"alg": "HS256", "typ": "at+jwt"}
-    assert set(claims) == {"iss", "aud", "sub", "scope", "iat", "exp", "jti"}
+    assert set(claims) == {"iss", "aud", "sub", "scope", "iat", "exp", "jti", "gen"}
     assert claims["exp"] - claims["iat"] == settings.token_ttl_seconds == 3600
     assert claims["iss"] == "logos-pxl-core" and claims["aud"] == "pxl-api"
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from api.auth import decode_token
 from api.routes.auth import router
 from workers.clients import (
+    MAX_SECRET_HASHES,
     ClientConfigError,
     WebhookSecretMissing,
     authenticate_client,
@@ -263,3 +264,97 @@ def test_request_shape_errors(client):
         },
     )
     oauth_error(huge, 400, "invalid_request")
+
+
+# --- token hygiene (issue 10, finding 7) ---------------------------------------------------------
+
+
+def test_authentication_runs_the_same_scrypt_checks_for_every_client(monkeypatch):
+    """Unknown client, one hash, two hashes (rotation), right or wrong secret: same work."""
+    import hashlib
+
+    doc = {
+        "clients": {
+            "one": {"secret_hash": hash_secret("one-secret")},
+            "two": {"secret_hash": [hash_secret("old-secret"), hash_secret("new-secret")]},
+        }
+    }
+    rotating = Settings(clients=doc)
+    calls = []
+    real_scrypt = hashlib.scrypt
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: calls.append(1) or real_scrypt(*a, **k))
+    counts = {}
+    for client_id, secret in [
+        ("nobody", "one-secret"),
+        ("one", "one-secret"),
+        ("one", "wrong"),
+        ("two", "old-secret"),
+        ("two", "wrong"),
+    ]:
+        calls.clear()
+        authenticate_client(client_id, secret, rotating)
+        counts[client_id, secret] = len(calls)
+    assert set(counts.values()) == {MAX_SECRET_HASHES}, counts
+    with pytest.raises(ClientConfigError, match="at most"):
+        parse_clients({"clients": {"x": {"secret_hash": [hash_secret("s")] * 3}}})
+
+
+def test_disabled_client_gets_no_token(settings, clients_doc):
+    doc = {"clients": {**clients_doc["clients"], "bob": {
+        **clients_doc["clients"]["bob"], "disabled": True}}}
+    assert authenticate_client("bob", BOB_SECRET, Settings(clients=doc)) is None
+    assert authenticate_client("bob", BOB_SECRET, settings).id == "bob"
+
+
+def test_tokens_of_removed_disabled_or_bumped_clients_are_refused_from_the_next_request(tmp_path):
+    from api.auth import InvalidToken, mint_token
+
+    path = tmp_path / "clients.json"
+
+    def configure(**bob) -> Settings:
+        entry = {"secret_hash": hash_secret(BOB_SECRET), "scopes": ["jobs:read"], **bob}
+        clients = {"alice": {"secret_hash": hash_secret(ALICE_SECRET)}, "bob": entry}
+        if bob.get("removed"):
+            del clients["bob"]
+        path.write_text(json.dumps({"clients": clients}))
+        return Settings(jwt_secret=KEY, clients_file=str(path))
+
+    settings = configure()
+    token = mint_token("bob", ["jobs:read"], settings=settings)
+    assert decode_token(token, settings).sub == "bob"
+    with pytest.raises(InvalidToken, match="not configured"):
+        decode_token(mint_token("mallory", ["jobs:read"], settings=settings), settings)
+    for change, reason in (
+        ({"disabled": True}, "disabled"),
+        ({"removed": True}, "not configured"),
+        ({"generation": 1}, "revoked"),
+    ):
+        settings = configure(**change)
+        with pytest.raises(InvalidToken, match=reason):
+            decode_token(token, settings)
+    # a token minted at the new generation is honoured
+    assert decode_token(mint_token("bob", ["jobs:read"], settings=settings), settings).sub == "bob"
+    # a configuration that cannot be read refuses rather than admits
+    path.write_text("{not json")
+    with pytest.raises(InvalidToken, match="registry"):
+        decode_token(token, settings)
+
+
+def test_pxl_token_refuses_an_unconfigured_client_unless_forced(tmp_path, monkeypatch, capsys):
+    from api.cli import main
+    from workers.settings import get_settings
+
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps({"clients": {"alice": {"secret_hash": hash_secret("s" * 16)}}}))
+    monkeypatch.setenv("PXL_JWT_SECRET", KEY)
+    monkeypatch.setenv("PXL_CLIENTS_FILE", str(path))
+    get_settings.cache_clear()
+    try:
+        assert main(["token", "--client", "mallory"]) == 2
+        assert "not configured" in capsys.readouterr().err
+        assert main(["token", "--client", "mallory", "--force"]) == 0
+        assert main(["token", "--client", "alice"]) == 0
+        tokens = capsys.readouterr().out.split()
+        assert len(tokens) == 2 and decode_token(tokens[1]).sub == "alice"
+    finally:
+        get_settings.cache_clear()

@@ -69,12 +69,22 @@ def test_verify_accepts_the_signed_message_and_rejects_tampering():
         ("http://0.0.0.0/", "unspecified"),
         ("http://100.64.0.1/", "not a globally routable"),
         ("http://[2002:7f00:1::]/", "embedding"),
-        ("http://localhost:9000/hook", "loopback"),
+        ("http://localhost:9000/hook", "resolves to an address the service does not call"),
     ],
 )
 def test_non_public_destinations_are_refused(url, why):
     with pytest.raises(CallbackURLError, match=why):
         validate_callback_url(url, settings())
+
+
+def test_refusing_an_internal_name_does_not_disclose_what_it_resolves_to():
+    # issue 10, finding 8: the 422 named the resolved address ("localhost (127.0.0.1)")
+    with pytest.raises(CallbackURLError) as refused:
+        validate_callback_url("http://localhost:9000/hook", settings())
+    message = str(refused.value)
+    assert "localhost" in message
+    for disclosed in ("127.0.0.1", "::1", "loopback"):
+        assert disclosed not in message
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ Each formula is an object with exactly one key, its kind::
 Both directions are iterative and exact: ``formula_from_json(formula_to_json(f)) is f``.
 Malformed input raises ``FormulaError(code="json")`` whose ``path`` is a JSON
 pointer to the offending value, e.g. ``/and/1/not``; the node and depth limits
-of the text syntax apply too.
+of the text syntax apply too, and the text limit applies to the atom names: every
+occurrence of a name is in the formula's text, so names adding up to more than
+MAX_TEXT_BYTES are refused (``too_large``) as the text would be.
 """
 
 from __future__ import annotations
@@ -101,12 +103,20 @@ def _error(path: _Path | None, message: str, code: str = JSON) -> FormulaError:
     return FormulaError(message, code=code, path=str(path) if path is not None else "")
 
 
+def atom_bytes_message(total: int) -> str:
+    """The ``too_large`` message for a JSON formula whose atom names add up to ``total`` bytes."""
+    return (
+        f"the formula's atom names add up to more than {MAX_TEXT_BYTES} bytes, so its text "
+        f"would exceed the limit of {MAX_TEXT_BYTES} bytes (MAX_TEXT_BYTES)"
+    )
+
+
 def formula_from_json(obj) -> Formula:
     """Build a formula from its JSON form; raise ``FormulaError`` when malformed or too big."""
     results: list[Formula] = []
     # Entries: (value, path, depth) to visit, or (None, path, kind, arity) to build.
     stack: list[tuple] = [(obj, None, 1)]
-    nodes = 0
+    nodes = atom_bytes = 0
     while stack:
         entry = stack.pop()
         if len(entry) == 4:
@@ -151,6 +161,9 @@ def formula_from_json(obj) -> Formula:
                     f"bad atom name {shown}: names match [A-Za-z_][A-Za-z0-9_]* "
                     f"and are not one of {', '.join(sorted(KEYWORDS))}",
                 )
+            atom_bytes += len(arg)  # ASCII, by ATOM_RE
+            if atom_bytes > MAX_TEXT_BYTES:
+                raise _error(here, atom_bytes_message(atom_bytes), TOO_LARGE)
             results.append(Atom(arg))
         elif kind == "const":
             if not isinstance(arg, bool):

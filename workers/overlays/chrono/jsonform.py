@@ -11,7 +11,8 @@
 PXL keys (``atom``, ``const``, ``not``, ``and``, ``or``, ``implies``, ``iff``,
 ``box``, ``dia``) are exactly the prover's.  Both directions are iterative and
 exact; errors are ``FormulaError(code="json")`` with a JSON-pointer ``path``
-(``/at/formula/and/1``) and the same node and depth limits as the text syntax.
+(``/at/formula/and/1``) and the same node, depth and atom-name limits as the
+PXL JSON form.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from workers.overlays.chrono.syntax import (
     CpxNode,
     is_pxl,
 )
-from workers.prover.errors import JSON, TOO_DEEP, TOO_MANY_NODES, FormulaError
-from workers.prover.jsonform import json_type_name
-from workers.prover.limits import MAX_DEPTH, MAX_NODES
+from workers.prover.errors import JSON, TOO_DEEP, TOO_LARGE, TOO_MANY_NODES, FormulaError
+from workers.prover.jsonform import atom_bytes_message, json_type_name
+from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
 from workers.prover.syntax import (
     ATOM_RE,
     FALSE,
@@ -84,7 +85,7 @@ def cpx_from_json(obj) -> Formula:
     results: list[Formula] = []
     # (value, path, depth) to visit, or (None, path, kind, arity, index) to build.
     stack: list[tuple] = [(obj, (), 1)]
-    nodes = 0
+    nodes = atom_bytes = 0
     while stack:
         entry = stack.pop()
         if entry[0] is None and len(entry) == 5:
@@ -127,6 +128,9 @@ def cpx_from_json(obj) -> Formula:
                 shown = repr(arg) if isinstance(arg, str) else json_type_name(arg)
                 raise _error(here, f"bad atom name {shown}: names match [A-Za-z_][A-Za-z0-9_]* "
                                    f"and are not one of {', '.join(sorted(KEYWORDS))}")
+            atom_bytes += len(arg)  # ASCII, by ATOM_RE
+            if atom_bytes > MAX_TEXT_BYTES:
+                raise _error(here, atom_bytes_message(atom_bytes), TOO_LARGE)
             results.append(Atom(arg))
         elif kind == "const":
             if not isinstance(arg, bool):
@@ -148,8 +152,16 @@ def cpx_from_json(obj) -> Formula:
             if isinstance(index, bool) or not isinstance(index, int) or not (
                 0 <= index <= MAX_INDEX
             ):
+                # a short repr: a string or a huge integer is not echoed back whole
+                shown = (
+                    repr(index)
+                    if isinstance(index, (bool, float)) or (
+                        isinstance(index, int) and index.bit_length() <= 64)
+                    else f"an integer of {index.bit_length()} bits" if isinstance(index, int)
+                    else json_type_name(index)
+                )
                 raise _error((*here, what), f"{what} must be a natural number (0..2^63-1), "
-                                            f"found {index!r}")
+                                            f"found {shown}")
             stack.append((None, here, kind, 1, index))
             stack.append((arg["formula"], (*here, "formula"), depth + 1))
         elif kind in _PXL_UNARY or (kind in CPX_KINDS and kind not in BINARY_KINDS):

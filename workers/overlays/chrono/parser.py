@@ -57,6 +57,7 @@ _TOKEN_RE = re.compile(
 _CALLS = {name: kind for kind, name in OPERATOR_NAMES.items()}
 _LP = "lp"  # operator-stack marker of an open parenthesis
 _CALL = "call"  # operator-stack marker of an open operator call
+_MAX_INDEX_DIGITS = len(str(MAX_INDEX))
 
 
 def parse_cpx(text: str) -> Formula:
@@ -240,9 +241,12 @@ class _Parser:
                     f"{name} takes a {what} (a natural number) first: {name}({what[0]}, φ); "
                     f"found {_describe(num[0], num[2])}",
                 )
-            index = int(num[2])
-            if index > MAX_INDEX:
-                raise self.error(num[1], f"{what} {num[2]} is too large (at most 2^63-1)")
+            # Compare the digits before int(): past 4,300 digits int() itself raises ValueError.
+            digits = num[2].lstrip("0") or "0"
+            if len(digits) > _MAX_INDEX_DIGITS or int(digits) > MAX_INDEX:
+                shown = digits if len(digits) <= 40 else f"of {len(digits)} digits"
+                raise self.error(num[1], f"{what} {shown} is too large (at most 2^63-1)")
+            index = int(digits)
             comma = next(tokens)
             if comma[0] != "comma":
                 raise self.error(

@@ -78,7 +78,7 @@ def read_object(obj) -> V4Object:
         raise _error("", "a v4 object is a JSON object with a \"kind\"")
     domain = obj.get("kind")
     if domain not in DOMAINS:
-        raise _error("/kind", f"kind must be one of {', '.join(DOMAINS)}, found {domain!r}")
+        raise _error("/kind", f"kind must be one of {', '.join(DOMAINS)}, found {_shown(domain)}")
     spec = ADAPTER_TABLE["domains"][domain]
     fields = spec["fields"]
     extra = sorted(set(obj) - set(fields) - {"kind"})
@@ -105,7 +105,7 @@ def read_object(obj) -> V4Object:
         elif typ == "nat":
             value = obj[name]
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_NAT:
-                raise _error(f"/{name}", f"{name} must be a natural number, found {value!r}")
+                raise _error(f"/{name}", f"{name} must be a natural number, found {_shown(value)}")
             slots[name] = value
     v4 = V4Object(domain, slots, effect_given)
     if domain == "action" and not effect_given:
@@ -259,6 +259,13 @@ def project_v4(obj) -> Formula:
 
 def _short(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _shown(value) -> str:
+    """A bad input value in an error message, shortened (never a megabyte echoed back)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"  # repr() fails past 4,300 digits
+    return _short(repr(value))
 
 
 def _template_text(template) -> str:
