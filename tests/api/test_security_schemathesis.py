@@ -74,3 +74,123 @@ def test_no_server_errors(case, app, bearer):
     assert response.status_code < 500, (
         f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}"
     )
+
+
+# --- generated text and JSON at every route (issue 10, finding 2) -----------------------------
+#
+# The contract says little about what a formula string may hold, so schemathesis alone never
+# wrote `At(<4,301 nines>, p)`.  These strategies speak the formula languages (PXL, CPX, the JSON
+# forms, v4 objects), with numbers of every size, and hit every route with them.
+
+from hypothesis import example, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WORDS = ["p", "q", "~", "!", "[]", "<>", "&", "|", "->", "<->", "(", ")", ",", " ", "true",
+          "false", "At(", "Knows(", "Project(", "Believes(", "Intends(", "Always(", "Next(",
+          "Until(", "Since(", "Eternal(", "box", "dia", "not", "\u00ac", "\u25a1", "\x00"]
+_KEYS = ["atom", "const", "not", "and", "or", "implies", "iff", "box", "dia", "at", "time",
+         "agent", "formula", "knows", "project", "always", "until", "eternal", "kind", "claim",
+         "pre", "post", "action", "effect", "x", "y", "knowledge", "value", "direction"]
+_digits = st.one_of(
+    st.integers(0, 2**70).map(str),
+    st.integers(1, 6000).map(lambda n: "9" * n),
+    st.integers(1, 6000).map(lambda n: "0" * n + "1"),
+)
+formula_text = st.lists(
+    st.one_of(st.sampled_from(_WORDS), _digits, st.text(max_size=6)), max_size=24
+).map("".join)
+json_value = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.integers(-(10**4000), 10**4000),
+        st.floats(allow_nan=False, allow_infinity=False), formula_text, st.sampled_from(_KEYS),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(st.sampled_from(_KEYS), st.text(max_size=6)), inner,
+                        max_size=3),
+    ),
+    max_leaves=12,
+)
+submission = st.fixed_dictionaries(
+    {"formula": st.one_of(formula_text, json_value)},
+    optional={
+        "operation": st.one_of(st.sampled_from(["validate", "normalize", "transform", "translate",
+                                                "project", "adapt", "guard"]), formula_text),
+        "overlay": st.one_of(st.sampled_from(["chrono", "v4", "none"]), json_value),
+        "object": json_value,
+        "options": json_value,
+        "timeout": json_value,
+        "callback_url": st.one_of(st.sampled_from(["http://localhost/x", "http://10.0.0.1/",
+                                                   "https://[::1]:99999/", "ftp://x"]),
+                                  formula_text),
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def live(app, bearer):
+    """A TestClient (lifespan on) and a finished job of the fuzzer, for the job routes."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        job = client.post("/v1/proofs", json={"formula": "p"}, headers=bearer).json()
+        client.delete(f"/v1/jobs/{job['id']}", headers=bearer)
+        yield client, job["id"]
+
+
+def _header(text: str) -> bytes:
+    """Generated text as a header value: any bytes but the line breaks HTTP cannot carry."""
+    return text.encode("utf-8", "surrogatepass").replace(b"\r", b"").replace(b"\n", b"")
+
+
+def _no_5xx(response) -> None:
+    assert response.status_code < 500, (
+        f"{response.request.method} {response.request.url} -> {response.status_code}: "
+        f"{response.text[:300]}"
+    )
+
+
+@given(path=st.sampled_from(["/v1/proofs", "/v1/overlays/chrono", "/v1/overlays/v4"]),
+       body=submission)
+@example(path="/v1/overlays/chrono", body={"operation": "validate", "formula": f"At({'9' * 4301}, p)"})
+@example(path="/v1/proofs", body={"overlay": "chrono", "formula": f"Knows({'9' * 4301}, p)"})
+@example(path="/v1/proofs", body={"formula": {"atom": "a" * 300_000}})
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=True)
+def test_generated_submissions_never_give_5xx(live, bearer, path, body):
+    client, _ = live
+    _no_5xx(client.post(path, json=body, headers=bearer))
+
+
+@given(raw=st.one_of(st.binary(max_size=64), formula_text.map(str.encode),
+                     st.builds(lambda d: b'{"formula": "p", "timeout": ' + d.encode() + b"}",
+                               _digits)))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=True)
+def test_generated_raw_bodies_never_give_5xx(live, bearer, raw):
+    client, _ = live
+    for path in ("/v1/proofs", "/v1/overlays/chrono", "/v1/overlays/v4"):
+        _no_5xx(client.post(path, content=raw,
+                            headers={**bearer, "content-type": "application/json"}))
+    _no_5xx(client.post("/v1/auth/token", content=raw,
+                        headers={"content-type": "application/x-www-form-urlencoded"}))
+
+
+@given(text=formula_text, number=_digits)
+@example(text="x", number="18446744073709551616")
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=True)
+def test_generated_paths_queries_and_headers_never_give_5xx(live, bearer, text, number):
+    from urllib.parse import quote
+
+    client, job_id = live
+    segment = quote(text, safe="") or "x"
+    for last_event_id in (number, f"{number}-{number}", text):
+        headers = {**bearer, "Last-Event-ID": _header(last_event_id)}
+        _no_5xx(client.get(f"/v1/jobs/{job_id}/events", headers=headers))
+    for url in (f"/v1/jobs/{segment}", f"/v1/proofs/{segment}",
+                f"/v1/jobs?limit={number}&status={segment}&cursor={segment}",
+                f"/v1/jobs?cursor={number}", f"/v1/jobs/{job_id}/events?last_event_id={number}"):
+        _no_5xx(client.get(url, headers=bearer))
+    _no_5xx(client.delete(f"/v1/jobs/{segment}", headers=bearer))
+    _no_5xx(client.get("/v1/health", headers={"Prefer": _header(text)}))

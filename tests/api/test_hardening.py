@@ -1,0 +1,107 @@
+"""Inputs the attack run of issue 10 found answered wrongly, each now a clean 4xx.
+
+Finding 2: huge chrono indices (500); finding 6: the JSON form past the text limit; finding 9:
+Last-Event-ID past 2^64, library class names in 401s, Python advice in 400s; and every 500,
+should one happen, carries the security headers.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import assert_problem
+
+pytestmark = pytest.mark.integration
+
+JSON = {"content-type": "application/json"}
+SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "content-security-policy",
+                    "x-build-sha")
+NINES = "9" * 4301  # one digit past what int() reads by default
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/overlays/chrono", {"operation": "validate", "formula": f"At({NINES}, p)"}),
+        ("/v1/overlays/chrono", {"operation": "normalize", "formula": f"Knows({NINES}, p)"}),
+        ("/v1/overlays/chrono", {"operation": "validate", "formula": f"Project({NINES}, p)"}),
+        ("/v1/proofs", {"overlay": "chrono", "formula": f"At({NINES}, p) -> p"}),
+        ("/v1/proofs", {"overlay": "chrono", "formula": "At(18446744073709551616, p)"}),
+    ],
+)
+def test_huge_chrono_indices_are_422(client, auth, path, body):
+    response = client.post(path, json=body, headers=auth)
+    problem = assert_problem(response, 422, "invalid-formula")
+    assert "too large" in problem["detail"] and len(problem["detail"]) < 1000
+    for name in SECURITY_HEADERS:
+        assert name in response.headers
+
+
+def test_a_small_chrono_index_with_many_leading_zeros_is_read(client, auth):
+    body = {"operation": "validate", "formula": f"At({'0' * 5000}1, p)"}
+    response = client.post("/v1/overlays/chrono", json=body, headers=auth)
+    assert response.status_code == 202, response.text
+    assert response.json()["params"]["formula_text"] == "At(1, p)"
+
+
+def test_json_form_is_held_to_the_text_limit(client, auth):
+    # 1,040,000 bytes of atom name fit the 1 MiB body limit; as text they would be refused
+    for body in (
+        {"formula": {"atom": "a" * 1_040_000}},
+        {"formula": {"and": [{"atom": "a" * 200_000}, {"atom": "b" * 200_000}]}},
+        {"overlay": "chrono", "formula": {"always": {"atom": "a" * 300_000}}},
+    ):
+        problem = assert_problem(
+            client.post("/v1/proofs", json=body, headers=auth), 413, "formula-too-large"
+        )
+        assert "MAX_TEXT_BYTES" in problem["detail"]
+
+
+def test_a_number_too_long_to_read_is_400_without_python_advice(client, auth):
+    body = b'{"formula": "p", "timeout": ' + b"7" * 5000 + b"}"
+    response = client.post("/v1/proofs", content=body, headers={**JSON, **auth})
+    problem = assert_problem(response, 400, "malformed-json")
+    assert "digits" in problem["detail"] and "sys." not in problem["detail"]
+
+
+def test_401_details_do_not_name_library_exceptions(client, tokens):
+    good = tokens()["Authorization"].removeprefix("Bearer ")
+    header, claims, signature = good.split(".")
+    for token in (
+        f"{header}.{claims}.{'A' * len(signature)}",  # forged signature
+        f"{header}.{claims[:-4]}!!!!.{signature}",  # undecodable claims
+        "a.b.c",
+    ):
+        response = client.get("/v1/jobs", headers={"Authorization": f"Bearer {token}"})
+        detail = assert_problem(response, 401, None)["detail"]
+        assert "Error" not in detail and "(" not in detail, detail
+
+
+def test_last_event_id_beyond_64_bits_replays_the_stream(client, auth):
+    job = client.post("/v1/proofs", json={"formula": "p -> p"}, headers=auth).json()
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=auth).status_code in (200, 202)
+    for last in ("18446744073709551616-0", "0-18446744073709551616", "99999999999999999999"):
+        response = client.get(
+            f"/v1/jobs/{job['id']}/events", headers={**auth, "Last-Event-ID": last}
+        )
+        assert response.status_code == 200
+        events = [line for line in response.text.splitlines() if line.startswith("event:")]
+        assert events[0] == "event: queued" and events[-1] == "event: cancelled", response.text
+
+
+def test_an_unhandled_error_is_a_500_problem_with_the_security_headers(api_settings):
+    from api.app import create_app
+
+    app = create_app(api_settings)
+
+    def broken_route():
+        raise RuntimeError("a bug somewhere inside")
+
+    app.add_api_route("/v1/broken", broken_route)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/v1/broken")
+    problem = assert_problem(response, 500, "internal-error")
+    assert "inside" not in problem["detail"]  # no internals
+    for name in SECURITY_HEADERS:
+        assert name in response.headers, name
