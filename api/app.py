@@ -23,6 +23,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
 from api.routes import ROUTERS
 from api.routes.health import service_version
 from api.schemas import COMPONENT_MODELS
+from api.server import HeaderCountMiddleware
 from workers import tracing
 from workers.celery_app import job_store
 from workers.record import RECURSION_LIMIT_FOR_DOCUMENTS
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = job_store(settings)
     problems.install(app)
+    app.add_middleware(HeaderCountMiddleware)  # inside the header middleware: its 431 gets them
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -64,6 +64,13 @@ for _slug, _status, _title, _description in (
         "NaN/Infinity, or a number too long to read.",
     ),
     (
+        "headers-too-large",
+        431,
+        "Request header fields too large",
+        "The request line and headers exceed 32 KiB, or there are more than 100 header "
+        "fields (api/server.py); the connection is closed.",
+    ),
+    (
         "unsupported-media-type",
         415,
         "Unsupported media type",

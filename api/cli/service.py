@@ -82,13 +82,14 @@ def serve_command(args) -> int:
               "without a token. Use this only on a machine nobody else can reach.",
               file=sys.stderr)
     from api.metrics import prepare_multiprocess_dir
+    from api.server import uvicorn_options
 
     prepare_multiprocess_dir()  # stale samples of an earlier run would be summed in
     uvicorn.run(
         "api.app:create_app", factory=True,
         host=args.host or settings.host or DEFAULT_HOST,
         port=args.port or settings.port or DEFAULT_PORT,
-        workers=args.workers, log_level=args.log_level, proxy_headers=False,
+        workers=args.workers, log_level=args.log_level, **uvicorn_options(),
     )
     return 0
 

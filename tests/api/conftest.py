@@ -40,9 +40,9 @@ def app(api_settings):
 
 @pytest.fixture(scope="module")
 def client(app):
-    # raise_server_exceptions (the default): anything reaching the last-resort 500 handler
-    # fails the test, so bad input is shown never to get there.  Per module, so the app's
-    # lifespan (which raises the recursion limit while serving) ends with the module.
+    # A crash is answered as a 500 problem (api.problems.LastResortMiddleware), which the
+    # tests' status assertions catch.  Per module, so the app's lifespan (which raises the
+    # recursion limit while serving) ends with the module.
     with TestClient(app) as test_client:
         yield test_client
 

@@ -38,6 +38,9 @@ class FakeClock:
         return self.now
 
 
+OTHER_CLIENTS_HASH = hash_secret("not-used-by-these-tests")
+
+
 @pytest.fixture()
 def make_settings():
     prefixes: list[str] = []
@@ -61,7 +64,9 @@ def make_settings():
                     "carol": {
                         "secret_hash": hash_secret(CLIENT_SECRET),
                         "scopes": ["proofs:write", "jobs:read"],
-                    }
+                    },
+                    # with a registry, only configured clients' tokens are honoured
+                    **{sub: {"secret_hash": OTHER_CLIENTS_HASH} for sub in ("alice", "bob", "a")},
                 }
             },
         }
