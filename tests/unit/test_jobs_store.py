@@ -286,6 +286,22 @@ def test_webhook_state_starts_pending_and_updates_atomically(store, celery):
     assert store.update_webhook(doc["id"], lambda hook: None) is None
     assert store.get(doc["id"])["webhook"]["attempts"][0]["status"] == 200
 
+    # A concurrent writer between this update's read and its write: the transaction sees
+    # the key change, runs ``change`` again on the new state, and neither update is lost.
+    calls = []
+
+    def append_after_a_concurrent_write(hook):
+        calls.append(len(hook["attempts"]))
+        if len(calls) == 1:
+            store.update_webhook(doc["id"], lambda other: {
+                **other, "attempts": [*other["attempts"], {"at": "t2", "status": 500}]})
+        return {**hook, "attempts": [*hook["attempts"], {"at": "t3", "status": 204}]}
+
+    store.update_webhook(doc["id"], append_after_a_concurrent_write)
+    assert calls == [1, 2]  # read the state again after the concurrent write
+    final = store.get(doc["id"])["webhook"]["attempts"]
+    assert [a["status"] for a in final] == [200, 500, 204]
+
 
 def test_heartbeats_make_workers_online(store, fake):
     store.heartbeat("w1@host", {"host": "host", "pid": 1})

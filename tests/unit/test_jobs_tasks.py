@@ -112,6 +112,10 @@ def test_a_result_that_beat_the_cancel_request_stands(store, monkeypatch):
     with_runner(monkeypatch, quick)
     doc = started(store)
     assert tasks.execute(store, doc) == "succeeded"
+    final = store.get(doc["id"])
+    assert final["status"] == "succeeded" and final["result"]["verdict"] == "valid"
+    names = [n for _i, n, _d in store.read_events(doc["id"])]
+    assert names == ["queued", "started", "succeeded"]
 
 
 def test_hard_time_limit_handler_records_unknown_timeout(store):

@@ -236,9 +236,15 @@ def test_text_size_limit_boundary():
 
 
 def test_text_size_counts_utf8_bytes_not_characters():
-    # '¬' is two bytes in UTF-8.
+    # '¬' is two bytes in UTF-8 and '□' three: exactly MAX_TEXT_BYTES bytes is accepted,
+    # one byte more is not, with fewer characters than bytes on both sides.
+    head = "¬□p"
+    assert len(head.encode("utf-8")) == 6
+    at_limit = head + " " * (MAX_TEXT_BYTES - 6)
+    assert len(at_limit) < MAX_TEXT_BYTES
+    assert parse_formula(at_limit) is Not(Box(p))
+    assert error_of(at_limit + " ").code == "too_large"
     n = (MAX_TEXT_BYTES - 1) // 2
-    assert parse_formula("¬" * 0 + "p" + " " * (MAX_TEXT_BYTES - 1)) is p
     assert error_of("¬" * n + "p" + " " * 2).code == "too_large"
 
 
