@@ -14,7 +14,9 @@ import pytest
 
 from tests.api.conftest import TERMINAL, assert_problem, poll
 from tests.hard_formulas import HARD
+from workers.clients import webhook_secret
 from workers.prover.limits import MAX_DEPTH
+from workers.webhooks import verify
 
 pytestmark = pytest.mark.integration
 
@@ -317,7 +319,7 @@ class _Hook(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server API)
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Hook.received.append((dict(self.headers), json.loads(body)))
+        _Hook.received.append((dict(self.headers), body))
         self.send_response(204)
         self.end_headers()
 
@@ -325,7 +327,9 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_callback_gets_the_overlay_job(client, auth, worker):
+def test_callback_gets_the_overlay_job(client, tokens, worker):
+    owner = "overlay-hook-owner"
+    auth = tokens(owner)
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -350,9 +354,15 @@ def test_callback_gets_the_overlay_job(client, auth, worker):
                 break
             threading.Event().wait(0.1)
         assert doc["webhook"]["state"] == "delivered", doc["webhook"]
-        bodies = [b for _h, b in _Hook.received if json.dumps(b).find(doc["id"]) >= 0]
-        assert bodies, _Hook.received
-        assert "webhook-signature" in {k.lower() for k in _Hook.received[-1][0]}
+        mine = [(headers, body) for headers, body in _Hook.received
+                if json.loads(body)["data"]["id"] == doc["id"]]
+        assert len(mine) == 1, _Hook.received
+        headers, body = mine[0]
+        headers = {k.lower(): v for k, v in headers.items()}
+        assert json.loads(body)["data"]["kind"] == "v4"
+        # signed with the owner's webhook secret, over this very body
+        assert verify(webhook_secret(owner), headers, body)
+        assert not verify(webhook_secret("someone-else"), headers, body)
     finally:
         server.shutdown()
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.integration.conftest import VALID, submit_proof
+from tests.integration.conftest import VALID, WorkerProcess, submit_proof
 from workers.clients import webhook_secret
 from workers.webhooks import verify
 
@@ -109,11 +109,32 @@ def test_receiver_that_never_answers_ends_failed_after_the_schedule(store, worke
 
 
 def test_callback_to_a_refused_address_is_recorded_not_sent(store, worker):
-    # Accepted at submission (the allowlist names 127.0.0.1), refused at delivery when the
-    # allowlist no longer does: the guard runs again before every connection.
+    # Submitted past the API's check (straight to the store): the worker's guard refuses it.
     # A refused address would be refused again: one attempt, not the whole retry schedule.
     doc = submit_proof(store, VALID, callback_url="http://[::1]:9/hook")
     hook = wait_webhook(store, doc["id"], "failed")
     assert len(hook["attempts"]) == 1
     assert hook["attempts"][0]["error"].startswith("refused:")
     assert hook["attempts"][0]["status"] is None
+
+
+def test_the_guard_runs_again_at_delivery_with_the_allowlist_of_then(pxl_env, tmp_path):
+    """Accepted at submission (the API's allowlist names 127.0.0.1), refused at delivery by a
+    worker whose allowlist no longer does: nothing reaches the receiver."""
+    from workers.settings import get_settings
+    from workers.webhooks import validate_callback_url
+
+    queue = pxl_env["PXL_QUEUE_NAME"] + "-allowlist"  # its own queue: only this worker
+    settings = get_settings().model_copy(update={"queue_name": queue})
+    worker = WorkerProcess({**pxl_env, "PXL_QUEUE_NAME": queue, "PXL_WEBHOOK_ALLOWLIST": "[]"},
+                           concurrency=1, settings=settings, log=tmp_path / "worker.log")
+    with Receiver([200]) as receiver:
+        validate_callback_url(receiver.url, settings)  # what the API checks at submission
+        worker.start()
+        try:
+            doc = submit_proof(worker.store, VALID, callback_url=receiver.url)
+            hook = wait_webhook(worker.store, doc["id"], "failed")
+        finally:
+            worker.stop()
+    assert [(a["status"], a["error"][:8]) for a in hook["attempts"]] == [(None, "refused:")]
+    assert receiver.requests == []
