@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("prove", "service", "token", "flower")
+COMMAND_MODULES = ("prove", "service", "token", "flower", "remote")
 
 
 def build_parser() -> argparse.ArgumentParser:

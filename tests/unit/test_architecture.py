@@ -233,3 +233,9 @@ def test_metrics_read_keys_not_the_store_or_the_queue():
 def offending_module(module: str, forbidden: tuple[str, ...]) -> list[str]:
     return sorted(m for m in imported_modules(MODULES[module])
                   if any(m == f or m.startswith(f + ".") for f in forbidden))
+
+
+def test_the_python_client_stands_alone():
+    """pxl_client is for the service's users: it must not need the service's code."""
+    assert sources("pxl_client")
+    assert offending("pxl_client", ("api", "workers", "celery", "redis", "fastapi")) == {}
