@@ -6,7 +6,6 @@ backpressure. Redis DB from PXL_TEST_REDIS_DB; every key under a per-test prefix
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 
 import pytest
@@ -17,12 +16,13 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import mint_token
 from api.provenance import provenance
+from tests.environment import redis_url
 from workers.clients import hash_secret
 from workers.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('PXL_TEST_REDIS_DB', '15')}"
+REDIS_URL = redis_url()
 KEY = base64.urlsafe_b64encode(b"security-tests-signing-key-0123456789").decode()
 ORIGIN = "https://console.example.org"
 OPEN_ROUTES = {"/v1/health", "/v1/auth/token"}

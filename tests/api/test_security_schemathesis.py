@@ -8,7 +8,6 @@ authentication into the routes. Bounded: a few dozen examples per operation.
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from pathlib import Path
 
@@ -19,12 +18,13 @@ from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.auth import ALL_SCOPES, mint_token
+from tests.environment import redis_url
 from workers.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 CONTRACT = Path(__file__).resolve().parents[2] / "openapi" / "prooftoken.yaml"
-REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('PXL_TEST_REDIS_DB', '15')}"
+REDIS_URL = redis_url()
 TAG = uuid.uuid4().hex[:8]
 SETTINGS = Settings(
     redis_url=REDIS_URL,

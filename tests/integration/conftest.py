@@ -1,4 +1,4 @@
-"""Integration fixtures: the real Redis on 127.0.0.1:6379 and real `pxl worker` processes.
+"""Integration fixtures: the real test Redis (tests/environment.py) and real `pxl worker` processes.
 
 Each session gets its own key prefix and queue name in the database named by
 PXL_TEST_REDIS_DB (default 15), and deletes its keys at the end.  The broker's visibility
@@ -22,34 +22,21 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.environment import redis_url
 from tests.hard_formulas import HARD  # noqa: F401 (re-exported for the job tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_VISIBILITY_TIMEOUT = 8
 
 
-def _redis_url() -> str:
-    return f"redis://127.0.0.1:6379/{int(os.environ.get('PXL_TEST_REDIS_DB', '15'))}"
-
-
-def _require_redis() -> None:
-    try:
-        redis.Redis.from_url(_redis_url(), socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        if os.environ.get("CI") == "true":  # CI starts Redis: its absence is a failure there
-            pytest.fail("integration tests need Redis on 127.0.0.1:6379")
-        pytest.skip("integration tests need Redis on 127.0.0.1:6379")
-
-
 @pytest.fixture(scope="session")
 def pxl_env():
     """Environment of this test session (also applied to os.environ)."""
-    _require_redis()
     from workers.settings import get_settings
 
     tag = uuid.uuid4().hex[:10]
     env = {
-        "PXL_REDIS_URL": _redis_url(),
+        "PXL_REDIS_URL": redis_url(),
         "PXL_KEY_PREFIX": f"pxltest:{tag}:",
         "PXL_QUEUE_NAME": f"pxltest-{tag}",
         "PXL_WEBHOOK_ALLOWLIST": json.dumps(["127.0.0.1"]),

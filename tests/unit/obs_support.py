@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
-import pytest
 import redis
 
+from tests.environment import redis_url
 from workers.settings import get_settings
 
 JWT_KEY = "observability-test-signing-key-0123456789"
-
-
-def redis_url() -> str:
-    return f"redis://127.0.0.1:6379/{os.environ.get('PXL_TEST_REDIS_DB', '15')}"
 
 
 def isolated_env(monkeypatch):
@@ -23,12 +18,6 @@ def isolated_env(monkeypatch):
     A generator for a fixture: ``yield from isolated_env(monkeypatch)``.
     """
     client = redis.Redis.from_url(redis_url(), decode_responses=True)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
     tag = uuid.uuid4().hex[:10]
     env = {
         "PXL_REDIS_URL": redis_url(),

@@ -5,7 +5,6 @@ a RUNBOOK.md section that exists, and the docs name only metrics and `pxl` comma
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from tests.environment import missing
 from tests.unit.obs_support import isolated_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +42,7 @@ def promtool() -> str:
     path = shutil.which("promtool")
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("promtool is missing: install the Debian package 'prometheus' (.ci/run does)")
-    pytest.skip("promtool not installed (apt-get install prometheus)")
+    missing("promtool", "install the Debian package 'prometheus' (.ci/run does)")
 
 
 def run_promtool(*args: str) -> subprocess.CompletedProcess:

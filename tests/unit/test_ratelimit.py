@@ -7,18 +7,18 @@ the keys and Redis are the real ones.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import pytest
 import redis
 
 from api.ratelimit import Decision, Policy, RateLimiter
+from tests.environment import redis_url
 from workers.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('PXL_TEST_REDIS_DB', '15')}"
+REDIS_URL = redis_url()
 
 
 class FakeClock:

@@ -143,21 +143,16 @@ def test_retry_schedule_is_jittered_and_ends():
 
 @pytest.fixture
 def hook_store():
-    import os
     import uuid
 
     import redis
 
+    from tests.environment import redis_url
     from workers import metrics
     from workers.jobs import JobStore
     from workers.record import JobStatus
 
-    db = os.environ.get("PXL_TEST_REDIS_DB", "15")
-    client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}", decode_responses=True)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.fail("these tests need the Redis on 127.0.0.1:6379")
+    client = redis.Redis.from_url(redis_url(), decode_responses=True)
     prefix = f"pxltest-hook-{uuid.uuid4().hex[:8]}:"
     metrics.bind_redis(client)
     scheduled: list[tuple[str, int, float]] = []
