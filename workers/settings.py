@@ -8,14 +8,44 @@ by the parts of the system that use them; docs/configuration.md lists them.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import lru_cache
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+
+class ConfigError(ValueError):
+    """An invalid PXL_* value, as the one line a user reads (variable, value, expected, example)."""
+
+
+def _list_value(raw: Any) -> Any:
+    """A list setting from the environment: JSON (``["a", "b"]``) or comma-separated (``a,b``)."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if text.startswith("["):
+        return json.loads(text)  # a JSON error is reported as "expected a JSON list or a,b"
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# List settings: JSON or comma-separated in the environment (NoDecode: not JSON-only).
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_list_value)]
+FloatList = Annotated[list[float], NoDecode, BeforeValidator(_list_value)]
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PXL_", extra="ignore")
+
+    def __init__(self, **values: Any):
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(describe_error(exc)) from None
+        except SettingsError as exc:  # a value the environment source could not decode
+            raise ConfigError(f"invalid setting: {exc}") from None
 
     # --- Redis, queue and job records -------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"  # broker, job records, events, rate limits and metrics
@@ -45,15 +75,23 @@ class Settings(BaseSettings):
     worker_send_events: bool = False
     # `pxl worker`: "solo" runs one single-process Celery worker per core under a supervisor
     # (no hand-over between pool processes; see workers/supervisor.py); "prefork" one pool.
-    worker_pool: str = "solo"
-    embedded: str = "auto"  # `pxl up`: auto | always | never (in-process Redis for trying out)
+    worker_pool: Literal["solo", "prefork"] = "solo"
+    # `pxl up` without a reachable PXL_REDIS_URL: auto starts a Redis server of its own
+    # (persisting to data_dir), always does so even when one answers, never refuses to start.
+    embedded: Literal["auto", "always", "never"] = "auto"
+    # Where `pxl up`'s own Redis keeps its data (append-only file): jobs and tokens survive
+    # a restart.  None: ~/.local/share/pxl (XDG_DATA_HOME/pxl when that is set).
+    data_dir: str | None = None
+    # Seconds a stopping `pxl worker` / `pxl up` waits for running jobs before it ends them
+    # and puts them back on the queue (a second Ctrl-C ends them at once).
+    shutdown_grace_seconds: float = 10.0
 
     # --- Webhooks ------------------------------------------------------------
     # Hosts or CIDRs that callbacks may reach although they are private.
-    webhook_allowlist: list[str] = Field(default_factory=list)
+    webhook_allowlist: StrList = Field(default_factory=list)
     webhook_timeout_seconds: float = 10.0  # connect + read timeout of one delivery attempt
     # Delays before the 2nd, 3rd, ... delivery attempt (seconds, +-jitter); then failed.
-    webhook_retry_schedule: list[float] = Field(
+    webhook_retry_schedule: FloatList = Field(
         default_factory=lambda: [5, 30, 120, 600, 1800, 3600, 7200, 14400]
     )
     webhook_retry_jitter: float = 0.2  # fraction of each delay, drawn uniformly +-
@@ -63,9 +101,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"  # `pxl serve` / `pxl up` bind address
     port: int = 8080  # `pxl serve` / `pxl up` port
     max_body_bytes: int = 1024 * 1024  # the JSON form of a formula at MAX_TEXT_BYTES fits
-    cors_origins: list[str] = Field(default_factory=list)  # exact origins; "*" is refused
+    cors_origins: StrList = Field(default_factory=list)  # exact origins; "*" is refused
     # Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default.
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: StrList = Field(default_factory=list)
     hsts_max_age: int = 63072000  # Strict-Transport-Security on https responses (2 years)
     coqchk_result_file: str | None = None  # JSON written by a coqchk run (X-PXL-Coqchk)
 
@@ -89,7 +127,7 @@ class Settings(BaseSettings):
     rate_limit_fail_open: bool = True  # Redis unreachable: serve (and log) rather than refuse
 
     # --- Observability -------------------------------------------------------
-    log_level: str = "INFO"  # root log level of API and workers
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"  # root log level of API and workers
     log_json: bool = True  # JSON lines (request_id, job_id) on stderr; False: plain text
     metrics_redis_timeout: float = 0.5  # seconds; a metrics write never waits longer
     flower_address: str = "127.0.0.1"  # `pxl flower` bind address
@@ -97,6 +135,66 @@ class Settings(BaseSettings):
     flower_basic_auth: str | None = None  # "user:password[,user2:password2]"
     flower_basic_auth_file: str | None = None  # the same, read from a file (a secret)
     flower_allow_unauthenticated: bool = False  # only for a loopback-bound local Flower
+
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, url: str) -> str:
+        from redis.connection import parse_url
+
+        expected = "a redis://host:port/db, rediss://... or unix://path URL"
+        try:
+            parse_url(url)  # the scheme and the port
+        except ValueError as exc:
+            raise ValueError(f"{expected} ({exc})") from None
+        scheme, _, rest = url.partition("://")
+        db = rest.partition("/")[2].partition("?")[0]
+        if scheme in ("redis", "rediss") and db and not db.isdigit():
+            raise ValueError(f"{expected} (database {db!r} is not a number)")
+        return url
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+_EXPECTED = {  # pydantic error type -> what the value should have been
+    "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_parsing": "a number", "bool_parsing": "true or false",
+    "json_invalid": "JSON", "dict_type": "a JSON object", "list_type": "a JSON list or a,b",
+}
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line for the first invalid setting: variable, value, what is expected, an example."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    info = Settings.model_fields.get(field)
+    variable = f"PXL_{field.upper()}"
+    value = os.environ.get(variable, error.get("input"))  # the whole value, as the user wrote it
+    annotation = str(info.annotation) if info else ""
+    if error["type"] == "literal_error":
+        expected = "one of " + error["ctx"]["expected"].replace("'", "")
+    elif "list" in annotation:
+        expected = "a JSON list or comma-separated values"
+    elif "dict" in annotation:
+        expected = "a JSON object"
+    else:
+        expected = _EXPECTED.get(error["type"]) or error["msg"].removeprefix("Value error, ")
+    return (f"invalid setting {variable}={value!r}: expected {expected}, "
+            f"e.g. {variable}={_example(field, info)}")
+
+
+def _example(field: str, info) -> str:
+    default = info.get_default(call_default_factory=True) if info else None
+    if isinstance(default, list):
+        return ",".join(str(x) for x in default) if default else "a,b"
+    if isinstance(default, bool):
+        return str(default).lower()
+    if default is None:
+        return '\'{"name": {...}}\'' if "dict" in str(info.annotation) else "..."
+    return str(default)
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from workers.settings import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:  # an invalid PXL_* value: one line, not a traceback
+        print(f"pxl {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -160,9 +160,10 @@ def _write(text: str) -> None:
 
 
 def _default_timeout() -> float:
+    """The service's default job timeout, from its code: `pxl prove` reads no PXL_* setting."""
     from workers.settings import Settings
 
-    return Settings().default_job_timeout
+    return Settings.model_fields["default_job_timeout"].default
 
 
 def _os_reason(exc: Exception) -> str:

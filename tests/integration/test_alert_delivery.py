@@ -25,6 +25,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.environment import missing
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,9 +38,7 @@ def binary(name: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is missing: .ci/run installs it (Debian prometheus-alertmanager)")
-    pytest.skip(f"{name} is not installed")
+    missing(name, ".ci/run installs it (Debian prometheus, prometheus-alertmanager)")
 
 
 def free_port() -> int:

@@ -1,18 +1,13 @@
-"""Embedded mode: Celery, kombu and the job store over fakeredis's TCP server, and `pxl up`."""
+"""The last-resort embedded mode: Celery, kombu and the job store over fakeredis's TCP server
+(`pxl up` with no redis-server binary; tests/integration/test_pxl_up.py has the real one)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 
-from tests.integration.conftest import HARD, ROOT, VALID, WorkerProcess, submit_proof, wait_status
+from tests.integration.conftest import HARD, VALID, WorkerProcess, submit_proof, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -50,43 +45,3 @@ def test_worker_and_store_run_over_the_embedded_redis(pxl_env, tmp_path):
             assert store.wait_terminal(long["id"], 10)["status"] == "cancelled"
         finally:
             worker.stop()
-
-
-def test_pxl_up_without_redis_proves_a_formula_over_http(pxl_env, tmp_path):
-    port = free_port()
-    dead = free_port()  # nothing listens there: forces the embedded mode
-    env = {**os.environ, "PXL_REDIS_URL": f"redis://127.0.0.1:{dead}/0", "PYTHONUNBUFFERED": "1"}
-    env.pop("PXL_JWT_SECRET", None)  # pxl up makes an ephemeral key and prints a token
-    log = tmp_path / "up.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())",
-             "up", "--port", str(port), "--concurrency", "1"],
-            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        token = None
-        deadline = time.monotonic() + 60
-        while token is None:
-            text = log.read_text(errors="replace")
-            if "service is ready" in text:
-                lines = text.splitlines()
-                token = lines[lines.index(next(x for x in lines if "A token" in x)) + 2].strip()
-            assert proc.poll() is None, text
-            assert time.monotonic() < deadline, text
-            time.sleep(0.2)
-        assert "TRY-OUT MODE" in text and "NOTHING PERSISTS" in text
-        assert "curl -s -X POST" in text
-        answer = httpx.post(
-            f"http://127.0.0.1:{port}/v1/proofs",
-            json={"formula": VALID},
-            headers={"Authorization": f"Bearer {token}", "Prefer": "wait=20"},
-            timeout=30,
-        )
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["result"]["verdict"] == "valid"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
-    assert code == 0, log.read_text(errors="replace")[-2000:]
-    assert "pxl up: stopped." in log.read_text(errors="replace")

@@ -17,8 +17,11 @@ HEADER = """# Configuration
 
 Every setting of the service lives in `workers/settings.py` and is read from the
 environment variable `PXL_<NAME>` (upper case), e.g. `PXL_REDIS_URL`. List settings take
-JSON (`PXL_CORS_ORIGINS='["https://console.example"]'`). This page is generated from that
-file (`python -m tests.unit.test_configuration_doc`); a test fails when the two differ.
+JSON (`PXL_CORS_ORIGINS='["https://console.example"]'`) or comma-separated values
+(`PXL_CORS_ORIGINS=https://a.example,https://b.example`). An invalid value stops every
+command with one line naming the variable, the value, what is expected and an example
+(exit status 2). This page is generated from that file
+(`python -m tests.unit.test_configuration_doc`); a test fails when the two differ.
 """
 
 

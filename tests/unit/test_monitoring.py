@@ -342,9 +342,7 @@ def amtool() -> str:
     path = shutil.which("amtool")
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("amtool is missing: install 'prometheus-alertmanager' (.ci/run does)")
-    pytest.skip("amtool not installed (apt-get install prometheus-alertmanager)")
+    missing("amtool", "install the Debian package 'prometheus-alertmanager' (.ci/run does)")
 
 
 def amtool_route(*labels: str) -> str:
