@@ -169,7 +169,7 @@ def test_no_import_cycles_in_api_and_workers():
 LAYERS: list[tuple[str, ...]] = [
     ("workers.prover", "workers.overlays"),
     ("workers.settings", "workers.logs", "workers.tracing", "workers.clients",
-     "workers.embedded"),
+     "workers.embedded", "workers.processes"),
     ("workers.keys", "workers.record"),
     ("workers.events", "workers.idempotency", "workers.heartbeats", "workers.metrics",
      "workers.fleet_collector", "workers.connection"),
