@@ -79,9 +79,29 @@ def test_minted_token_round_trips_with_all_claims():
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert header == {"alg": "HS256", "typ": "at+jwt"}
-    assert set(claims) == {"iss", "aud", "sub", "scope", "iat", "exp", "jti", "gen"}
+    # RFC 9068 2.2: iss, exp, aud, sub, client_id, iat, jti are required; scope; gen is ours
+    assert set(claims) == {"iss", "aud", "sub", "client_id", "scope", "iat", "exp", "jti", "gen"}
+    assert claims["client_id"] == claims["sub"] == "alice"
     assert claims["exp"] - claims["iat"] == settings.token_ttl_seconds == 3600
     assert claims["iss"] == "logos-pxl-core" and claims["aud"] == "pxl-api"
+
+
+def test_minted_tokens_pass_authlibs_own_rfc9068_validator():
+    """An independent check of the token profile: Authlib's resource-server validator."""
+    from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
+    from joserfc.jwk import OctKey
+
+    settings = make_settings()
+
+    class Validator(JWTBearerTokenValidator):
+        def get_jwks(self):
+            return OctKey.import_key(KEY.encode())
+
+    validator = Validator(issuer=settings.jwt_issuer, resource_server=settings.jwt_audience)
+    token = mint_token("alice", ["jobs:read"], settings=settings)
+    claims = validator.authenticate_token(token)
+    validator.validate_token(claims, ["jobs:read"], request=None)
+    assert claims.header["typ"] == "at+jwt" and claims["client_id"] == "alice"
 
 
 def test_each_token_has_its_own_jti_and_custom_ttl():
