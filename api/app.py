@@ -20,6 +20,7 @@ import api.metrics
 import api.security
 from api import problems
 from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
+from api.ratelimit import EXEMPT_PATHS
 from api.routes import ROUTERS
 from api.routes.health import service_version
 from api.schemas import COMPONENT_MODELS
@@ -130,8 +131,6 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         schemas.update(model_schema.pop("$defs", {}))
         schemas.setdefault(model.__name__, model_schema)
     components["headers"] = RESPONSE_HEADERS
-    from api.ratelimit import EXEMPT_PATHS
-
     for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             responses = operation.get("responses", {})

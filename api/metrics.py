@@ -29,7 +29,7 @@ from typing import Literal
 
 from fastapi import Depends, FastAPI, Query, Response
 from fastapi.middleware import Middleware
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -136,8 +136,6 @@ def render(sections: list[str] | None = None, settings: Settings | None = None) 
 def _http_registry() -> CollectorRegistry:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return _HTTP_REGISTRY
-    from prometheus_client import multiprocess
-
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return registry

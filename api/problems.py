@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -367,9 +369,6 @@ class LastResortMiddleware:
 
 def install(app: FastAPI) -> None:
     """Answer every error the app raises as problem+json."""
-    import kombu.exceptions
-    import redis.exceptions
-
     for backend_error in (
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,

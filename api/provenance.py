@@ -27,6 +27,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from workers.overlays.v4 import adapter_table_sha256
 from workers.settings import Settings, get_settings
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -74,8 +75,6 @@ def build_sha(build_info: Path = BUILD_INFO_FILE) -> str:
 
 
 def v4_sha() -> str:
-    from workers.overlays.v4 import adapter_table_sha256
-
     return adapter_table_sha256()
 
 

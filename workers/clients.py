@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
+
 from workers.settings import Settings, get_settings
 
 # The scopes a token can carry (api.auth re-exports them; here because workers must not import api).
@@ -147,8 +149,6 @@ def _load_clients(
             raise ClientConfigError(f"cannot read clients file {path}: {exc.strerror}") from None
         try:
             if path.suffix in (".yaml", ".yml"):
-                import yaml
-
                 doc = yaml.safe_load(text)
             else:
                 doc = json.loads(text)

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import redis
+from fakeredis import TcpFakeServer
 
 
 def redis_answers(url: str, timeout_s: float = 0.5) -> bool:
@@ -128,8 +129,6 @@ class EmbeddedRedis:
     """A fakeredis TCP server on a free loopback port, served from a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        from fakeredis import TcpFakeServer
-
         self.server = TcpFakeServer((host, port), server_type="redis")
         # Connection handler threads block in BRPOP/XREAD: do not wait for them on close.
         self.server.daemon_threads = True

@@ -12,6 +12,8 @@ import math
 import time
 from collections.abc import Iterable
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
 from workers import heartbeats
 from workers.keys import (
     COUNTERS_KEY,
@@ -55,8 +57,6 @@ def _le_key(le: str) -> float:
 
 
 def counter_families(raw: dict[str, str]) -> list:
-    from prometheus_client.core import CounterMetricFamily
-
     families = {}
     for name, (doc, label_names) in COUNTERS.items():
         families[name] = CounterMetricFamily(name, doc, labels=label_names)
@@ -85,8 +85,6 @@ def counter_families(raw: dict[str, str]) -> list:
 
 
 def histogram_families(raw: dict[str, str]) -> list:
-    from prometheus_client.core import HistogramMetricFamily
-
     series: dict[tuple[str, tuple], dict] = {}
     for field, value in raw.items():
         parsed = _split_series(field)
@@ -120,8 +118,6 @@ def histogram_families(raw: dict[str, str]) -> list:
 
 
 def in_progress_family(members: Iterable[str]):
-    from prometheus_client.core import GaugeMetricFamily
-
     counts = dict.fromkeys(KINDS, 0)
     for member in members:
         kind = member.split(SEP, 1)[0]
@@ -171,8 +167,6 @@ class FleetCollector:
         return []  # no description: collect() needs Redis, which registration must not touch
 
     def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
         settings = self._settings or get_settings()
         redis = self._redis or redis_for(settings)
         prefix = settings.key_prefix

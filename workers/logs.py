@@ -24,6 +24,10 @@ import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from celery import signals
+
+from workers.settings import get_settings
+
 request_id_var: ContextVar[str | None] = ContextVar("pxl_request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("pxl_job_id", default=None)
 
@@ -103,8 +107,6 @@ class _IdsFilter(logging.Filter):
 def configure_logging(settings=None, stream=None) -> None:
     """Send all logs to ``stream`` (stderr) as JSON lines (``settings.log_json``) or text."""
     if settings is None:
-        from workers.settings import get_settings
-
         settings = get_settings()
     handler = logging.StreamHandler(stream or sys.stderr)
     if settings.log_json:
@@ -141,8 +143,6 @@ def install_celery_signals() -> None:
     global _celery_installed
     if _celery_installed:
         return
-    from celery import signals
-
     signals.before_task_publish.connect(_add_request_id_header, weak=False)
     signals.task_prerun.connect(_bind_task_ids, weak=False)
     signals.task_postrun.connect(_unbind_task_ids, weak=False)

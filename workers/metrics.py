@@ -31,6 +31,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+import redis
+from prometheus_client.utils import floatToGoString
+
 from workers.keys import COUNTERS_KEY, HISTOGRAMS_KEY, IN_PROGRESS_KEY
 from workers.settings import Settings, get_settings
 
@@ -104,8 +107,6 @@ def redis_for(settings: Settings):
     key = (settings.redis_url, settings.metrics_redis_timeout)
     client = _clients.get(key)
     if client is None:
-        import redis
-
         with _clients_lock:
             client = _clients.get(key)
             if client is None:
@@ -137,8 +138,6 @@ def _bucket_le(value: float) -> str:
 
 
 def format_le(bound: float) -> str:
-    from prometheus_client.utils import floatToGoString
-
     return floatToGoString(bound)
 
 

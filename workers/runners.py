@@ -14,6 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from workers.overlays import jobs as overlay_jobs
+from workers.overlays import project
+from workers.prover.reader import read_formula
+from workers.prover.result import ProofResult
+from workers.prover.search import prove
 from workers.settings import get_settings
 
 
@@ -74,9 +79,6 @@ PROOF_OVERLAYS: dict[str, Callable[[object], object]] = {}
 
 
 def run_proof(params: dict, ctx: JobContext) -> dict:
-    from workers.prover.reader import read_formula
-    from workers.prover.search import prove
-
     overlay = params.get("overlay") or "modal"
     if overlay == "modal":
         formula = read_formula(params["formula"])
@@ -90,21 +92,15 @@ def run_proof(params: dict, ctx: JobContext) -> dict:
 
 
 def run_chrono(params: dict, ctx: JobContext) -> dict:
-    from workers.overlays.jobs import run_chrono as run
-
-    return run(params, should_stop=ctx.should_stop)
+    return overlay_jobs.run_chrono(params, should_stop=ctx.should_stop)
 
 
 def run_v4(params: dict, ctx: JobContext) -> dict:
-    from workers.overlays.jobs import run_v4 as run
-
-    return run(params, should_stop=ctx.should_stop)
+    return overlay_jobs.run_v4(params, should_stop=ctx.should_stop)
 
 
 def _overlay_projection(overlay: str) -> Callable[[object], object]:
     def projection(value: object) -> object:
-        from workers.overlays import project
-
         return project(overlay, value)
 
     return projection
@@ -119,8 +115,6 @@ def timeout_result(kind: str, params: dict, detail: str) -> dict:
     """The result of a job stopped by its Celery time limit: verdict unknown, SZS Timeout
     (the same answer the prover gives when its own timeout fires first)."""
     if kind == "proof":
-        from workers.prover.result import ProofResult
-
         doc = ProofResult("unknown", "Timeout", trace=[detail]).to_document()
         doc["formula"] = params.get("formula_text")
         return doc

@@ -24,6 +24,7 @@ from workers.jobs import JobStore
 from workers.record import QUEUE_WAIT_S, RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus
 from workers.runners import RUNNERS, JobContext, timeout_result
 from workers.settings import get_settings
+from workers.webhooks import run_delivery
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,4 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     retry_backoff=1, retry_backoff_max=60, retry_jitter=True,
 )
 def deliver_webhook(self, job_id: str, attempt: int = 1, not_before: float | None = None) -> str:
-    from workers.webhooks import run_delivery
-
     return run_delivery(worker_store(), job_id, attempt, not_before)

