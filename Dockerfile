@@ -12,6 +12,12 @@ COPY pyproject.toml README.md ./
 COPY api ./api
 COPY workers ./workers
 RUN python -m venv /opt/pxl && /opt/pxl/bin/pip install .
+# The Coq kernel compiled and checked by coqchk at build time (docs/coq.md): the image gets the
+# sources, .vo files and the stamp X-PXL-Coqchk reports; Coq itself stays in this stage.
+COPY coq ./coq
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends coq >/dev/null \
+ && /opt/pxl/bin/pxl coq-check --sources /src/coq --build-dir /opt/pxl/coq \
+ && rm -rf /var/lib/apt/lists/*
 ARG GIT_SHA=unknown
 # run from / so that the installed package (not /src) is the one that gets the build info
 RUN cd / && /opt/pxl/bin/python -m api.provenance write-build-info "${GIT_SHA}"
@@ -25,7 +31,8 @@ ENV PATH=/opt/pxl/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PXL_HOST=0.0.0.0 \
-    PXL_LOG_JSON=true
+    PXL_LOG_JSON=true \
+    PXL_COQCHK_RESULT_FILE=/opt/pxl/coq/coqchk.json
 USER 10001:10001
 WORKDIR /opt/pxl
 EXPOSE 8080

@@ -8,6 +8,8 @@ Two kinds of series come out of ``/v1/metrics``:
   writes its samples there and any process's scrape sums all of them (prometheus-client
   multiprocess mode). Only counters and histograms are used, so dead processes' files stay
   correct as part of the totals.
+  The ``http`` section also carries ``pxl_coqchk_status`` (one series per state of the kernel's
+  coqchk stamp, 1 for the current one; the state ``X-PXL-Coqchk`` reports, api/provenance.py).
 * ``fleet`` — job metrics, queue depth and workers online, read from Redis at scrape time
   (``workers.fleet_collector.FleetCollector``); every API instance reports the same fleet-wide values.
 
@@ -31,9 +33,11 @@ from fastapi import Depends, FastAPI, Query, Response
 from fastapi.middleware import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from api.auth import require_scope
+from api.provenance import COQCHK_STATES, provenance
 from workers.fleet_collector import FleetCollector
 from workers.logs import (
     configure_logging,
@@ -120,12 +124,33 @@ class ObservabilityMiddleware:
             request_id_var.reset(token)
 
 
+class CoqchkCollector:
+    """``pxl_coqchk_status{status=…}``: 1 for the state of this instance's coqchk stamp."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def collect(self):
+        state = provenance(self.settings)["coqchk"].split(" ", 1)[0]
+        gauge = GaugeMetricFamily(
+            "pxl_coqchk_status",
+            "State of the Coq kernel's coqchk stamp (X-PXL-Coqchk): 1 for the current state.",
+            labels=["status"],
+        )
+        for status in COQCHK_STATES:
+            gauge.add_metric([status], 1.0 if status == state else 0.0)
+        yield gauge
+
+
 def render(sections: list[str] | None = None, settings: Settings | None = None) -> bytes:
     """The metrics exposition text for the given sections (default: all)."""
     sections = sections or list(SECTIONS)
     out = b""
     if "http" in sections:
         out += _generate_latest(_http_registry())
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(CoqchkCollector(settings or get_settings()))
+        out += _generate_latest(registry)
     if "fleet" in sections:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(FleetCollector(settings or get_settings()))

@@ -10,12 +10,13 @@ Every response carries the three values as headers (``api.security`` adds them) 
   then the commit does not describe the code), else ``unknown``.
 * ``v4_sha`` / ``X-V4-SHA`` — SHA-256 of the canonical JSON of the v4 overlay's adapter table,
   which embeds its version (``workers.overlays.v4.adapter_table_sha256``).
-* ``coqchk`` / ``X-PXL-Coqchk`` — the result of ``coqchk`` on the PXL kernel, read from the
-  check-result file (``settings.coqchk_result_file``) that a coqchk run writes; ``unchecked``
-  when there is none. Its JSON form: ``{"status": "passed"|"failed", "kernel_file": "<path
-  relative to the file>", "kernel_sha256": "<hex>", "coqchk_version": "8.x"}``. The kernel file
-  is hashed again at startup; a mismatch reports ``stale`` (the check was of other text).
-  The project has no Coq kernel yet, so the value today is ``unchecked``.
+* ``coqchk`` / ``X-PXL-Coqchk`` — the result of ``coqchk`` on the PXL kernel (``coq/``), read from
+  the stamp ``pxl coq-check`` writes (``settings.coqchk_result_file``; unset: the checkout's
+  ``build/coq/coqchk.json``; empty: none); ``unchecked`` when there is none.  The stamp names the status
+  (``passed``/``failed``), the SHA-256 of the kernel sources (``sources_sha256``), the coqchk
+  version and the SHA-256 of every source and ``.vo`` file (``files``, relative to the stamp).
+  Those files are hashed again at startup; a mismatch reports ``stale`` (the check was of other
+  text).  docs/coq.md.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent
 BUILD_INFO_FILE = Path(__file__).resolve().parent / "build_info.json"
 UNKNOWN = "unknown"
 UNCHECKED = "unchecked"
+# where `pxl coq-check` stamps the kernel it built (build/ is gitignored); the default stamp
+DEFAULT_COQCHK_STAMP = SOURCE_ROOT / "build" / "coq" / "coqchk.json"
+COQCHK_STATES = ("passed", "failed", "stale", UNCHECKED)  # first word of the coqchk value
 
 # response header -> field of provenance()
 PROVENANCE_HEADERS = {"X-Build-SHA": "build_sha", "X-V4-SHA": "v4_sha", "X-PXL-Coqchk": "coqchk"}
@@ -78,6 +82,14 @@ def v4_sha() -> str:
     return adapter_table_sha256()
 
 
+def file_digests(directory: Path, names: list[str]) -> tuple[str, dict[str, str]]:
+    """(digest of the set, {name: SHA-256}) of files in ``directory``: the set's digest is the
+    SHA-256 of their ``sha256sum`` lines in name order."""
+    digests = {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in names}
+    lines = "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+    return hashlib.sha256(lines.encode()).hexdigest(), digests
+
+
 def coqchk_status(result_file: str | Path | None) -> str:
     """``<status> kernel-sha256=<hex>[ coqchk=<version>]``, ``stale …``, or ``unchecked``."""
     if not result_file:
@@ -86,18 +98,18 @@ def coqchk_status(result_file: str | Path | None) -> str:
     try:
         result = json.loads(path.read_text())
         status = str(result["status"])
-        kernel_sha = str(result["kernel_sha256"])
-        kernel_file = path.parent / str(result["kernel_file"])
+        kernel_sha = str(result["sources_sha256"])
+        files = dict(result["files"])
     except (OSError, ValueError, KeyError, TypeError):
         return UNCHECKED
-    if status not in {"passed", "failed"}:
+    if status not in {"passed", "failed"} or not files:
         return UNCHECKED
     try:
-        current = hashlib.sha256(kernel_file.read_bytes()).hexdigest()
-    except OSError:
+        current = file_digests(path.parent, list(files))[1]
+    except (OSError, TypeError, ValueError):
         current = None
-    if current != kernel_sha:
-        status = "stale"  # the kernel changed (or vanished) since it was checked
+    if current != files:
+        status = "stale"  # the kernel or its build changed (or vanished) since it was checked
     value = f"{status} kernel-sha256={kernel_sha}"
     version = result.get("coqchk_version")
     if isinstance(version, str) and version.replace(".", "").isalnum():
@@ -117,7 +129,8 @@ def _computed(coqchk_result_file: str | None) -> tuple[tuple[str, str], ...]:
 def provenance(settings: Settings | None = None) -> dict[str, str]:
     """``{"build_sha", "v4_sha", "coqchk"}``, computed once per process."""
     settings = settings or get_settings()
-    return dict(_computed(settings.coqchk_result_file))
+    stamp = settings.coqchk_result_file
+    return dict(_computed(str(DEFAULT_COQCHK_STAMP) if stamp is None else stamp))
 
 
 def provenance_headers(settings: Settings | None = None) -> dict[str, str]:

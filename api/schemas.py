@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
 
@@ -68,6 +68,11 @@ class ProofSubmission(BaseModel):
         "modal",
         description="`modal`: plain PXL/S5; `chrono` or `v4`: the overlay's reading.",
     )
+    coq: StrictBool = Field(
+        False,
+        description="For a valid verdict, also return a Coq proof of it (`coq_proof`, the text "
+        "of a .v file; check it with `pxl coq-check FILE.v`; docs/coq.md).",
+    )
 
 
 class Links(BaseModel):
@@ -107,6 +112,12 @@ class ProofResult(BaseModel):
     )
     certificate_format: str | None = None
     certificate_omitted: str | None = None
+    coq_proof: str | None = Field(
+        None, description="With `coq: true`: a .v file proving `s5_valid` of the formula"
+    )
+    coq_proof_omitted: str | None = Field(
+        None, description="With `coq: true` and a valid verdict: why there is no `coq_proof`"
+    )
     trace: list[str] = Field(default_factory=list)
     stats: dict[str, Any] = Field(default_factory=dict)
     elapsed_ms: float | None = None

@@ -88,7 +88,22 @@ def run_proof(params: dict, ctx: JobContext) -> dict:
         raise ValueError(f"unknown overlay {overlay!r}")
     timeout = float(params.get("timeout") or get_settings().default_job_timeout)
     result = prove(formula, timeout=timeout, should_stop=ctx.should_stop)
-    return result.to_document()
+    document = result.to_document()
+    if params.get("coq") and result.verdict == "valid":
+        document.update(coq_proof_fields(result))
+    return document
+
+
+def coq_proof_fields(result) -> dict:
+    """``coq_proof`` (the .v text) or ``coq_proof_omitted`` (why not) for a valid result."""
+    from workers.prover.coq import CoqExportError, export_certificate
+
+    if not result.certificate:
+        return {"coq_proof": None, "coq_proof_omitted": "no certificate"}
+    try:
+        return {"coq_proof": export_certificate(result.formula, result.certificate)}
+    except CoqExportError as exc:
+        return {"coq_proof": None, "coq_proof_omitted": str(exc)}
 
 
 def run_chrono(params: dict, ctx: JobContext) -> dict:

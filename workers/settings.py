@@ -105,7 +105,9 @@ class Settings(BaseSettings):
     # Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default.
     trusted_proxies: StrList = Field(default_factory=list)
     hsts_max_age: int = 63072000  # Strict-Transport-Security on https responses (2 years)
-    coqchk_result_file: str | None = None  # JSON written by a coqchk run (X-PXL-Coqchk)
+    # The stamp `pxl coq-check` writes (X-PXL-Coqchk); unset: the checkout's build/coq/coqchk.json,
+    # empty: no stamp (unchecked).  docs/coq.md
+    coqchk_result_file: str | None = None
 
     # --- Auth ----------------------------------------------------------------
     auth_disabled: bool = False  # only for local use; `pxl serve` warns loudly

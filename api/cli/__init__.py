@@ -16,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("prove", "service", "token", "flower", "remote")
+COMMAND_MODULES = ("prove", "service", "token", "flower", "remote", "coq")
 
 
 def build_parser() -> argparse.ArgumentParser:

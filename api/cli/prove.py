@@ -46,6 +46,11 @@ def register(subparsers) -> None:
     prove.add_argument(
         "--json", action="store_true", help="print the result document the API returns"
     )
+    prove.add_argument(
+        "--coq",
+        metavar="FILE.v",
+        help="for a valid verdict, write a Coq proof of it to FILE.v (check: pxl coq-check FILE.v)",
+    )
     prove.set_defaults(func=run_prove)
     _bad_usage_exits_with(prove, EXIT_BAD_INPUT)
 
@@ -146,7 +151,31 @@ def run_prove(args: argparse.Namespace) -> int:
         _write(json.dumps(result.to_document(), indent=2, ensure_ascii=False) + "\n")
     else:
         _write(format_result(result))
+    if args.coq:
+        _write_coq_proof(result, args.coq)
     return EXIT_BY_VERDICT[result.verdict]
+
+
+def _write_coq_proof(result, path: str) -> None:
+    """Write the Coq proof of a valid result to ``path``; say on stderr why there is none."""
+    from workers.prover.coq import CoqExportError, export_certificate
+
+    if result.verdict != "valid" or not result.certificate:
+        why = result.certificate_omitted or "no certificate"
+        print(f"pxl prove: no Coq proof written ({result.verdict}; {why})", file=sys.stderr)
+        return
+    try:
+        text = export_certificate(result.formula, result.certificate)
+    except CoqExportError as exc:
+        print(f"pxl prove: no Coq proof written: {exc}", file=sys.stderr)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        print(f"pxl prove: cannot write {path}: {_os_reason(exc)}", file=sys.stderr)
+        return
+    print(f"pxl prove: Coq proof written to {path} (check: pxl coq-check {path})", file=sys.stderr)
 
 
 def _write(text: str) -> None:

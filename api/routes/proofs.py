@@ -98,6 +98,7 @@ def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, A
         "formula_text": formula_text,
         "timeout": job_timeout(submission.timeout, settings),
         "overlay": submission.overlay,
+        **({"coq": True} if submission.coq else {}),
     }
 
 

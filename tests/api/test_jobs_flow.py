@@ -65,6 +65,21 @@ def test_invalid_formula_in_json_form_has_checked_countermodel(client, auth, wor
     assert not check_result_document(bad).ok
 
 
+def test_coq_option_returns_the_coq_proof(client, auth, worker):
+    from workers.prover import parse_formula
+    from workers.prover.coq import export_certificate
+
+    response = submit(client, auth, {"formula": "[]p -> p", "coq": True}, Prefer="wait=20")
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["verdict"] == "valid"
+    assert result["coq_proof"] == export_certificate(parse_formula("[]p -> p"), result["certificate"])
+    plain = submit(client, auth, {"formula": "[]p -> p"}, Prefer="wait=20").json()["result"]
+    assert "coq_proof" not in plain
+    refused = submit(client, auth, {"formula": "[]p -> p", "coq": "yes"})
+    assert refused.status_code == 422, refused.text
+
+
 def test_prefer_wait(client, auth, worker):
     response = submit(client, auth, {"formula": "<>[]p -> []p"}, Prefer="wait=20")
     assert response.status_code == 200, response.text

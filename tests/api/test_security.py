@@ -55,6 +55,7 @@ def make_settings():
             "queue_name": f"pxltest-sec-{tag}",
             "jwt_secret": KEY,
             "auth_disabled": False,
+            "coqchk_result_file": "",  # no stamp, whatever this checkout built: "unchecked"
             "webhook_allowlist": [],
             "cors_origins": [ORIGIN],
             "rate_limit_per_minute": 100_000,

@@ -55,6 +55,25 @@ def test_valid_exits_0_with_proof_summary(capsys):
     assert "trace:" in lines and any(line.startswith("stats: nodes=") for line in lines)
 
 
+def test_coq_writes_a_proof_of_the_formula(capsys, tmp_path):
+    target = tmp_path / "k.v"
+    status, _, err = run(["prove", "--coq", str(target), VALID], capsys)
+    assert status == 0, err
+    assert f"Coq proof written to {target}" in err
+    text = target.read_text()
+    assert "Theorem formula_valid : s5_valid formula." in text
+    assert '(FBox (FImp (FAtom "p"%string) (FAtom "q"%string)))' in text
+    # (tests/unit/test_coq.py compiles such files with coqc)
+
+
+def test_coq_without_a_valid_verdict_writes_nothing(capsys, tmp_path):
+    target = tmp_path / "k.v"
+    status, _, err = run(["prove", "--coq", str(target), INVALID], capsys)
+    assert status == 1
+    assert "no Coq proof written (invalid" in err
+    assert not target.exists()
+
+
 def test_invalid_exits_1_with_countermodel(capsys):
     status, out, _ = run(["prove", INVALID], capsys)
     assert status == 1

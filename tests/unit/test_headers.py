@@ -23,7 +23,8 @@ from workers.settings import Settings
 
 
 def settings(**overrides) -> Settings:
-    values = {"rate_limit_enabled": False, "jwt_secret": "k" * 40}
+    # no coqchk stamp (whether or not this checkout has built one): X-PXL-Coqchk is "unchecked"
+    values = {"rate_limit_enabled": False, "jwt_secret": "k" * 40, "coqchk_result_file": ""}
     values.update(overrides)
     return Settings(**values)
 
@@ -200,27 +201,37 @@ def test_v4_sha_is_the_adapter_table_hash():
 
 def test_coqchk_states(tmp_path):
     assert provenance.coqchk_status(None) == "unchecked"
+    assert provenance.coqchk_status("") == "unchecked"
     assert provenance.coqchk_status(tmp_path / "absent.json") == "unchecked"
-    kernel = tmp_path / "PXL_Kernel.v"
+    kernel = tmp_path / "Kernel.v"
     kernel.write_text("Theorem t : True. Proof. exact I. Qed.\n")
-    digest = hashlib.sha256(kernel.read_bytes()).hexdigest()
+    (tmp_path / "Kernel.vo").write_bytes(b"compiled")
+    digest, files = provenance.file_digests(tmp_path, ["Kernel.v", "Kernel.vo"])
+    assert files["Kernel.v"] == hashlib.sha256(kernel.read_bytes()).hexdigest()
     result = tmp_path / "coqchk.json"
-    result.write_text(
-        json.dumps(
-            {
-                "status": "passed",
-                "kernel_file": "PXL_Kernel.v",
-                "kernel_sha256": digest,
-                "coqchk_version": "8.20.1",
-            }
-        )
-    )
+    stamp = {
+        "status": "passed",
+        "sources_sha256": digest,
+        "files": files,
+        "coqchk_version": "8.20.1",
+    }
+    result.write_text(json.dumps(stamp))
     assert provenance.coqchk_status(result) == f"passed kernel-sha256={digest} coqchk=8.20.1"
     kernel.write_text("Axiom cheat : False.\n")  # the kernel changed after the check
     assert provenance.coqchk_status(result).startswith(f"stale kernel-sha256={digest}")
-    result.write_text(
-        json.dumps({"status": "verified!!", "kernel_file": "x", "kernel_sha256": "y"})
-    )
+    (tmp_path / "Kernel.vo").unlink()  # or its build vanished
+    assert provenance.coqchk_status(result).startswith("stale ")
+    result.write_text(json.dumps({**stamp, "status": "verified!!"}))
+    assert provenance.coqchk_status(result) == "unchecked"
+    result.write_text(json.dumps({**stamp, "files": {}}))
     assert provenance.coqchk_status(result) == "unchecked"
     result.write_text("not json")
     assert provenance.coqchk_status(result) == "unchecked"
+
+
+def test_coqchk_metric_without_a_stamp_is_unchecked():
+    from api.metrics import render
+
+    text = render(["http"], settings()).decode()
+    assert 'pxl_coqchk_status{status="unchecked"} 1.0' in text
+    assert 'pxl_coqchk_status{status="passed"} 0.0' in text

@@ -56,6 +56,9 @@ class Encoding:
     box_arg: dict[int, int] = field(default_factory=dict)  # box variable -> argument literal
     boxes: list[int] = field(default_factory=list)  # box variables in creation order
     global_vars: set[int] = field(default_factory=set)  # world-independent variables
+    # variable -> (node kind, its children's literals or the atom name): the definition table
+    # an exported Coq proof carries (workers/prover/coq.py)
+    definitions: dict[int, tuple[str, tuple[int, ...] | str]] = field(default_factory=dict)
 
 
 def encode(formula: Formula) -> Encoding:
@@ -64,6 +67,7 @@ def encode(formula: Formula) -> Encoding:
     box_arg: dict[int, int] = {}
     boxes: list[int] = []
     atom_vars: dict[str, int] = {}
+    definitions: dict[int, tuple[str, tuple[int, ...] | str]] = {}
     clauses: list[list[int]] = [[1]]
     global_vars: set[int] = {1}
     nvars = 1
@@ -78,6 +82,7 @@ def encode(formula: Formula) -> Encoding:
             box_arg[b] = arg_lit
             boxes.append(b)
             global_vars.add(b)
+            definitions[b] = ("box", (arg_lit,))
             clauses.append([-b, arg_lit])
         return b
 
@@ -86,6 +91,7 @@ def encode(formula: Formula) -> Encoding:
             nvars += 1
             lit[node] = nvars
             atom_vars[node.name] = nvars
+            definitions[nvars] = ("atom", node.name)
         elif isinstance(node, Const):
             lit[node] = 1 if node.value else -1
         elif isinstance(node, Not):
@@ -100,6 +106,7 @@ def encode(formula: Formula) -> Encoding:
             lit[node] = x
             if all(abs(lit[c]) in global_vars for c in node.children):
                 global_vars.add(x)
+            definitions[x] = (node.kind, tuple(lit[c] for c in node.children))
             if isinstance(node, And):
                 args = [lit[a] for a in node.args]
                 clauses.extend([-x, a] for a in args)
@@ -116,4 +123,6 @@ def encode(formula: Formula) -> Encoding:
                 clauses += [[-x, -a, b], [-x, a, -b], [x, a, b], [x, -a, -b]]
             else:  # pragma: no cover - syntax.py has no other node kinds
                 raise TypeError(f"unknown formula node {type(node).__name__}")
-    return Encoding(lit[formula], nvars, clauses, atom_vars, box_arg, boxes, global_vars)
+    return Encoding(
+        lit[formula], nvars, clauses, atom_vars, box_arg, boxes, global_vars, definitions
+    )

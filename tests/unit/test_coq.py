@@ -1,0 +1,134 @@
+"""The Coq kernel and exported proofs, checked by the real coqc/coqchk (Debian package coq).
+
+The kernel is built once per run with ``pxl coq-check``'s own builder (api/cli/coq.py); a fresh
+stamp in the checkout's build/coq (which .ci/run writes before the tests) is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from api import metrics, provenance
+from api.cli import coq as coqcli
+from workers.prover import certificate as cert
+from workers.prover import parse_formula, prove
+from workers.prover.coq import CoqExportError, export_certificate, export_proof
+from workers.settings import Settings
+
+if shutil.which("coqc") is None and not os.environ.get("CI"):
+    pytest.skip("coqc is not installed (Debian package coq; CI installs it)", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+S5_AXIOMS = [
+    "[](p -> q) -> ([]p -> []q)",  # K
+    "[]p -> p",  # T
+    "<>p -> []<>p",  # 5
+    "p -> []<>p",  # B
+    "[]p -> [][]p",  # 4
+]
+FIXTURE_THEOREMS = [
+    "[](p | []q) -> []p | []q",
+    "[](p -> q) & [](q -> r) & <>p -> <>r",
+    "<>(p <-> ~[]q) | ~<>(p <-> ~[]q)",
+    "(true & ~false) | (p <-> p)",
+]
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Path:
+    build_dir = coqcli.BUILD_DIR
+    status = coqcli.ensure_kernel(build_dir)
+    assert status.startswith("passed kernel-sha256="), status
+    return build_dir
+
+
+def _export(text: str) -> str:
+    result = prove(parse_formula(text))
+    assert result.verdict == "valid" and result.certificate
+    return export_certificate(result.formula, result.certificate)
+
+
+def _compile(text: str, kernel: Path, tmp_path: Path, name: str = "proof.v"):
+    path = tmp_path / name
+    path.write_text(text)
+    return coqcli.compile_proof(path, kernel, timeout=120)
+
+
+def test_kernel_stamp_is_a_passed_coqchk_with_only_the_classical_axiom(kernel):
+    stamp = json.loads((kernel / coqcli.STAMP_NAME).read_text())
+    assert stamp["status"] == "passed"
+    assert stamp["assumptions"] == ["Classical_Prop.classic"]
+    assert coqcli.coqchk_axioms(stamp["log"]) == {"Coq.Logic.Classical_Prop.classic"}
+    assert set(stamp["files"]) == {"Kernel.v", "Kernel.vo", "Checker.v", "Checker.vo"}
+    # the stamp is of these sources
+    for name in ("Kernel.v", "Checker.v"):
+        assert (kernel / name).read_bytes() == (coqcli.COQ_SOURCES / name).read_bytes()
+    # no Admitted anywhere, and the only axiom is the one imported from the standard library
+    for name in ("Kernel.v", "Checker.v"):
+        source = (coqcli.COQ_SOURCES / name).read_text()
+        assert not re.search(r"\b(Admitted|Axiom|Parameter|Conjecture)\b", source), name
+
+
+@pytest.mark.parametrize("text", S5_AXIOMS + FIXTURE_THEOREMS)
+def test_exported_proofs_compile(text, kernel, tmp_path):
+    ok, _, message = _compile(_export(text), kernel, tmp_path)
+    assert ok, message
+    assert message == "compiled; assumptions: Classical_Prop.classic"
+
+
+def test_an_altered_certificate_does_not_compile(kernel, tmp_path):
+    good = _export("[](p -> q) -> ([]p -> []q)")
+    # one step altered: the necessitation of box 7 ([]q) claimed for box 6 ([]p)
+    assert "SNec 14 7 " in good
+    bad_nec = good.replace("SNec 14 7 ", "SNec 14 6 ")
+    # one hint dropped from the final RUP check
+    final = re.search(r"\[([0-9; ]+)\]%positive\.\n\nTheorem", good)
+    hints = final.group(1).split("; ")
+    bad_hint = good.replace(final.group(0), final.group(0).replace(final.group(1), "; ".join(hints[1:])))
+    for i, text in enumerate((bad_nec, bad_hint)):
+        assert text != good
+        ok, _, message = _compile(text, kernel, tmp_path, f"bad{i}.v")
+        assert not ok
+        assert 'Unable to unify "true" with "false"' in message  # check returned false
+
+
+def test_a_wrong_formula_is_not_proved_by_anothers_certificate(kernel, tmp_path):
+    good = _export("[]p -> p")
+    # the same certificate stated for []p -> q: the table no longer matches the formula
+    bad = good.replace(' (FAtom "p"%string)).\n', ' (FAtom "q"%string)).\n', 1)
+    assert bad != good
+    ok, _, message = _compile(bad, kernel, tmp_path)
+    assert not ok, message
+
+
+def test_stamp_drives_the_header_the_metric_and_goes_stale(kernel, tmp_path):
+    settings = Settings(coqchk_result_file=str(kernel / coqcli.STAMP_NAME))
+    value = provenance.coqchk_status(settings.coqchk_result_file)
+    assert re.fullmatch(r"passed kernel-sha256=[0-9a-f]{64} coqchk=8\.[0-9.]+", value), value
+    text = metrics.render(["http"], settings).decode()
+    assert 'pxl_coqchk_status{status="passed"} 1.0' in text
+    assert 'pxl_coqchk_status{status="unchecked"} 0.0' in text
+    copy = tmp_path / "kernel"
+    shutil.copytree(kernel, copy)
+    assert provenance.coqchk_status(copy / coqcli.STAMP_NAME) == value
+    (copy / "Checker.vo").write_bytes(b"tampered")
+    assert provenance.coqchk_status(copy / coqcli.STAMP_NAME).startswith("stale ")
+
+
+def test_uncovered_kinds_are_refused_with_the_reason():
+    formula = parse_formula("[]p -> p")
+    doc = prove(formula)
+    proof = cert.decode(doc.certificate)
+    with pytest.raises(CoqExportError, match="kind 'worlds'"):
+        export_proof(formula, {**proof, "kind": "worlds", "worlds": 2})
+    with pytest.raises(CoqExportError, match="cutting-plane"):
+        export_proof(formula, {**proof, "steps": [["c", {"clause": [], "rows": [], "cliques": []}]]})
+    with pytest.raises(CoqExportError, match="does not check"):
+        export_certificate(formula, "bm90IGpzb24=")
