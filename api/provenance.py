@@ -12,8 +12,8 @@ Every response carries the three values as headers (``api.security`` adds them) 
   which embeds its version (``workers.overlays.v4.adapter_table_sha256``).
 * ``coqchk`` / ``X-PXL-Coqchk`` — the result of ``coqchk`` on the PXL kernel (``coq/``), read from
   the stamp ``pxl coq-check`` writes (``settings.coqchk_result_file``; unset: the checkout's
-  ``build/coq/coqchk.json``; empty: none); ``unchecked`` when there is none.  The stamp names the status
-  (``passed``/``failed``), the SHA-256 of the kernel sources (``sources_sha256``), the coqchk
+  ``build/coq/coqchk.json``; empty: none); ``unchecked`` when there is none.  The stamp names
+  the status (``passed``/``failed``), the SHA-256 of the kernel sources (``sources_sha256``), the coqchk
   version and the SHA-256 of every source and ``.vo`` file (``files``, relative to the stamp).
   Those files are hashed again at startup; a mismatch reports ``stale`` (the check was of other
   text).  docs/coq.md.
