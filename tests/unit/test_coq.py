@@ -83,6 +83,14 @@ def test_exported_proofs_compile(text, kernel, tmp_path):
     assert message == "compiled; assumptions: Classical_Prop.classic"
 
 
+def test_an_unhinted_v1_proof_is_hinted_then_compiles(kernel, tmp_path):
+    formula = parse_formula("[]p -> p")
+    proof = {"format": cert.FORMAT_V1, "encoding": cert.ENCODING, "kind": "lemmas", "steps": []}
+    cert.check_proof(formula, proof)  # [root] is RUP over the encoding itself
+    ok, _, message = _compile(export_proof(formula, proof), kernel, tmp_path)
+    assert ok, message
+
+
 def test_an_altered_certificate_does_not_compile(kernel, tmp_path):
     good = _export("[](p -> q) -> ([]p -> []q)")
     # one step altered: the necessitation of box 7 ([]q) claimed for box 6 ([]p)

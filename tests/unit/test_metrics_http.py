@@ -84,7 +84,9 @@ def test_sections_split_instance_and_fleet_series(client):
     both = parse_samples(client.get("/v1/metrics", headers=auth).text)
     http_names = {name for name, _ in http_only}
     fleet_names = {name for name, _ in fleet_only}
-    assert http_names and all(n.startswith("pxl_http_") for n in http_names)
+    # this instance's series: its HTTP counters and the state of its coqchk stamp
+    assert "pxl_coqchk_status" in http_names
+    assert all(n.startswith("pxl_http_") or n == "pxl_coqchk_status" for n in http_names)
     assert "pxl_queue_depth" in fleet_names and not any(
         n.startswith("pxl_http_") for n in fleet_names
     )

@@ -1,27 +1,26 @@
-"""Coq proofs of valid verdicts: a ``pxl-s5-cert/1`` certificate as a ``.v`` file.
+"""Coq proofs of valid verdicts: a certificate as a ``.v`` file.
 
 The file states ``s5_valid φ`` for the formula (coq/Kernel.v) and proves it with the checker's
 soundness theorem (coq/Checker.v, ``check_sound``) applied to the certificate, translated:
 
 * the definition table of the one-world encoding (variable -> global flag, node with its
-  children's literals; ``encoding.Encoding.definitions``), which Coq validates against φ;
-* the encoding's clauses get ids 1, 2, … in the order ``Checker.enc_clauses`` derives them
-  (``coq_clauses`` here mirrors it);
-* ``a`` steps become ``SAdd id clause hints`` and ``n`` steps ``SNec id B hyps hints``, where the
-  hints are the LRAT-style propagation chains of ``hints.HintedClauses``; ``d`` steps are dropped
-  (the hinted checker looks clauses up by id, so deletions buy nothing);
-* the final RUP check of the root unit gets its hints too.
+  children's literals; ``encoding.Encoding.definitions``), which Coq validates against φ and
+  derives the encoding's clauses from, numbered 1, 2, … in the encoding's order (increasing
+  variable), exactly the clause ids of ``pxl-s5-cert/2``;
+* the hinted steps of ``pxl-s5-cert/2`` as they are: ``a`` -> ``SAdd id clause hints``,
+  ``n`` -> ``SNec id B hyps hints``, each with the next id (an unhinted ``/1`` proof is first
+  hinted by ``hints.hint_lemmas_proof``, the prover's own routine);
+* the final check: ``[root]`` is RUP by the last step's clause (which is ``[root]``).
 
 Covered: kind ``lemmas`` without cutting-plane steps.  Kind ``worlds`` and ``c`` steps raise
-``CoqExportError`` (docs/coq.md says why).  Pure: no I/O; the caller checks the certificate with
-``certificate.check_proof`` first, so the exporter only meets well-formed proofs.
+``CoqExportError`` (docs/coq.md says why).  Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from workers.prover import certificate as cert
 from workers.prover.encoding import Encoding, encode
-from workers.prover.hints import HintedClauses
+from workers.prover.hints import HintError, hint_lemmas_proof
 from workers.prover.syntax import Formula
 
 # The Coq library name the kernel is compiled under (``coqc -Q <dir> PXL``).
@@ -33,28 +32,6 @@ _ENTRY = {"and": "EAnd", "or": "EOr", "implies": "EImp", "iff": "EIff", "box": "
 
 class CoqExportError(ValueError):
     """The certificate has a kind or step the Coq checker does not cover."""
-
-
-def coq_clauses(enc: Encoding) -> list[list[int]]:
-    """The encoding's clauses in ``Checker.enc_clauses`` order (ids 1, 2, …)."""
-    clauses: list[list[int]] = [[1]]
-    for x in sorted(enc.definitions):
-        kind, kids = enc.definitions[x]
-        if kind == "and":
-            clauses += [[-x, lit] for lit in kids]
-            clauses.append([x, *(-lit for lit in kids)])
-        elif kind == "or":
-            clauses += [[x, -lit] for lit in kids]
-            clauses.append([-x, *kids])
-        elif kind == "implies":
-            a, b = kids
-            clauses += [[x, a], [x, -b], [-x, -a, b]]
-        elif kind == "iff":
-            a, b = kids
-            clauses += [[-x, -a, b], [-x, a, -b], [x, a, b], [x, -a, -b]]
-        elif kind == "box":
-            clauses.append([-x, kids[0]])
-    return clauses
 
 
 def _z(lits) -> str:
@@ -101,42 +78,34 @@ def coq_formula(formula: Formula) -> str:
     return text[id(formula)]
 
 
+def _hinted_steps(enc: Encoding, proof: dict) -> list:
+    """The proof's steps in the hinted form of ``pxl-s5-cert/2``."""
+    if proof.get("format") == cert.FORMAT:
+        return proof["steps"]
+    try:  # pxl-s5-cert/1: hint it the way the prover does
+        return hint_lemmas_proof(
+            enc.nvars, enc.clauses, enc.box_arg, enc.root, proof["steps"], lambda: None
+        )
+    except HintError as exc:
+        raise CoqExportError(f"the proof cannot be hinted: {exc}") from None
+
+
 def export_proof(formula: Formula, proof: dict) -> str:
     """The ``.v`` text proving ``s5_valid`` of ``formula`` from a checked proof object."""
     kind = proof.get("kind", "lemmas")
     if kind not in COVERED_KINDS:
         raise CoqExportError(f"certificate kind {kind!r} is not covered by the Coq checker")
+    if any(step[0] == "c" for step in proof["steps"]):
+        raise CoqExportError("cutting-plane ('c') steps are not covered by the Coq checker")
     enc = encode(formula)
-    db = HintedClauses(enc.nvars)
-    next_id = 0
-    for next_id, clause in enumerate(coq_clauses(enc), start=1):
-        db.add(next_id, clause)
+    next_id = len(enc.clauses)
     steps: list[str] = []
-
-    def hinted(lits: list[int], where: str) -> list[int]:
-        hints = db.rup_hints(lits)
-        if hints is None:
-            raise CoqExportError(f"{where}: {lits} is not RUP")
-        return hints
-
-    for i, step in enumerate(proof["steps"]):
-        tag = step[0]
-        if tag == "d":
-            continue
-        if tag == "c":
-            raise CoqExportError("cutting-plane ('c') steps are not covered by the Coq checker")
+    for step in _hinted_steps(enc, proof):
         next_id += 1
-        if tag == "a":
-            lits = step[1:]
-            steps.append(f"SAdd {next_id} {_z(lits)} {_pos(hinted(lits, f'step {i}'))}")
-            db.add(next_id, lits)
+        if step[0] == "a":
+            steps.append(f"SAdd {next_id} {_z(step[1])} {_pos(step[2])}")
         else:  # "n"
-            b, hyps = step[1], step[2:]
-            premise = [enc.box_arg[b], *(-h for h in hyps)]
-            hints = hinted(premise, f"step {i}")
-            steps.append(f"SNec {next_id} {b} {_z(hyps)} {_pos(hints)}")
-            db.add(next_id, [b, *(-h for h in hyps)])
-    final = hinted([enc.root], "final")
+            steps.append(f"SNec {next_id} {step[1]} {_z(step[2])} {_pos(step[3])}")
     table = [
         f"({x}%positive, ({'true' if x in enc.global_vars else 'false'}, {_entry(enc, x)}))"
         for x in sorted(enc.definitions)
@@ -155,7 +124,7 @@ Definition certificate : cert := mk_cert
   [{sep.join(table)}]
   ({enc.root})
   [{sep.join(steps)}]
-  {_pos(final)}.
+  {_pos([next_id])}.
 
 Theorem formula_valid : s5_valid formula.
 Proof. apply (check_sound formula certificate). vm_compute. reflexivity. Qed.
