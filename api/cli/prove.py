@@ -60,7 +60,7 @@ def register(subparsers) -> None:
         description=(
             "Re-check the certificate of a 'valid' or the countermodel of an 'invalid' result "
             "document (as printed by `pxl prove --json` or returned by the API), without "
-            "trusting the prover. Exit status: 0 it holds, 1 it does not, 3 unreadable file."
+            "trusting the prover. Exit status: 0 it holds, 1 it does not, 3 a file that cannot be read or is not JSON."
         ),
     )
     check.add_argument("file", metavar="FILE", help="the result document; '-' for standard input")
@@ -204,6 +204,7 @@ def _os_reason(exc: Exception) -> str:
 def format_result(result) -> str:
     """The human-readable report of a ProofResult."""
     from workers.prover.printer import to_text
+    from workers.prover.wording import count
 
     lines = [f"{result.verdict} (SZS status: {result.szs_status})"]
     if result.formula is not None:
@@ -213,7 +214,7 @@ def format_result(result) -> str:
     if result.verdict == "valid":
         if result.certificate:
             steps = result.stats.get("proof_steps")
-            size = f", {steps} step{'s' if steps != 1 else ''}" if steps is not None else ""
+            size = f", {count(steps, 'step')}" if steps is not None else ""
             lines.append(
                 f"proof: certificate {result.certificate_format}{size}, "
                 f"{len(result.certificate)} bytes base64 (see --json; verify with `pxl check`)"
@@ -233,10 +234,12 @@ def format_result(result) -> str:
 
 
 def _countermodel_lines(model: dict) -> list[str]:
+    from workers.prover.wording import count
+
     worlds = model.get("worlds") or []
     actual = model.get("actual_world")
     lines = [
-        f"countermodel: {len(worlds)} world{'s' if len(worlds) != 1 else ''}, "
+        f"countermodel: {count(len(worlds), 'world')}, "
         f"{model.get('relation', 'universal')} relation; the formula is false at {actual}"
     ]
     for world in worlds:
@@ -256,10 +259,13 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return _rejected(f"not a JSON document (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+    except json.JSONDecodeError as exc:  # not a result document at all: bad input, as documented
+        print(f"pxl check: {origin} is not a JSON document (line {exc.lineno}, column "
+              f"{exc.colno}: {exc.msg})", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except RecursionError:
-        return _rejected("not a result document (JSON nested too deeply)")
+        print(f"pxl check: {origin}: JSON nested too deeply", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     from workers.prover.check import check_result_document
 

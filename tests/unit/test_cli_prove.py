@@ -302,11 +302,11 @@ def test_check_rejects_non_documents(capsys, tmp_path, documents):
     truncated = tmp_path / "truncated.json"
     truncated.write_text(documents[0].read_text()[:40])
     status, _, err = run(["check", str(truncated)], capsys)
-    assert status == 1 and "not a JSON document" in err
+    assert status == 3 and "is not a JSON document" in err  # bad input, as --help says
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
     status, _, err = run(["check", str(deep)], capsys)
-    assert status == 1 and err.startswith("rejected: ")
+    assert status == 3 and "nested too deeply" in err
     status, _, err = run(["check", str(tmp_path / "missing.json")], capsys)
     assert status == 3 and "cannot read" in err
 
@@ -341,3 +341,13 @@ def test_console_script_prove_json_then_check(tmp_path):
     path.write_text(json.dumps(doc))
     rejected = pxl("check", str(path))
     assert rejected.returncode == 1 and rejected.stderr.startswith("rejected: ")
+
+
+def test_traces_count_in_singular_and_plural(capsys):
+    status, out, _ = run(["prove", "p"], capsys)  # one node, one clause, one world
+    assert status == 1
+    assert "encoded 1 node as one S5 world: 2 variables, 1 clause, 0 distinct boxes" in out
+    assert "countermodel: 1 world," in out and "countermodel with 1 world\n" in out
+    assert "(1 world, universal relation)" in out
+    status, out, _ = run(["prove", "<>p -> []p"], capsys)
+    assert "countermodel: 2 worlds," in out and "(2 worlds, universal relation)" in out

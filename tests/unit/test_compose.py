@@ -196,6 +196,23 @@ def test_edge_proxies_to_the_api_port_and_keeps_metrics_inside():
     assert trusted == [subnet]
 
 
+def test_edge_caps_bodies_at_the_apis_limit_and_answers_problem_json():
+    import json
+
+    from api.problems import PROBLEM_TYPES
+    from workers.settings import Settings
+
+    conf = (COMPOSE_DIR / "edge" / "nginx.conf").read_text()
+    limit = Settings.model_fields["max_body_bytes"].default
+    assert re.search(r"(?m)^\s*client_max_body_size 1m;$", conf) and limit == 1024 * 1024
+    assert "error_page 413 = @body_too_large;" in conf
+    body = json.loads(re.search(r"return 413 '(.*)';", conf).group(1))
+    problem = PROBLEM_TYPES["body-too-large"]
+    assert (body["type"], body["title"], body["status"]) == (problem.uri, problem.title, 413)
+    assert body["limit"] == limit
+    assert "default_type application/problem+json;" in conf
+
+
 def test_python_healthchecks_compile():
     for service in OUR_IMAGE:
         compile(healthcheck_python(service), f"<{service} healthcheck>", "exec")

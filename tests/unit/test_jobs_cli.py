@@ -38,3 +38,11 @@ def test_service_commands_parse():
     assert (args.concurrency, args.loglevel) == (3, "debug")
     args = parser.parse_args(["up", "--embedded", "--port", "8090"])
     assert args.embedded and args.port == 8090
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "up"])
+def test_every_flag_of_the_service_commands_has_help(command):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    undocumented = [a.option_strings for a in sub._actions if not a.help]
+    assert undocumented == []

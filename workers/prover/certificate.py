@@ -42,6 +42,7 @@ import re
 from fractions import Fraction
 
 from workers.prover.syntax import Formula, postorder
+from workers.prover.wording import count
 
 FORMAT = "pxl-s5-cert/2"  # hinted RUP steps (written by the prover)
 FORMAT_V1 = "pxl-s5-cert/1"  # unhinted DRUP steps (still read)
@@ -526,7 +527,7 @@ def _check_worlds(formula: Formula, proof: dict) -> str:
         rup += step[0] == "a"
     if not db.inconsistent:
         raise CertificateError(f"the proof does not refute the {k}-world encoding")
-    return f"proof checked: no countermodel with {k} worlds (the S5 bound), {rup} RUP steps"
+    return f"proof checked: no countermodel with {count(k, 'world')} (the S5 bound), {count(rup, 'RUP step')}"
 
 
 def check_proof(formula: Formula, proof: dict) -> str:
@@ -564,8 +565,8 @@ def check_proof(formula: Formula, proof: dict) -> str:
             lemmas += 1
     if not db.is_rup([root]):
         raise CertificateError("the proof does not derive the formula (root literal not RUP)")
-    summary = f"proof checked: {lemmas} necessitation lemmas, {rup} RUP steps"
-    return summary + (f", {cuts} cutting-plane steps" if cuts else "")
+    summary = f"proof checked: {count(lemmas, 'necessitation lemma')}, {count(rup, 'RUP step')}"
+    return summary + (f", {count(cuts, 'cutting-plane step')}" if cuts else "")
 
 
 def check_certificate(formula: Formula, certificate: str) -> tuple[bool, str]:
@@ -675,8 +676,9 @@ def _check_hinted(formula: Formula, proof: dict, kind: str) -> str:
     if kind == "worlds":
         if last != []:
             raise CertificateError(f"the proof does not refute the {k}-world encoding")
-        return f"proof checked: no countermodel with {k} worlds (the S5 bound), {rup} RUP steps"
+        return f"proof checked: no countermodel with {count(k, 'world')} (the S5 bound), {count(rup, 'RUP step')}"
     if last != [root]:
         raise CertificateError("the proof does not derive the formula (last clause not [root])")
-    summary = f"proof checked: {lemmas} necessitation lemmas, {rup} RUP steps (hinted)"
-    return summary + (f", {cuts} cutting-plane steps" if cuts else "")
+    summary = (f"proof checked: {count(lemmas, 'necessitation lemma')}, "
+               f"{count(rup, 'RUP step')} (hinted)")
+    return summary + (f", {count(cuts, 'cutting-plane step')}" if cuts else "")

@@ -21,6 +21,7 @@ from workers.prover.syntax import (
     Or,
     postorder,
 )
+from workers.prover.wording import count
 
 
 class ModelError(ValueError):
@@ -108,4 +109,4 @@ def check_countermodel(formula: Formula, model: object) -> tuple[bool, str]:
         return False, f"countermodel does not declare atoms {sorted(missing)}"
     if truth_mask(formula, vals) >> actual & 1:
         return False, "the formula is true at the actual world of the countermodel"
-    return True, f"the formula is false at the actual world ({len(vals)} worlds, universal relation)"
+    return True, f"the formula is false at the actual world ({count(len(vals), 'world')}, universal relation)"
