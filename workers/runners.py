@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from workers.overlays import jobs as overlay_jobs
 from workers.overlays import project
+from workers.prover.coq import CoqExportError, export_certificate
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
 from workers.prover.search import prove
@@ -96,8 +97,6 @@ def run_proof(params: dict, ctx: JobContext) -> dict:
 
 def coq_proof_fields(result) -> dict:
     """``coq_proof`` (the .v text) or ``coq_proof_omitted`` (why not) for a valid result."""
-    from workers.prover.coq import CoqExportError, export_certificate
-
     if not result.certificate:
         return {"coq_proof": None, "coq_proof_omitted": "no certificate"}
     try:
