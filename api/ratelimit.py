@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 from api.auth import principal_from_headers
 from api.proxies import client_ip
 from workers import metrics
+from workers.connection import make_async_client
 from workers.keys import ratelimit_keys
 from workers.settings import Settings
 
@@ -180,14 +181,13 @@ class RateLimiter:
         if entry is None or entry[0] is not loop:
             # a blocking pool: under a flood, requests wait for a connection instead of failing
             # (a failure would fail open and let the flood through)
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self.settings.redis_url,
+            client = make_async_client(
+                self.settings,
                 max_connections=POOL_CONNECTIONS,
-                timeout=POOL_WAIT_SECONDS,
+                wait_s=POOL_WAIT_SECONDS,
                 socket_timeout=2.0,
                 socket_connect_timeout=2.0,
             )
-            client = aioredis.Redis(connection_pool=pool)
             self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
             entry = self._clients[id(loop)] = (loop, client, client.register_script(_SCRIPT))
         return entry[1], entry[2]

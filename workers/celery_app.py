@@ -25,7 +25,7 @@ import time
 from celery import Celery, bootsteps
 
 from workers import heartbeats, logs, tracing
-from workers.connection import redis_client
+from workers.connection import broker, redis_client
 from workers.jobs import JobStore
 from workers.keys import broker_prefix, broker_queue_keys, webhook_queue
 from workers.settings import Settings, get_settings
@@ -53,9 +53,11 @@ def time_limits(settings: Settings, timeout: float | None) -> tuple[float, float
 
 def celery_config(settings: Settings) -> dict:
     vt = visibility_timeout(settings)
+    broker_url, sentinel_options = broker(settings)
     return {
-        "broker_url": settings.redis_url,
+        "broker_url": broker_url,
         "broker_transport_options": {
+            **sentinel_options,
             "global_keyprefix": broker_prefix(settings),
             "visibility_timeout": vt,
             "unacked_restore_interval": settings.broker_restore_interval,

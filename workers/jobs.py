@@ -258,7 +258,29 @@ class JobStore:
                 metrics.write_job_submitted(pipe, self.settings, kind, -1)
                 _execute(pipe, job_commands)
             raise
+        if self.settings.redis_min_replica_acks:
+            self._await_replicas(key)
         return doc, True
+
+    def _await_replicas(self, key: str) -> None:
+        """Answer only once enough replicas hold the job (PXL_REDIS_MIN_REPLICA_ACKS).
+
+        WAIT covers the writes of its own connection; the broker's message went over
+        another one before, so a write of ours after it (the record's TTL again) makes WAIT
+        cover the message too: replication applies writes in order. Too few acknowledgements
+        is a 503 (a Redis timeout): the client retries with its Idempotency-Key and finds the
+        job if it survived, or makes it anew if a failover lost it.
+        """
+        wanted = self.settings.redis_min_replica_acks
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.expire(key, self.settings.job_ttl_seconds)
+            pipe.wait(wanted, self.settings.redis_replica_ack_timeout_ms)
+            acked = pipe.execute()[-1]
+        if acked < wanted:
+            raise redis.TimeoutError(
+                f"the job reached {acked} of {wanted} Redis replicas in time; retry with the "
+                "same Idempotency-Key"
+            )
 
     def _remember_event(self, job_id: str, event_id: str) -> None:
         """The id of the "queued" event just written, so that a wait_terminal right after

@@ -31,9 +31,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-import redis
 from prometheus_client.utils import floatToGoString
 
+from workers.connection import make_client
 from workers.keys import COUNTERS_KEY, HISTOGRAMS_KEY, IN_PROGRESS_KEY
 from workers.settings import Settings, get_settings
 
@@ -104,14 +104,14 @@ def redis_for(settings: Settings):
     """The client the hooks record with (and the collector reads with)."""
     if _bound_client is not None:
         return _bound_client
-    key = (settings.redis_url, settings.metrics_redis_timeout)
+    key = (settings.redis_url, tuple(settings.redis_sentinels), settings.metrics_redis_timeout)
     client = _clients.get(key)
     if client is None:
         with _clients_lock:
             client = _clients.get(key)
             if client is None:
-                client = redis.Redis.from_url(
-                    settings.redis_url,
+                client = make_client(
+                    settings,
                     decode_responses=True,
                     socket_timeout=settings.metrics_redis_timeout,
                     socket_connect_timeout=settings.metrics_redis_timeout,

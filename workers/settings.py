@@ -49,6 +49,16 @@ class Settings(BaseSettings):
 
     # --- Redis, queue and job records -------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"  # broker, job records, events, rate limits and metrics
+    # Redis Sentinel: when sentinels are listed, every client (API, workers, broker, metrics,
+    # rate limiter) asks them for the current primary; PXL_REDIS_URL then gives only the
+    # password, TLS and database number (its host is not used).
+    redis_sentinels: StrList = Field(default_factory=list)  # host:port of each sentinel
+    redis_sentinel_master: str = "pxl"  # the master name the sentinels monitor
+    redis_sentinel_password: str | None = None  # the sentinels' own password (requirepass), if any
+    # A submission is answered 202 only once this many replicas have its record (Redis WAIT):
+    # 0 = asynchronous replication (an acknowledged job can be lost in a failover).
+    redis_min_replica_acks: int = 0
+    redis_replica_ack_timeout_ms: int = 500  # how long a submission waits for those replicas
     key_prefix: str = "pxl:"  # every Redis key the service writes starts with it
     queue_name: str = "pxl"  # the Celery queue proof and overlay jobs go to
     job_ttl_seconds: int = 24 * 3600  # job records and their event streams expire
@@ -155,6 +165,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{expected} (database {db!r} is not a number)")
         return url
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"host:port entries ({entry!r} is not one)")
+        return entries
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -178,6 +197,10 @@ def describe_error(exc: ValidationError) -> str:
     annotation = str(info.annotation) if info else ""
     if error["type"] == "literal_error":
         expected = "one of " + error["ctx"]["expected"].replace("'", "")
+    elif error["type"] == "value_error" and not isinstance(
+        error.get("ctx", {}).get("error"), json.JSONDecodeError
+    ):  # a validator of ours said what it expects
+        expected = error["msg"].removeprefix("Value error, ")
     elif "list" in annotation:
         expected = "a JSON list or comma-separated values"
     elif "dict" in annotation:
