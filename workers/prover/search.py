@@ -22,7 +22,9 @@ Each lemma excludes the current beta, so the loop terminates.
 
 Refinements (each measured, docs/benchmarks.md): boxes over a global argument
 (``[][]p``, ``[]<>p``, ...) get the lemma ``a -> []a`` up front and leave the
-assumptions; one lemma per round; witnesses are tried for recently failing
+assumptions; a false box whose argument follows by unit propagation alone gets the
+lemma ``-> []a`` at once (checked once per box, and again after such lemmas); one lemma
+per round; witnesses are tried for recently failing
 boxes first; the solver prefers true boxes; after 16, 64, 256, ... rounds a
 bounded attempt encodes k worlds at once (S52SAT-style) to find a countermodel
 directly; once k reaches the S5 world bound (min(free boxes + 1, 2^atoms)) an
@@ -198,6 +200,8 @@ class _Cegar:
         self.cuts: dict[int, dict] = {}
         self.final_cut: dict | None = None
         self.last_cut: tuple[dict, list[int]] | None = None
+        self.unconditional = 0  # lemmas -> []a found by propagation alone
+        self.checked_unconditional: set[int] = set()
         self.box_fails: dict[int, int] = {}  # box -> witness failures so far
         self.generalize_at: dict[int, int] = {}  # box -> failure count of the next attempt
         # Every attempt that finds no cut also defers the next one (any box) 4x more
@@ -402,6 +406,22 @@ class _Cegar:
             false_boxes = [
                 b for b in self.order if main[b - 1] < 0 and main[arg_at[b][0]] == arg_at[b][1]
             ]
+            # Boxes whose argument unit propagation alone proves (no box assumptions) get the
+            # strongest lemma, ``-> []a``, all at once: a cheap check (no search) that keeps
+            # chain-like formulas from spending one round per irrelevant lemma first.
+            # Each box is checked once, and all again after such lemmas were learned (they
+            # can make more arguments follow), so the check costs linear time overall.
+            fresh = [b for b in false_boxes if b not in self.checked_unconditional]
+            self.checked_unconditional.update(fresh)
+            valid_args = [
+                b for b in fresh if not self.solver.propagate(assumptions=[-enc.box_arg[b]])[0]
+            ]
+            if valid_args:
+                for b in valid_args:
+                    self._learn(b, [])
+                self.checked_unconditional.clear()
+                self.unconditional += len(valid_args)
+                continue
             worlds = [main]
             covered: set[int] = set()
             learned = False
@@ -768,6 +788,8 @@ def prove(
             stats.update(solver_calls=cegar.calls, lemmas=len(cegar.lemmas), rounds=cegar.rounds)
             if cegar.lp_attempts:
                 stats.update(lp_attempts=cegar.lp_attempts, cut_lemmas=len(cegar.cuts))
+            if cegar.unconditional:
+                stats.update(unconditional_lemmas=cegar.unconditional)
             cegar.close()
         if not valid:
             assert worlds is not None

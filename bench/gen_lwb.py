@@ -1,0 +1,302 @@
+"""LWB-style problem classes at increasing size: ``python bench/gen_lwb.py OUT.jsonl``.
+
+Re-creates some classes of the LWB benchmark for K/KT/S4 (Heuerding and Schwendimann's
+"A benchmark method for the propositional modal logics K, KT, S4"), written here from
+their published definitions, and emits each class at a sweep of parameters n so that
+the formula sizes run from about a thousand nodes up to the input limits
+(``workers/prover/limits.py``).  S5 verdicts differ from the K/KT/S4 ones the class names
+promise, so ``expected`` is null; bench/run.py checks every answer's evidence instead
+(certificate or countermodel).
+
+Binary connectives are written fully parenthesised and left-nested, as the LWB
+generator prints lists (``((a | b) | c)``), unless ``--flat`` joins lists n-ary
+(``a | b | c``); the nested form is much deeper (nesting grows with n).
+
+Each line: ``{"id", "family", "n", "formula", "expected": null, "size", "depth"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+FLAT = False
+
+
+def p(i: int) -> str:
+    return f"p{i}"
+
+
+def neg(a: str) -> str:
+    return f"~{a}" if _atomic(a) else f"~({a})"
+
+
+def _atomic(a: str) -> bool:
+    return a.isalnum() or a in ("true", "false")
+
+
+def box(a: str) -> str:
+    return f"[]{a}" if _atomic(a) else f"[]({a})"
+
+
+def dia(a: str) -> str:
+    return f"<>{a}" if _atomic(a) else f"<>({a})"
+
+
+def boxes(k: int, a: str) -> str:
+    for _ in range(k):
+        a = box(a)
+    return a
+
+
+def imp(a: str, b: str) -> str:
+    return f"({a} -> {b})"
+
+
+def conj(*items: str) -> str:
+    return _join(" & ", list(items), "true")
+
+
+def disj(*items: str) -> str:
+    return _join(" | ", list(items), "false")
+
+
+def _join(op: str, items: list[str], empty: str) -> str:
+    if not items:
+        return empty
+    if len(items) == 1:
+        return items[0]
+    if FLAT:
+        return "(" + op.join(items) + ")"
+    out = items[0]
+    for item in items[1:]:
+        out = f"({out}{op}{item})"
+    return out
+
+
+# -- axiom schemata used by the classes -------------------------------------------------
+
+
+def ax_l(a: str, b: str) -> str:
+    """L: [](a & []a -> b) | [](b & []b -> a)."""
+    return disj(box(imp(conj(a, box(a)), b)), box(imp(conj(b, box(b)), a)))
+
+
+def ax_lplus(a: str, b: str) -> str:
+    """L+: []([]a -> b) | []([]b -> a)."""
+    return disj(box(imp(box(a), b)), box(imp(box(b), a)))
+
+
+def ax_h(a: str, b: str) -> str:
+    """H: ([](a | b) & []([]a | b) & [](a | []b)) -> ([]a | []b)."""
+    return imp(
+        conj(box(disj(a, b)), box(disj(box(a), b)), box(disj(a, box(b)))), disj(box(a), box(b))
+    )
+
+
+def ax_grz(a: str) -> str:
+    """Grz: []([](a -> []a) -> a) -> a."""
+    return imp(box(imp(box(imp(a, box(a))), a)), a)
+
+
+def ax_grz1(a: str) -> str:
+    """Grz1: []([](a -> []a) -> a) -> []a."""
+    return imp(box(imp(box(imp(a, box(a))), a)), box(a))
+
+
+def ax_4(a: str) -> str:
+    return imp(box(a), box(box(a)))
+
+
+# -- classes ----------------------------------------------------------------------------
+
+
+def lin_n(n: int) -> str:
+    def link(i: int) -> str:
+        return disj(neg(ax_l(dia(p(i)), p(i + 1))), neg(ax_l(imp(p(i), box(p(i + 1))), p(i + 1))))
+
+    first = [link(i) for i in range(1, 2 * n - 1)]
+    second = [link(i) for i in range(2 * n, 4 * n - 3)]
+    return disj(disj(*first), ax_lplus(p(n), p(n)), disj(*second))
+
+
+def lin_p(n: int) -> str:
+    def h2(i: int) -> str:
+        a, b = p(i), p(i + 1)
+        return ax_h(imp(conj(a, box(a), a), b), imp(neg(a), neg(conj(box(b), b))))
+
+    first = [neg(h2(i)) for i in range(1, n // 3 + 1)]
+    second = [neg(h2(i)) for i in range(n // 3 + 1, n + 1)]
+    return disj(disj(*first), ax_l(p(n), p(n)), disj(*second))
+
+
+def _branch_parts(n: int) -> str:
+    depth = conj(*(imp(p(100 + i), p(99 + i)) for i in range(1, n + 2)))
+    det = conj(
+        *(
+            imp(
+                p(100 + i),
+                conj(
+                    imp(p(i), box(imp(p(100 + i), p(i)))),
+                    imp(neg(p(i)), box(imp(p(100 + i), neg(p(i))))),
+                ),
+            )
+            for i in range(n + 1)
+        )
+    )
+    branching = conj(
+        *(
+            imp(
+                conj(p(100 + i), neg(p(101 + i))),
+                conj(
+                    dia(conj(p(101 + i), neg(p(102 + i)), p(i + 1))),
+                    dia(conj(p(101 + i), neg(p(102 + i)), neg(p(i + 1)))),
+                ),
+            )
+            for i in range(n)
+        )
+    )
+    return conj(depth, det, branching)
+
+
+def k_branch_n(n: int) -> str:
+    b = _branch_parts(n)
+    return neg(conj(p(100), neg(p(101)), conj(*(boxes(i, b) for i in range(n + 1)))))
+
+
+def k_branch_p(n: int) -> str:
+    b = _branch_parts(n)
+    start = conj(p(100), neg(p(101)), conj(*(boxes(i, b) for i in range(n + 1))))
+    return disj(neg(start), neg(boxes(n, p(n // 3 + 1))))
+
+
+def kt_branch_n(n: int) -> str:
+    return neg(conj(p(100), neg(p(101)), boxes(n, _branch_parts(n))))
+
+
+def kt_branch_p(n: int) -> str:
+    start = conj(p(100), neg(p(101)), boxes(n, _branch_parts(n)))
+    return disj(neg(start), neg(boxes(n, p(n // 3 + 1))))
+
+
+def s4_branch_n(n: int) -> str:
+    return neg(conj(p(100), neg(p(101)), box(_branch_parts(n))))
+
+
+def s4_branch_p(n: int) -> str:
+    start = conj(p(100), neg(p(101)), box(_branch_parts(n)))
+    return disj(neg(start), neg(box(p(n // 3 + 1))))
+
+
+def _grz_chain(n: int, schema) -> list[str]:
+    atoms4 = [p(1), p(2), p(3), p(4)]
+    chain = ["false"]
+    for _ in range(n // 4 + 1):
+        chain.append(disj(box(chain[-1]), *atoms4))
+    out = []
+    for i in range(1, n):
+        q, r = divmod(i, 4)
+        out.append(schema(chain[q] if r == 0 else disj(box(chain[q]), *atoms4[:r])))
+    return out
+
+
+def k_grz_n(n: int) -> str:
+    c = imp(box(imp(p(2), box(p(2)))), p(2))
+    lhs = conj(box(ax_grz1(p(2))), conj(*_grz_chain(n, ax_grz1)), ax_grz1(conj(c, ax_4(c))))
+    return imp(lhs, disj(ax_grz(p(1)), ax_grz(p(2)), ax_grz(p(3))))
+
+
+def k_grz_p(n: int) -> str:
+    c = imp(box(imp(p(2), box(p(2)))), p(2))
+    lhs = conj(box(ax_grz(p(2))), conj(*_grz_chain(n, ax_grz)), ax_grz(conj(c, ax_4(c))))
+    return imp(lhs, disj(ax_grz1(p(1)), ax_grz1(p(2)), ax_grz1(p(3))))
+
+
+CLASSES = {
+    "k_lin_n": lin_n,
+    "k_lin_p": lin_p,
+    "k_branch_n": k_branch_n,
+    "k_branch_p": k_branch_p,
+    "kt_branch_n": kt_branch_n,
+    "kt_branch_p": kt_branch_p,
+    "s4_branch_n": s4_branch_n,
+    "s4_branch_p": s4_branch_p,
+    "k_grz_n": k_grz_n,
+    "k_grz_p": k_grz_p,
+}
+
+
+def sweep(name: str, steps: int, max_nodes: int) -> list[dict]:
+    """The class at growing n: doubling n until the formula passes ``max_nodes`` nodes or the
+    reader's limits, then ``steps`` sizes spread evenly below that."""
+    from workers.prover import FormulaError, read_formula
+
+    make = CLASSES[name]
+
+    def measure(n: int) -> tuple[str, int, int] | None:
+        text = make(n)
+        try:
+            f = read_formula(text)
+        except FormulaError:
+            return None
+        return text, f.size, f.depth
+
+    n, last_ok = 1, None
+    while True:
+        got = measure(n)
+        if got is None or got[1] > max_nodes:
+            break
+        last_ok = n
+        n *= 2
+    if last_ok is None:
+        return []
+    hi = last_ok
+    lo_probe = n
+    # refine the top: the largest n still accepted, by bisection between hi and the probe
+    while lo_probe - hi > 1:
+        mid = (hi + lo_probe) // 2
+        got = measure(mid)
+        if got is None or got[1] > max_nodes:
+            lo_probe = mid
+        else:
+            hi = mid
+    ns = sorted({max(1, round(hi * k / steps)) for k in range(1, steps + 1)})
+    out = []
+    for n in ns:
+        got = measure(n)
+        if got is None:
+            continue
+        text, size, depth = got
+        out.append(
+            {"id": f"lwb-{name}.{n:04d}", "family": f"lwb-{name}", "n": n, "formula": text,
+             "expected": None, "size": size, "depth": depth}
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    global FLAT
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--classes", default=",".join(CLASSES), help="comma-separated class names")
+    ap.add_argument("--steps", type=int, default=8, help="sizes per class")
+    ap.add_argument("--max-nodes", type=int, default=50_000)
+    ap.add_argument("--flat", action="store_true", help="n-ary lists instead of nested pairs")
+    args = ap.parse_args(argv)
+    FLAT = args.flat
+    rows = []
+    for name in args.classes.split(","):
+        got = sweep(name, args.steps, args.max_nodes)
+        rows += got
+        sizes = ", ".join(f"{r['n']}:{r['size']}" for r in got)
+        print(f"{name}: {len(got)} problems (n:nodes) {sizes}", file=sys.stderr)
+    Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
