@@ -44,7 +44,8 @@ def run(path: str, timeout: float, check: bool) -> dict:
             print(f"{prob['id']}: input error: {exc}".splitlines()[0], file=sys.stderr)
         t1 = time.perf_counter()
         if formula is not None:
-            res = prove(formula, timeout=timeout)
+            # The time limit covers reading the text too, as for a job (workers/runners.py).
+            res = prove(formula, timeout=max(0.0, timeout - (t1 - t0)))
         t2 = time.perf_counter()
         ms = (t2 - t0) * 1000.0
         row = {

@@ -80,6 +80,7 @@ PROOF_OVERLAYS: dict[str, Callable[[object], object]] = {}
 
 
 def run_proof(params: dict, ctx: JobContext) -> dict:
+    start = time.monotonic()
     overlay = params.get("overlay") or "modal"
     if overlay == "modal":
         formula = read_formula(params["formula"])
@@ -88,7 +89,9 @@ def run_proof(params: dict, ctx: JobContext) -> dict:
     else:
         raise ValueError(f"unknown overlay {overlay!r}")
     timeout = float(params.get("timeout") or get_settings().default_job_timeout)
-    result = prove(formula, timeout=timeout, should_stop=ctx.should_stop)
+    # The limit covers reading the formula too: the answer is due ``timeout`` after the start.
+    left = max(0.0, timeout - (time.monotonic() - start))
+    result = prove(formula, timeout=left, should_stop=ctx.should_stop)
     document = result.to_document()
     if params.get("coq") and result.verdict == "valid":
         document.update(coq_proof_fields(result))

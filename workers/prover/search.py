@@ -65,6 +65,11 @@ from workers.prover.wording import count
 SOLVER = "glucose4"  # supports interrupt() from another thread and DRUP proof logging
 SEARCH_SOLVER = "minisat22"  # measured ~15% faster than Glucose on the incremental calls
 POLL_SECONDS = 0.05
+# The search and the certificate stop this long before the caller's time limit (at most
+# this share of it), so that unwinding, the countermodel check and the result document
+# still fit inside the limit (docs/benchmarks.md, "Deadlines").
+END_MARGIN_SECONDS = 0.2
+END_MARGIN_SHARE = 0.05
 # Certificate budget: total literals in the proof steps; beyond it the
 # certificate is omitted (documented in docs/certificates.md).
 MAX_PROOF_LITERALS = 2_000_000
@@ -73,6 +78,11 @@ MAX_PROOF_LITERALS = 2_000_000
 WORLDS_FIRST_ROUND = 16
 WORLDS_CONFLICTS = 2_000
 WORLDS_MAX_LITERALS = 1_000_000
+# ... and at most this many literals per round so far: building k copies of a large
+# encoding in Python must not outweigh the search it is meant to shortcut (on LWB
+# kt_branch_n at 8,000 nodes three attempts took 7 of 13 s, and building costs a few
+# microseconds per literal, about what a round of the search costs per 500 literals).
+WORLDS_LITERALS_PER_ROUND = 500
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS (HiGHS time limit; the
@@ -117,7 +127,10 @@ class _Watch:
                     pass
 
     def _run(self) -> None:
-        while not self._done.wait(POLL_SECONDS):
+        # Wake at the deadline itself, not up to a poll interval after it.
+        while not self._done.wait(
+            min(POLL_SECONDS, max(0.001, self.deadline - time.monotonic()))
+        ):
             self._check()
             if self.status is not None:
                 # Repeated: an interrupt landing just before a call starts may be cleared by it.
@@ -191,6 +204,7 @@ class _Cegar:
                 self.free_boxes.append(b)
         self.order = list(self.free_boxes)  # witness order: inner boxes first, then by recency
         self.bound = worlds_bound(enc)
+        self.literals = sum(len(c) for c in enc.clauses)
         self.valid_by_worlds = 0  # k when validity came from the complete k-world encoding
         # Cutting planes: the clauses the solver holds (encoding + lemmas) for the LP,
         # built on first use; cut step bodies by lemma index and for the final refutation.
@@ -378,8 +392,11 @@ class _Cegar:
                 # Once k reaches the world bound the attempt is complete and can prove
                 # validity too (jumping to the bound earlier measured slower).
                 k = min(max(4 << attempt, 2 * self.last_worlds), self.bound)
-                size = k * sum(len(c) for c in enc.clauses)
-                if size <= WORLDS_MAX_LITERALS and k * enc.nvars <= cert.MAX_WORLD_VARIABLES:
+                size = k * self.literals
+                if (
+                    size <= min(WORLDS_MAX_LITERALS, WORLDS_LITERALS_PER_ROUND * self.rounds)
+                    and k * enc.nvars <= cert.MAX_WORLD_VARIABLES
+                ):
                     worlds = self._try_worlds(k, WORLDS_CONFLICTS << attempt)
                     if worlds is False and k == self.bound:
                         self.trace.append(
@@ -735,7 +752,9 @@ def prove(
 
     ``formula``: a built formula, PXL text or the JSON form (read with ``read_formula``,
     limits enforced; a ``FormulaError`` gives verdict unknown / InputError).
-    ``timeout``: seconds of wall-clock time for the whole call (verdict unknown / Timeout).
+    ``timeout``: seconds of wall-clock time for the whole call (verdict unknown / Timeout);
+    the search and the certificate stop END_MARGIN_SECONDS (at most END_MARGIN_SHARE of
+    the limit) early, so that the answer, including a countermodel's check, is due in time.
     ``should_stop``: polled about every 50 ms from a background watcher thread (so it
     must be thread-safe) and once before the search; True makes the call return within
     about a second with unknown / User.  A running SAT call is interrupted.
@@ -761,7 +780,9 @@ def prove(
             trace.append(f"input error: {exc}")
             return finish(ProofResult("unknown", "InputError", trace=trace, error=str(exc)))
 
-    watch = _Watch(start + max(0.0, timeout), should_stop)
+    timeout = max(0.0, timeout)
+    margin = min(END_MARGIN_SECONDS, END_MARGIN_SHARE * timeout)
+    watch = _Watch(start + timeout - margin, should_stop)
     stats: dict = {"nodes": formula.size, "depth": formula.depth}
     cegar: _Cegar | None = None
     try:
