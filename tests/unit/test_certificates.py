@@ -279,7 +279,10 @@ def _worlds_doc(f):
 
     from workers.prover import search
 
-    with mock.patch.object(search, "WORLDS_FIRST_ROUND", 1):
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
+        mock.patch.object(search, "WORLDS_LITERALS_PER_ROUND", 10**9),
+    ):
         doc = prove(f).to_document()
     proof = cert.decode(doc["certificate"])
     assert proof["kind"] == "worlds", proof["kind"]

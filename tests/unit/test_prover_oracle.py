@@ -71,7 +71,10 @@ def test_direct_k_world_search_agrees_with_oracle(f):
 
     from workers.prover import search
 
-    with mock.patch.object(search, "WORLDS_FIRST_ROUND", 1):
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
+        mock.patch.object(search, "WORLDS_LITERALS_PER_ROUND", 10**9),
+    ):
         res = prove(f, timeout=30)
     assert res.verdict == ("valid" if s5_valid(f) else "invalid")
     report = check_result_document(res.to_document())

@@ -5,15 +5,17 @@ unit-propagation search per step; following hints means replaying exactly the cl
 propagate to the conflict.  This module (prover side) turns a DRUP-style step list into the
 hinted form once, when the proof is built:
 
-* forward: every clause gets its id (encoding clauses 1..m, then one per added clause); each
-  RUP step is propagated over the current database (deletions honoured, so propagation is as
-  cheap as the solver left it) and the implication graph behind the conflict is walked back
-  to the clauses that produced it, antecedents first (docs/certificates.md, "Hints");
-* backward: from the final step, only the steps whose clause ids some needed hint mentions are
-  kept, and the ids are renumbered.
+* forward: every clause gets its id (encoding clauses 1..m, then one per added clause) and is
+  added unchecked, with top-level unit propagation (deletions are ignored: ``/2`` has none);
+* the final step (``[root]``, or the empty clause once the database is refuted) gets its
+  hints: the implication graph behind the conflict walked back to the clauses that produced
+  it, antecedents first (docs/certificates.md, "Hints");
+* backward (as drat-trim does): the steps are taken back newest first; a step whose clause
+  id some needed hint mentions is RUP-checked against the clauses before it, and its hints
+  become needed too; the other steps are dropped, and the ids are renumbered.
 
-Checking a hinted proof costs at most the forward pass, so it is never slower than building
-it.  Each hint list is replayed here exactly as the checker will (``_replay``) before it is
+Only needed steps are ever propagated, and checking a hinted proof replays just their
+hints, so checking is never slower than building it.  Each hint list is replayed here exactly as the checker will (``_replay``) before it is
 used, so a certificate the prover returns always passes.
 """
 
@@ -38,19 +40,26 @@ class _Finder(RupChecker):
         self.where: dict[int, int] = {}  # clause id -> internal index
         self.bodies: list[list[int]] = []  # internal index -> literals (kept after deletion)
         self.next_id = 1
+        self.marks: list[int] = [0]  # clause id -> trail length before it was added
+        self.refuted_by = 0  # id of the clause whose addition refuted the database
         self.empty_hints: list[int] | None = None  # set when the database is refuted
 
     def add_clause(self, lits: list[int]) -> int:
-        """Add a clause under the next id (tautologies get an id but are never hints)."""
+        """Add a clause under the next id (tautologies get an id but are never hints).  No
+        index for deletions: ``/2`` proofs have none."""
         cid = self.next_id
         self.next_id += 1
+        self.marks.append(len(self.trail))
         if self.inconsistent:
             return cid
-        c = self._literals(lits)
-        if c is None:
-            return cid
+        # The solver's and the encoder's literals are in range; only repeats and tautologies
+        # need care (e.g. the encoding of ``p & p`` or ``p <-> p``).
+        c = list(dict.fromkeys(lits))
+        if len({abs(lit) for lit in c}) != len(c):
+            return cid  # a tautology
         n, value = self.n, self.value
-        c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
+        if len(c) >= 2 and (value[n - c[0]] or value[n - c[1]]):
+            c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
         ci = len(self.clauses)
         self.clauses.append(c if len(c) >= 2 else None)  # units are never watched
         self.bodies.append(c)
@@ -66,7 +75,6 @@ class _Finder(RupChecker):
                     self.watches[n + lit] = [ci]
                 else:
                     w.append(ci)
-            self.index.setdefault(tuple(sorted(c)), []).append(ci)
         if (len(c) == 1 or value[n - c[1]]) and not value[n + c[0]]:
             self._assign(c[0])
             self.reasons[c[0]] = ci
@@ -76,7 +84,18 @@ class _Finder(RupChecker):
 
     def _refuted(self, conflict: int) -> None:
         self.inconsistent = True
+        self.refuted_by = self.next_id - 1
         self.empty_hints = self._replay([], self._chain(conflict, set()))
+
+    def retract(self, cid: int) -> None:
+        """Take back the newest clause ``cid`` (every later one is gone already) and the
+        top-level assignments made since it was added."""
+        ci = self.where.pop(cid, None)
+        if ci is not None:
+            self.clauses[ci] = None  # watches drop it lazily
+        self.undo(self.marks[cid])
+        if cid == self.refuted_by:
+            self.inconsistent, self.refuted_by, self.empty_hints = False, 0, None
 
     def _chain(self, conflict: int, assumed: set[int]) -> list[int]:
         """Ids of the clauses behind ``conflict`` (an internal index whose literals are all
@@ -156,103 +175,89 @@ class _Finder(RupChecker):
         raise HintError(f"hints for {clause} do not end in a conflict")
 
 
-def _trim(steps: list[tuple[list, int | None, list[int]]], base: int) -> list[list]:
-    """Keep the steps the last one depends on (through hints), renumbering clause ids.
-
-    ``steps``: (hinted step, its clause id or None, its hints); ids up to ``base`` are the
-    initial clauses and keep their numbers."""
-    needed = {steps[-1][1]} if steps else set()
-    keep = [False] * len(steps)
-    for i in range(len(steps) - 1, -1, -1):
-        step, cid, hints = steps[i]
-        if cid in needed or i == len(steps) - 1:
-            keep[i] = True
-            needed.update(hints)
-    renumber: dict[int, int] = {}
-    out: list[list] = []
-    next_id = base + 1
-    for (step, cid, hints), kept in zip(steps, keep, strict=True):
-        if not kept:
-            continue
-        if cid is not None:
-            renumber[cid] = next_id
-            next_id += 1
-        new_hints = [renumber.get(h, h) for h in hints]
-        out.append([*step[:-1], new_hints] if step[0] != "c" else step)
-    return out
-
-
-def hint_lemmas_proof(
+def hint_proof(
     nvars: int,
     clauses: list[list[int]],
-    box_arg: dict[int, int],
-    root: int,
     steps: list[list],
     poll: Callable[[], None],
+    box_arg: dict[int, int] | None = None,
+    root: int | None = None,
 ) -> list[list]:
-    """DRUP-style lemma steps (``a``/``d`` with flat literals, ``n`` flat, ``c``) -> hinted
-    ``pxl-s5-cert/2`` steps ending with the derivation of ``[root]``.  ``c`` steps are
-    re-checked with ``check_cut`` against the clauses present there (HintError if one
-    fails).  ``poll`` is called between steps (it raises to stop)."""
+    """DRUP-style steps (flat ``a``/``d``/``n``, ``c``) -> hinted ``pxl-s5-cert/2`` steps.
+
+    With ``root`` (kind ``lemmas``) the result ends with the derivation of ``[root]``;
+    without it (kind ``worlds``) with the empty clause, and the steps must refute
+    ``clauses``.  ``c`` steps are re-checked with ``check_cut`` against the clauses before
+    them (HintError if one fails).  ``poll`` is called between steps (it raises to stop)."""
     f = _Finder(nvars)
     for c in clauses:
         f.add_clause(c)
     base = f.next_id - 1
-    out: list[tuple[list, int | None, list[int]]] = []
+    # forward: (hinted step without hints yet, clause id)
+    entries: list[tuple[list, int]] = []
     has_cut = False
-    for i, step in enumerate(steps):
-        poll()
-        tag = step[0]
-        if tag == "d":
-            f.delete(step[1:])
-        elif tag == "a":
-            lits = list(step[1:])
-            hints = f.rup_hints(lits)
-            out.append((["a", lits, hints], f.add_clause(lits), hints))
-        elif tag == "n":
-            b, hyps = step[1], list(step[2:])
-            hints = f.rup_hints([*(-h for h in hyps), box_arg[b]])
-            out.append((["n", b, hyps, hints], f.add_clause([b, *(-h for h in hyps)]), hints))
-        else:
-            has_cut = True
-            try:
-                clause = check_cut(f, step[1], f"step {i}")
-            except ValueError as exc:
-                raise HintError(f"a cutting-plane step failed its check: {exc}") from None
-            out.append((step, f.add_clause(clause), []))
-    last = out[-1][0] if out else None
-    derives_root = last is not None and (
-        (last[0] == "a" and last[1] == [root]) or (last[0] == "c" and last[1]["clause"] == [root])
-    )
-    if not derives_root:
-        hints = f.rup_hints([root])
-        out.append((["a", [root], hints], f.add_clause([root]), hints))
-    if has_cut:  # a cut step is checked against every clause before it: keep them all
-        return [step for step, _, _ in out]
-    return _trim(out, base)
-
-
-def hint_refutation(
-    nvars: int, clauses: list[list[int]], steps: list[list], poll: Callable[[], None]
-) -> list[list]:
-    """DRUP refutation (flat ``a``/``d``) of ``clauses`` -> hinted steps ending with the
-    empty clause ``["a", [], hints]``."""
-    f = _Finder(nvars)
-    for c in clauses:
-        f.add_clause(c)
-    base = f.next_id - 1
-    out: list[tuple[list, int | None, list[int]]] = []
     for step in steps:
         if f.inconsistent:
             break
         poll()
-        if step[0] == "d":
-            f.delete(step[1:])
+        tag = step[0]
+        if tag == "a":
+            entries.append((["a", list(step[1:])], f.add_clause(list(step[1:]))))
+        elif tag == "n":
+            b, hyps = step[1], list(step[2:])
+            if box_arg is None or b not in box_arg:
+                raise HintError(f"necessitation step {step} outside a lemmas proof")
+            entries.append((["n", b, hyps], f.add_clause([b, *(-h for h in hyps)])))
+        elif tag == "c":
+            has_cut = True
+            entries.append((step, f.add_clause(list(step[1]["clause"]))))
+    final: tuple[list, list[int]]
+    if root is None:
+        if not f.inconsistent or f.empty_hints is None:
+            raise HintError("the steps do not refute the clauses by unit propagation")
+        final = (["a", []], f.empty_hints)
+    else:
+        last = entries[-1][0] if entries else None
+        if last is not None and last[0] == "c" and last[1]["clause"] == [root]:
+            final = (last, [])
+            entries.pop()
+            f.retract(f.next_id - 1)
+            try:
+                check_cut(f, last[1], "final step")
+            except ValueError as exc:
+                raise HintError(f"a cutting-plane step failed its check: {exc}") from None
+        else:
+            final = (["a", [root]], f.rup_hints([root]))
+    needed = set(final[1])
+    hinted: list[tuple[list, int, list[int]] | None] = [None] * len(entries)
+    for i in range(len(entries) - 1, -1, -1):
+        poll()
+        step, cid = entries[i]
+        f.retract(cid)
+        if cid not in needed and not has_cut:  # a cut step relies on every clause before it
             continue
-        lits = list(step[1:])
-        hints = f.rup_hints(lits)
-        out.append((["a", lits, hints], f.add_clause(lits), hints))
-    if not f.inconsistent or f.empty_hints is None:
-        raise HintError("the steps do not refute the clauses by unit propagation")
-    out.append((["a", [], f.empty_hints], None, f.empty_hints))
-    return _trim(out, base)
+        if step[0] == "a":
+            hints = f.rup_hints(step[1])
+        elif step[0] == "n":
+            b, hyps = step[1], step[2]
+            hints = f.rup_hints([*(-h for h in hyps), box_arg[b]])  # type: ignore[index]
+        else:
+            try:
+                check_cut(f, step[1], f"step {i}")
+            except ValueError as exc:
+                raise HintError(f"a cutting-plane step failed its check: {exc}") from None
+            hints = []
+        needed.update(hints)
+        hinted[i] = (step, cid, hints)
+    # renumber: the kept steps get consecutive ids after the initial clauses
+    renumber: dict[int, int] = {}
+    out: list[list] = []
+    for entry in [*hinted, (final[0], 0, final[1])]:
+        if entry is None:
+            continue
+        step, cid, hints = entry
+        if cid:
+            renumber[cid] = base + 1 + len(renumber)
+        new_hints = [renumber.get(h, h) for h in hints]
+        out.append(step if step[0] == "c" else [*step, new_hints])
+    return out

@@ -658,8 +658,8 @@ def make_certificate(
     # Hints for every RUP step (cut steps are re-checked there against the database the
     # checker will hold), then only the steps the final derivation needs.
     try:
-        steps = hints.hint_lemmas_proof(
-            enc.nvars, enc.clauses, enc.box_arg, enc.root, steps, _poller(watch)
+        steps = hints.hint_proof(
+            enc.nvars, enc.clauses, steps, _poller(watch), enc.box_arg, enc.root
         )
     except hints.HintError as exc:
         return None, f"internal error: {exc}"
@@ -730,7 +730,7 @@ def make_worlds_certificate(
     finally:
         _free(solver, watch)
     try:
-        steps = hints.hint_refutation(k * n, clauses, steps, _poller(watch))
+        steps = hints.hint_proof(k * n, clauses, steps, _poller(watch))
     except hints.HintError as exc:
         return None, f"internal error: {exc}"
     return _hinted_proof(steps, {"kind": "worlds", "worlds": k})
