@@ -261,3 +261,15 @@ def hint_proof(
         new_hints = [renumber.get(h, h) for h in hints]
         out.append(step if step[0] == "c" else [*step, new_hints])
     return out
+
+
+def hint_lemmas_proof(
+    nvars: int,
+    clauses: list[list[int]],
+    box_arg: dict[int, int],
+    root: int,
+    steps: list[list],
+    poll: Callable[[], None],
+) -> list[list]:
+    """``hint_proof`` for kind ``lemmas`` (ending with ``[root]``)."""
+    return hint_proof(nvars, clauses, steps, poll, box_arg, root)
