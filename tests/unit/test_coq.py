@@ -19,6 +19,8 @@ from tests.environment import missing
 from workers.prover import certificate as cert
 from workers.prover import parse_formula, prove
 from workers.prover.coq import CoqExportError, export_certificate, export_proof
+from workers.prover.encoding import encode
+from workers.prover.search import make_worlds_certificate
 from workers.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -65,12 +67,13 @@ def test_kernel_stamp_is_a_passed_coqchk_with_only_the_classical_axiom(kernel):
     assert stamp["status"] == "passed"
     assert stamp["assumptions"] == ["Classical_Prop.classic"]
     assert coqcli.coqchk_axioms(stamp["log"]) == {"Coq.Logic.Classical_Prop.classic"}
-    assert set(stamp["files"]) == {"Kernel.v", "Kernel.vo", "Checker.v", "Checker.vo"}
+    modules = ("Kernel", "Checker", "Worlds")
+    assert set(stamp["files"]) == {f"{m}{ext}" for m in modules for ext in (".v", ".vo")}
     # the stamp is of these sources
-    for name in ("Kernel.v", "Checker.v"):
+    for name in (f"{m}.v" for m in modules):
         assert (kernel / name).read_bytes() == (coqcli.COQ_SOURCES / name).read_bytes()
     # no Admitted anywhere, and the only axiom is the one imported from the standard library
-    for name in ("Kernel.v", "Checker.v"):
+    for name in (f"{m}.v" for m in modules):
         source = (coqcli.COQ_SOURCES / name).read_text()
         assert not re.search(r"\b(Admitted|Axiom|Parameter|Conjecture)\b", source), name
 
@@ -129,12 +132,43 @@ def test_stamp_drives_the_header_the_metric_and_goes_stale(kernel, tmp_path):
     assert provenance.coqchk_status(copy / coqcli.STAMP_NAME).startswith("stale ")
 
 
+def _worlds_proof(formula, k=None):
+    """A ``worlds`` certificate as the prover makes one (the k-world encoding refuted on a
+    DRUP-logging solver, then hinted), by default at k = 2^atoms; checked by the Python checker."""
+    enc = encode(formula)
+    proof, why = make_worlds_certificate(enc, k or 2 ** len(enc.atom_vars))
+    assert proof is not None, why
+    cert.check_proof(formula, proof)
+    return proof
+
+
+@pytest.mark.parametrize("text", ["[](p -> q) -> ([]p -> []q)", "<>p -> []<>p", "(p & q) -> p"])
+def test_exported_worlds_proofs_compile(text, kernel, tmp_path):
+    formula = parse_formula(text)
+    ok, _, message = _compile(export_proof(formula, _worlds_proof(formula)), kernel, tmp_path)
+    assert ok, message
+
+
+def test_an_altered_worlds_proof_does_not_compile(kernel, tmp_path):
+    formula = parse_formula("[](p -> q) -> ([]p -> []q)")
+    proof = _worlds_proof(formula)
+    final = proof["steps"][-1]
+    assert final[1] == [] and len(final[2]) > 1
+    bad = {**proof, "steps": [*proof["steps"][:-1], ["a", [], final[2][1:]]]}  # a hint dropped
+    ok, _, message = _compile(export_proof(formula, bad), kernel, tmp_path)
+    assert not ok
+    assert 'Unable to unify "true" with "false"' in message
+    # nor can the k-world refutation stand for fewer worlds than 2^atoms
+    with pytest.raises(CoqExportError, match="boxes\\+1 bound"):
+        export_proof(formula, {**proof, "worlds": 3})
+
+
 def test_uncovered_kinds_are_refused_with_the_reason():
     formula = parse_formula("[]p -> p")
     doc = prove(formula)
     proof = cert.decode(doc.certificate)
-    with pytest.raises(CoqExportError, match="kind 'worlds'"):
-        export_proof(formula, {**proof, "kind": "worlds", "worlds": 2})
+    with pytest.raises(CoqExportError, match="kind 'modal'"):
+        export_proof(formula, {**proof, "kind": "modal"})
     with pytest.raises(CoqExportError, match="cutting-plane"):
         export_proof(formula, {**proof, "steps": [["c", {"clause": [], "rows": [], "cliques": []}]]})
     with pytest.raises(CoqExportError, match="does not check"):
