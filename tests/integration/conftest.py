@@ -171,17 +171,19 @@ def pool_worker(request, pxl_env, tmp_path_factory):
     proc = WorkerProcess({**pxl_env, "PXL_QUEUE_NAME": queue}, settings=settings, pool=pool,
                          log=tmp_path_factory.mktemp(f"worker-{pool}") / "worker.log")
     proc.start()
-    # The pool asked for is the pool running: prefork is one Celery worker (one heartbeat, all
-    # the slots); solo is one single-slot worker per process under the supervisor.
-    beats = [(w["pid"], w.get("supervisor"), w["concurrency"])
-             for w in proc.heartbeats(proc.store)]
-    if pool == "prefork":
-        assert beats == [(proc.pid, None, proc.concurrency)], beats
-    else:
-        assert len(beats) == proc.concurrency, beats
-        assert all(pid != proc.pid and sup == proc.pid and n == 1 for pid, sup, n in beats)
-    yield proc
-    proc.stop()
+    try:
+        # The pool asked for is the pool running: prefork is one Celery worker (one heartbeat,
+        # all the slots); solo is one single-slot worker per process under the supervisor.
+        beats = [(w["pid"], w.get("supervisor"), w["concurrency"])
+                 for w in proc.heartbeats(proc.store)]
+        if pool == "prefork":
+            assert beats == [(proc.pid, None, proc.concurrency)], beats
+        else:
+            assert len(beats) == proc.concurrency, beats
+            assert all(pid != proc.pid and sup == proc.pid and n == 1 for pid, sup, n in beats)
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="session")
