@@ -1,53 +1,43 @@
-"""PXL core: the formula language and the S5 decision procedure (pure logic, no I/O)."""
+"""PXL core: the formula language and the S5 decision procedure (pure logic, no I/O).
 
-from workers.prover.check import CheckReport, check_result_document
-from workers.prover.errors import FormulaError
-from workers.prover.jsonform import formula_from_json, formula_to_json
-from workers.prover.parser import parse_formula
-from workers.prover.printer import to_text
-from workers.prover.reader import read_formula
-from workers.prover.result import ProofResult
-from workers.prover.search import prove
-from workers.prover.syntax import (
-    FALSE,
-    TRUE,
-    And,
-    Atom,
-    Box,
-    Const,
-    Dia,
-    Formula,
-    Iff,
-    Implies,
-    Not,
-    Or,
-    atoms,
-    postorder,
-)
+The names below are loaded on first use (PEP 562), so that importing one submodule, e.g.
+``workers.prover.parser`` for ``pxl prove``, does not import the SAT solver, the
+certificate checker and the rest: start-up time counts for one-shot commands.
+"""
 
-__all__ = [
-    "FALSE",
-    "TRUE",
-    "And",
-    "Atom",
-    "Box",
-    "CheckReport",
-    "Const",
-    "Dia",
-    "Formula",
-    "FormulaError",
-    "Iff",
-    "Implies",
-    "Not",
-    "Or",
-    "ProofResult",
-    "atoms",
-    "check_result_document",
-    "formula_from_json",
-    "formula_to_json",
-    "parse_formula",
-    "postorder",
-    "prove",
-    "read_formula",
-    "to_text",
-]
+from __future__ import annotations
+
+import importlib
+
+_HOME = {
+    "CheckReport": "check",
+    "check_result_document": "check",
+    "FormulaError": "errors",
+    "formula_from_json": "jsonform",
+    "formula_to_json": "jsonform",
+    "parse_formula": "parser",
+    "to_text": "printer",
+    "read_formula": "reader",
+    "ProofResult": "result",
+    "prove": "search",
+    **{
+        name: "syntax"
+        for name in ("FALSE", "TRUE", "And", "Atom", "Box", "Const", "Dia", "Formula", "Iff",
+                     "Implies", "Not", "Or", "atoms", "postorder")
+    },
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'workers.prover' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"workers.prover.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

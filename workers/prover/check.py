@@ -7,7 +7,7 @@ independent checker.  Neither path runs the search or a SAT solver.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from workers.prover import certificate as cert
 from workers.prover.errors import FormulaError
@@ -15,8 +15,7 @@ from workers.prover.modelcheck import check_countermodel
 from workers.prover.parser import parse_formula
 
 
-@dataclass(frozen=True)
-class CheckReport:
+class CheckReport(NamedTuple):
     ok: bool
     reason: str
 

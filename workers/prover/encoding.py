@@ -28,8 +28,6 @@ variables, and connective nodes whose children all have global literals
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from workers.prover.syntax import (
     And,
     Atom,
@@ -47,18 +45,34 @@ from workers.prover.syntax import (
 FORMAT = "pxl-s5-enc/1"
 
 
-@dataclass
 class Encoding:
-    root: int  # literal of the whole formula
-    nvars: int
-    clauses: list[list[int]]  # definitions, the TRUE unit and reflexivity clauses
-    atom_vars: dict[str, int]  # atom name -> variable
-    box_arg: dict[int, int] = field(default_factory=dict)  # box variable -> argument literal
-    boxes: list[int] = field(default_factory=list)  # box variables in creation order
-    global_vars: set[int] = field(default_factory=set)  # world-independent variables
-    # variable -> (node kind, its children's literals or the atom name): the definition table
-    # an exported Coq proof carries (workers/prover/coq.py)
-    definitions: dict[int, tuple[str, tuple[int, ...] | str]] = field(default_factory=dict)
+    """The clauses and their numbering.  (A plain class: ``dataclasses`` imports ``inspect``,
+    which costs a one-shot ``pxl prove`` several milliseconds of start-up.)"""
+
+    __slots__ = ("root", "nvars", "clauses", "atom_vars", "box_arg", "boxes", "global_vars",
+                 "definitions")
+
+    def __init__(
+        self,
+        root: int,  # literal of the whole formula
+        nvars: int,
+        clauses: list[list[int]],  # definitions, the TRUE unit and reflexivity clauses
+        atom_vars: dict[str, int],  # atom name -> variable
+        box_arg: dict[int, int] | None = None,  # box variable -> argument literal
+        boxes: list[int] | None = None,  # box variables in creation order
+        global_vars: set[int] | None = None,  # world-independent variables
+        # variable -> (node kind, its children's literals or the atom name): the definition
+        # table an exported Coq proof carries (workers/prover/coq.py)
+        definitions: dict[int, tuple[str, tuple[int, ...] | str]] | None = None,
+    ) -> None:
+        self.root = root
+        self.nvars = nvars
+        self.clauses = clauses
+        self.atom_vars = atom_vars
+        self.box_arg = {} if box_arg is None else box_arg
+        self.boxes = [] if boxes is None else boxes
+        self.global_vars = set() if global_vars is None else global_vars
+        self.definitions = {} if definitions is None else definitions
 
 
 def encode(formula: Formula) -> Encoding:
