@@ -237,3 +237,21 @@ def test_worker_healthcheck_follows_this_hosts_heartbeat(monkeypatch):
         assert run().returncode == 1
     finally:
         next(gen, None)
+
+
+def test_the_sentinel_profile_monitors_the_primary_by_the_services_master_name():
+    sentinel, replica = SERVICES["sentinel"], SERVICES["redis-replica"]
+    assert sentinel["profiles"] == replica["profiles"] == ["sentinel"]
+    conf = (COMPOSE_DIR / "sentinel" / "sentinel.conf").read_text()
+    monitor = re.search(r"(?m)^sentinel monitor (\S+) (\S+) (\d+) (\d+)$", conf)
+    name, host, port, quorum = monitor.groups()
+    sentinels = sentinel["deploy"]["replicas"]
+    assert (host, port) == ("redis", "6379") and sentinels >= 3
+    assert sentinels // 2 < int(quorum) <= sentinels  # a majority decides a failover
+    env = COMPOSE["x-pxl-env"]
+    assert env["PXL_REDIS_SENTINEL_MASTER"] == name
+    assert "--replicaof redis 6379" in replica["command"][-1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in sentinel["volumes"]}
+    assert mounts["/etc/pxl/sentinel.conf"] == "./sentinel/sentinel.conf"
+    # the pxl services run without sentinels unless the operator names them
+    assert env["PXL_REDIS_SENTINELS"] == "${PXL_REDIS_SENTINELS:-}"
