@@ -41,9 +41,8 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def run(path: Path, timeout: float, prove_timeout: float) -> list[dict]:
+def run(path: Path, timeout: float, prove_timeout: float, build_dir: Path) -> list[dict]:
     rows = []
-    build_dir = BUILD_DIR
     print(f"kernel: {ensure_kernel(build_dir)}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="pxl-coq-bench-") as tmp:
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -109,11 +108,14 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="coqc seconds per proof")
     parser.add_argument("--prove-timeout", type=float, default=60.0, help="prover seconds")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument(
+        "--build-dir", default=str(BUILD_DIR), help="kernel build to compile against"
+    )
     args = parser.parse_args()
     path = Path(args.file) if args.file else next((p for p in SAMPLES if p.exists()), None)
     if path is None:
         parser.error("no sample file found; pass one")
-    rows = run(path, args.timeout, args.prove_timeout)
+    rows = run(path, args.timeout, args.prove_timeout, Path(args.build_dir))
     if args.json:
         print(json.dumps(rows, indent=2))
     print(table(rows, args.timeout))

@@ -23,6 +23,10 @@ Definition ren (tm : tmap) (n j : Z) (l : Z) : Z :=
 Definition boxes (t : table) : list (positive * Z) :=
   flat_map (fun '(x, (_, e)) => match e with EBox a => [(x, a)] | _ => [] end) t.
 
+(** Box variables whose argument is not global: each may need a witness world of its own. *)
+Definition free_boxes (tm : tmap) (t : table) : list (positive * Z) :=
+  filter (fun '(_, a) => negb (is_glob tm (lvar a))) (boxes t).
+
 Definition atoms (t : table) : list string :=
   flat_map (fun '(_, (_, e)) => match e with EAtom s => [s] | _ => [] end) t.
 
@@ -60,7 +64,8 @@ Definition check_worlds (f : form) (c : wcert) : bool :=
       wf_table tm (w_table c) && matches tm (w_root c) f
       && in_range n (w_root c)
       && forallb (fun cl => forallb (in_range n) cl) (enc_clauses (w_table c))
-      && (2 ^ Z.of_nat (length (atoms (w_table c))) <=? Z.of_nat k)
+      && ((2 ^ Z.of_nat (length (atoms (w_table c))) <=? Z.of_nat k)
+          || (Z.of_nat (length (free_boxes tm (w_table c))) + 1 <=? Z.of_nat k))
       && match run_adds (load (world_clauses (w_table c) tm n k (w_root c))) (w_steps c) with
          | Some db => rup db [] (w_final c)
          | None => false
@@ -154,6 +159,24 @@ Section Cover.
       destruct (In_nth _ _ w0 Hm') as [j' [Hj' <-]]. exists j'. auto.
   Qed.
 End Cover.
+
+(** One witness world per box whose argument fails somewhere. *)
+Lemma box_witnesses (W : Type) (V' : W -> positive -> Prop) (L : list (positive * Z)) :
+  exists ws : list W, (length ws <= length L)%nat /\
+    forall b a, In (b, a) L -> (exists u, ~ lit_true (V' u) a) ->
+      exists u, In u ws /\ ~ lit_true (V' u) a.
+Proof.
+  induction L as [|[b a] L IH].
+  - exists []. split; [simpl; lia|]. intros b a [].
+  - destruct IH as [ws [Hl Hw]].
+    destruct (classic (exists u, ~ lit_true (V' u) a)) as [[u Hu] | Hno].
+    + exists (u :: ws). split; [simpl; lia|]. intros b' a' [Heq | Hin] Hex.
+      * inversion Heq; subst. exists u. split; [left|]; auto.
+      * destruct (Hw _ _ Hin Hex) as [u' [Hu' Hn]]. exists u'. split; [right|]; auto.
+    + exists ws. split; [simpl; lia|]. intros b' a' [Heq | Hin] Hex.
+      * inversion Heq; subst. contradiction.
+      * exact (Hw _ _ Hin Hex).
+Qed.
 
 (** * Soundness *)
 
@@ -251,12 +274,47 @@ Proof.
   apply andb_true_iff in Hc; destruct Hc as [Hwf Hm].
   set (t := w_table c) in *. set (n := w_vars c) in *. set (k := w_worlds c) in *.
   pose proof (twf _ _ Hb Hwf) as wf. pose proof (tglob _ _ Hb Hwf) as wfg.
-  destruct (cover W val w0 (atoms t)) as [us [Hlen [Hhd Hcov]]].
-  apply Z.leb_le in Hbound.
-  assert (Hb2 : (2 ^ length (atoms t) <= k)%nat).
-  { apply Nat2Z.inj_le. rewrite Nat2Z.inj_pow. exact Hbound. }
+  (* worlds for the copies: w0 first, and a world where the argument of each false box fails *)
+  assert (Hus : exists us, nth 0 us w0 = w0 /\ (length us <= k)%nat /\ (0 < k)%nat /\
+    forall b g a, In (b, (g, EBox a)) t -> ~ V W val tm w0 b ->
+      exists j, (j < length us)%nat /\ ~ lit_true (V W val tm (nth j us w0)) a).
+  { assert (Hfalse : forall b g a, In (b, (g, EBox a)) t -> ~ V W val tm w0 b ->
+              exists u, ~ lit_true (V W val tm u) a).
+    { intros b g a Hin Hv. pose proof (build_in _ _ _ _ _ Hb Hin) as Hx.
+      rewrite (V_eq W val tm wf _ _ _ Hx (tne _ _ Hb Hwf _ _ _ Hx) w0) in Hv. simpl in Hv.
+      apply NNPP. intro Hno. apply Hv. intro u. apply NNPP. intro. apply Hno. eauto. }
+    apply orb_true_iff in Hbound. destruct Hbound as [Hbound | Hbound]; apply Z.leb_le in Hbound.
+    - assert (Hb2 : (2 ^ length (atoms t) <= k)%nat).
+      { apply Nat2Z.inj_le. rewrite Nat2Z.inj_pow. exact Hbound. }
+      destruct (cover W val w0 (atoms t)) as [us [Hlen [Hhd Hcov]]].
+      exists us. split; [exact Hhd|]. split; [lia|].
+      split; [pose proof (Nat.pow_nonzero 2 (length (atoms t))); lia|].
+      intros b g a Hin Hv. destruct (Hfalse _ _ _ Hin Hv) as [u Hu].
+      destruct (Hcov u) as [j [Hj Hag]]. exists j. split; [exact Hj|].
+      assert (Hsame : forall y, V W val tm u y <-> V W val tm (nth j us w0) y).
+      { intro y. apply (agree_all W val tm wf u (nth j us w0)) with (m := S (Pos.to_nat y));
+          [|lia]. intros x' g' s Hx'. apply Hag.
+        destruct (build_find _ _ _ _ _ Hb Hx') as [Hin' | He];
+          [|rewrite PM.gempty in He; discriminate].
+        unfold atoms. apply in_flat_map. exists (x', (g', EAtom s)).
+        split; [exact Hin' | left; reflexivity]. }
+      intro Hl. apply Hu. apply (lit_ext (V W val tm u) (V W val tm (nth j us w0)));
+        [apply Hsame | exact Hl].
+    - destruct (box_witnesses W (V W val tm) (free_boxes tm t)) as [ws [Hl Hw]].
+      exists (w0 :: ws). split; [reflexivity|]. simpl. split; [lia|]. split; [lia|].
+      intros b g a Hin Hv. destruct (Hfalse _ _ _ Hin Hv) as [u Hu].
+      destruct (is_glob tm (lvar a)) eqn:Hg.
+      + exists 0%nat. split; [lia|]. simpl. intro Hl0. apply Hu.
+        apply (lit_ext (V W val tm w0) (V W val tm u)); [|exact Hl0].
+        exact (glob_invariant W val tm wf wfg (S (Pos.to_nat (lvar a))) (lvar a) ltac:(lia) Hg w0 u).
+      + assert (Hfb : In (b, a) (free_boxes tm t)).
+        { apply filter_In. split; [|rewrite Hg; reflexivity].
+          apply in_flat_map. exists (b, (g, EBox a)). split; [exact Hin | left; reflexivity]. }
+        destruct (Hw _ _ Hfb (ex_intro _ u Hu)) as [u' [Hu' Hn]].
+        destruct (In_nth _ _ w0 Hu') as [j [Hj Hnth]].
+        exists (S j). split; [lia|]. simpl. rewrite Hnth. exact Hn. }
+  destruct Hus as [us [Hhd [Hlenk [Hk0 Hwit]]]].
   rewrite forallb_forall in Hranges.
-  assert (Hk : forall j, (j < length us)%nat -> (j < k)%nat) by lia.
   set (Vk' := Vk W val w0 tm n us).
   (* every clause of the k-world encoding holds under Vk' *)
   assert (Hinit : db_sat Vk' (load (world_clauses t tm n k (w_root c)))).
@@ -285,24 +343,14 @@ Proof.
         destruct Hrb as [_ Hrb]; apply Z.leb_le; exact Hrb).
       destruct (classic (Vk' b)) as [Hv | Hv]; [apply (sat_in _ _ (Zpos b)); [left|]; auto|].
       unfold Vk', Vk in Hv. rewrite (VkZ_base W val w0 tm n us b Hbn) in Hv.
-      rewrite (V_eq W val tm wf _ _ _ Hx (tne _ _ Hb Hwf _ _ _ Hx) w0) in Hv. simpl in Hv.
-      destruct (classic (exists u, ~ lit_true (V W val tm u) a)) as [[u Hu] | Hno];
-        [|exfalso; apply Hv; intro u; apply NNPP; intro; apply Hno; eauto].
-      destruct (Hcov u) as [j [Hj Hag]].
-      assert (Hsame : forall y, V W val tm u y <-> V W val tm (nth j us w0) y).
-      { intro y. apply (agree_all W val tm wf u (nth j us w0)) with (m := S (Pos.to_nat y));
-          [|lia]. intros x' g' s Hx'. apply Hag.
-        destruct (build_find _ _ _ _ _ Hb Hx') as [Hin' | He]; [|rewrite PM.gempty in He; discriminate].
-        unfold atoms. apply in_flat_map. exists (x', (g', EAtom s)). split; [exact Hin' | left; reflexivity]. }
+      destruct (Hwit _ _ _ Hxt Hv) as [j [Hj Hn]].
       assert (Ha0 : a <> 0) by (apply (wf _ _ _ Hx); left; reflexivity).
       apply (sat_in _ _ (- ren tm n (Z.of_nat j) a)).
       + right. apply in_map_iff. exists j. split; [reflexivity|]. apply in_seq. lia.
       + rewrite <- (ren_opp _ _ _ _ Ha0). apply (ren_sound W val w0 tm n us wf wfg Hhd j (- a)).
         * unfold in_range in *. destruct a; simpl in *; auto; congruence.
-        * apply lit_neg; [exact Ha0|]. intro Hl. apply Hu.
-          apply (lit_ext (V W val tm u) (V W val tm (nth j us w0))); [apply Hsame | exact Hl].
-    - assert (Hk0 : (0 < k)%nat) by (pose proof (Nat.pow_nonzero 2 (length (atoms t))); lia).
-      apply (sat_in _ _ (- w_root c)); [left; reflexivity|].
+        * apply lit_neg; [exact Ha0 | exact Hn].
+    - apply (sat_in _ _ (- w_root c)); [left; reflexivity|].
       pose proof (ren_sound W val w0 tm n us wf wfg Hhd 0 (- w_root c)) as H.
       replace (ren tm n (Z.of_nat 0) (- w_root c)) with (- w_root c) in H
         by (unfold ren; destruct (is_glob _ _), (0 <? - w_root c); simpl; lia).

@@ -16,8 +16,8 @@ import pytest
 from api import metrics, provenance
 from api.cli import coq as coqcli
 from tests.environment import missing
+from workers.prover import And, Atom, Box, Not, Or, parse_formula, prove
 from workers.prover import certificate as cert
-from workers.prover import parse_formula, prove
 from workers.prover.coq import CoqExportError, export_certificate, export_proof
 from workers.prover.encoding import encode
 from workers.prover.search import make_worlds_certificate
@@ -31,6 +31,12 @@ S5_AXIOMS = [
     "<>p -> []<>p",  # 5
     "p -> []<>p",  # B
     "[]p -> [][]p",  # 4
+]
+PHP_5_4 = [Or([Atom(f"x{i}_{j}") for j in range(4)]) for i in range(5)] + [
+    Or([Not(Atom(f"x{i}_{j}")), Not(Atom(f"x{k}_{j}"))])
+    for j in range(4)
+    for i in range(5)
+    for k in range(i + 1, 5)
 ]
 FIXTURE_THEOREMS = [
     "[](p | []q) -> []p | []q",
@@ -158,9 +164,25 @@ def test_an_altered_worlds_proof_does_not_compile(kernel, tmp_path):
     ok, _, message = _compile(export_proof(formula, bad), kernel, tmp_path)
     assert not ok
     assert 'Unable to unify "true" with "false"' in message
-    # nor can the k-world refutation stand for fewer worlds than 2^atoms
-    with pytest.raises(CoqExportError, match="boxes\\+1 bound"):
-        export_proof(formula, {**proof, "worlds": 3})
+
+
+def test_fewer_worlds_than_the_bound_prove_nothing(kernel, tmp_path):
+    # <>p -> p is invalid, but one world refutes its k-world encoding (the witness of <>p would
+    # need a second world); both bounds ask for 2 worlds, so the Coq check must fail
+    formula = parse_formula("<>p -> p")
+    proof, why = make_worlds_certificate(encode(formula), 1)
+    assert proof is not None, why
+    ok, _, message = _compile(export_proof(formula, proof), kernel, tmp_path)
+    assert not ok
+    assert 'Unable to unify "true" with "false"' in message
+
+
+def test_worlds_proofs_at_the_boxes_plus_one_bound_compile(kernel, tmp_path):
+    # ~[](PHP(5, 4)): one box, so 2 worlds suffice although there are 20 atoms
+    formula = Not(Box(And(PHP_5_4)))
+    proof = _worlds_proof(formula, k=2)
+    ok, _, message = _compile(export_proof(formula, proof), kernel, tmp_path)
+    assert ok, message
 
 
 def test_uncovered_kinds_are_refused_with_the_reason():

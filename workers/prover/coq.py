@@ -15,8 +15,8 @@ soundness theorem (coq/Checker.v, ``check_sound``) applied to the certificate, t
   Coq builds the k-world encoding in the order of its clause ids and the last step's hints
   refute it.
 
-Covered: kinds ``lemmas`` and ``worlds`` (with k >= 2^atoms, the bound Worlds.v proves).  ``c``
-steps and ``worlds`` proofs below 2^atoms raise ``CoqExportError`` (docs/coq.md).  Pure: no I/O.
+Covered: kinds ``lemmas`` and ``worlds`` (both world bounds).  ``c`` steps raise
+``CoqExportError`` (docs/coq.md).  Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -96,10 +96,6 @@ def _hinted_steps(enc: Encoding, proof: dict) -> list:
 def _worlds_parts(enc: Encoding, proof: dict) -> tuple[int, list, list[int]]:
     """(k, the steps before the last, the last step's hints) of a ``worlds`` proof."""
     k = proof["worlds"]
-    if k < 2 ** len(enc.atom_vars):
-        raise CoqExportError(
-            f"{k} worlds rest on the boxes+1 bound; the Coq checker covers k >= 2^atoms"
-        )
     if proof.get("format") != cert.FORMAT:
         raise CoqExportError("unhinted (pxl-s5-cert/1) worlds proofs are not covered")
     steps = proof["steps"]
