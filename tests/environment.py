@@ -46,6 +46,13 @@ def redis_url() -> str:
     return _url
 
 
+def delete_keys(client, prefix: str) -> None:
+    """Remove every key under ``prefix`` (a test's namespace on the shared test Redis)."""
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start:start + 500])
+
+
 def stop_redis() -> None:
     """Stop the Redis ``redis_url()`` started, if it started one."""
     global _server, _url

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.environment import redis_url
+from tests.environment import delete_keys, redis_url
 from tests.hard_formulas import HARD  # noqa: F401 (re-exported for the job tests)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,10 +61,7 @@ def pxl_env():
         else:
             os.environ[key] = value
     get_settings.cache_clear()
-    client = redis.Redis.from_url(env["PXL_REDIS_URL"])
-    keys = list(client.scan_iter(match=env["PXL_KEY_PREFIX"] + "*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start:start + 500])
+    delete_keys(redis.Redis.from_url(env["PXL_REDIS_URL"]), env["PXL_KEY_PREFIX"])
 
 
 class WorkerProcess:

@@ -6,7 +6,7 @@ import uuid
 
 import redis
 
-from tests.environment import redis_url
+from tests.environment import delete_keys, redis_url
 from workers.settings import get_settings
 
 JWT_KEY = "observability-test-signing-key-0123456789"
@@ -30,8 +30,7 @@ def isolated_env(monkeypatch):
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     yield get_settings(), client
-    for key in client.scan_iter(match=f"{env['PXL_KEY_PREFIX']}*", count=500):
-        client.delete(key)
+    delete_keys(client, env["PXL_KEY_PREFIX"])
     get_settings.cache_clear()
 
 

@@ -1,10 +1,14 @@
-"""JobStore on fakeredis: records, TTLs, events, idempotency, listing, cancel, exactly-once ends."""
+"""JobStore on the real test Redis (its Lua scripts and transactions as they run in production):
+records, TTLs, events, idempotency, listing, cancel, exactly-once ends."""
 
 from __future__ import annotations
 
-import fakeredis
-import pytest
+import uuid
 
+import pytest
+import redis
+
+from tests.environment import delete_keys, redis_url
 from workers import metrics
 from workers.idempotency import IdempotencyConflict
 from workers.jobs import JobStore, QueueFull
@@ -34,11 +38,18 @@ class Celery:
 
 
 @pytest.fixture
-def fake():
-    client = fakeredis.FakeRedis(decode_responses=True)
+def prefix():
+    """This test's key namespace on the shared test Redis."""
+    return f"pxltest-store-{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture
+def redis_db(prefix):
+    client = redis.Redis.from_url(redis_url(), decode_responses=True)
     metrics.bind_redis(client)
     yield client
     metrics.bind_redis(None)
+    delete_keys(client, prefix)
 
 
 @pytest.fixture
@@ -47,12 +58,12 @@ def celery():
 
 
 @pytest.fixture
-def store(fake, celery):
+def store(redis_db, celery, prefix):
     settings = Settings(
-        _env_file=None, key_prefix="t:", job_ttl_seconds=600, max_queue_depth=10, job_max_attempts=3
+        _env_file=None, key_prefix=prefix, job_ttl_seconds=600, max_queue_depth=10, job_max_attempts=3
     )
     return JobStore(
-        fake,
+        redis_db,
         settings,
         enqueue=celery.enqueue,
         revoke=celery.revoke,
@@ -76,16 +87,16 @@ def test_job_ids_are_time_ordered_ulids():
     assert not is_job_id("nope") and not is_job_id("0" * 25 + "U")
 
 
-def test_submit_writes_record_with_ttl_event_index_and_enqueues(store, fake, celery):
+def test_submit_writes_record_with_ttl_event_index_and_enqueues(store, redis_db, celery):
     doc, created = submit(store, request_id="req-1")
     assert created
     assert doc["status"] == "queued" and doc["attempts"] == 0 and doc["kind"] == "proof"
     assert doc["webhook"] is None and doc["request_id"] == "req-1"
     assert celery.enqueued == [doc["id"]]
     assert store.get(doc["id"]) == doc
-    assert 0 < fake.ttl(store.job_key(doc["id"])) <= 600
-    assert 0 < fake.ttl(store.events_key(doc["id"])) <= 600
-    assert 0 < fake.ttl(store.owner_key("alice")) <= 600
+    assert 0 < redis_db.ttl(store.job_key(doc["id"])) <= 600
+    assert 0 < redis_db.ttl(store.events_key(doc["id"])) <= 600
+    assert 0 < redis_db.ttl(store.owner_key("alice")) <= 600
     assert names(store, doc["id"]) == ["queued"]
 
 
@@ -125,20 +136,20 @@ def test_queue_full_raises_with_retry_after(store, celery):
     assert celery.enqueued == []
 
 
-def test_a_broker_failure_leaves_no_job_behind(fake, celery):
+def test_a_broker_failure_leaves_no_job_behind(redis_db, celery, prefix):
     def refuse(job_id, params):
         raise ConnectionError("broker down")
 
-    settings = Settings(_env_file=None, key_prefix="t:")
-    broken = JobStore(fake, settings, enqueue=refuse, revoke=celery.revoke,
+    settings = Settings(_env_file=None, key_prefix=prefix)
+    broken = JobStore(redis_db, settings, enqueue=refuse, revoke=celery.revoke,
                       queue_depth=lambda: 0, schedule_webhook=celery.schedule)
     with pytest.raises(ConnectionError):
         submit(broken, idempotency_key="k")
     assert broken.list("alice") == ([], None)
-    assert fake.keys("t:*") == ["t:metrics:counters"]  # nothing of the job's
-    assert set(fake.hvals("t:metrics:counters")) == {"0"}  # and not counted as submitted
+    assert redis_db.keys(prefix + "*") == [prefix + "metrics:counters"]  # nothing of the job's
+    assert set(redis_db.hvals(prefix + "metrics:counters")) == {"0"}  # not counted as submitted
     # the key is free again: a retry after the outage creates the job
-    retry = JobStore(fake, settings, enqueue=celery.enqueue, revoke=celery.revoke,
+    retry = JobStore(redis_db, settings, enqueue=celery.enqueue, revoke=celery.revoke,
                      queue_depth=lambda: 0, schedule_webhook=celery.schedule)
     assert submit(retry, idempotency_key="k")[1] is True
 
@@ -162,7 +173,7 @@ def test_list_newest_first_with_cursor_pages(store):
     assert len(exact) == 7 and end is None
 
 
-def test_list_filters_by_status_and_kind_and_skips_expired(store, fake):
+def test_list_filters_by_status_and_kind_and_skips_expired(store, redis_db):
     a = submit(store)[0]["id"]
     b = submit(store)[0]["id"]
     c = store.submit(kind="chrono", owner="alice", params={"operation": "normalize"})[0]["id"]
@@ -170,9 +181,9 @@ def test_list_filters_by_status_and_kind_and_skips_expired(store, fake):
     assert [d["id"] for d in store.list("alice", status="cancelled")[0]] == [a]
     assert [d["id"] for d in store.list("alice", status="queued")[0]] == [c, b]
     assert [d["id"] for d in store.list("alice", kind="chrono")[0]] == [c]
-    fake.delete(store.job_key(b))  # as if expired
+    redis_db.delete(store.job_key(b))  # as if expired
     assert [d["id"] for d in store.list("alice")[0]] == [c, a]
-    assert fake.zscore(store.owner_key("alice"), b) is None
+    assert redis_db.zscore(store.owner_key("alice"), b) is None
 
 
 def test_list_rejects_a_bad_cursor(store):
@@ -303,10 +314,10 @@ def test_webhook_state_starts_pending_and_updates_atomically(store, celery):
     assert [a["status"] for a in final] == [200, 500, 204]
 
 
-def test_heartbeats_make_workers_online(store, fake):
+def test_heartbeats_make_workers_online(store, redis_db):
     store.heartbeat("w1@host", {"host": "host", "pid": 1})
     online = store.workers_online()
     assert [w["id"] for w in online] == ["w1@host"] and online[0]["pid"] == 1
-    assert 0 < fake.ttl(store.worker_key("w1@host")) <= store.settings.worker_heartbeat_seconds * 3
+    assert 0 < redis_db.ttl(store.worker_key("w1@host")) <= store.settings.worker_heartbeat_seconds * 3
     store.worker_gone("w1@host")
     assert store.workers_online() == []

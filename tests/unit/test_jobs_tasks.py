@@ -1,11 +1,15 @@
-"""The task body (workers.tasks.execute) and JobContext, on fakeredis with stand-in runners."""
+"""The task body (workers.tasks.execute) and JobContext, on the real test Redis with stand-in
+runners."""
 
 from __future__ import annotations
 
-import fakeredis
+import uuid
+
 import pytest
+import redis
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
+from tests.environment import delete_keys, redis_url
 from workers import metrics, runners, tasks
 from workers.jobs import JobStore
 from workers.runners import JobContext
@@ -16,14 +20,15 @@ PARAMS = {"formula": {"atom": "p"}, "formula_text": "p", "timeout": 5.0, "overla
 
 @pytest.fixture
 def store(monkeypatch):
-    client = fakeredis.FakeRedis(decode_responses=True)
+    client = redis.Redis.from_url(redis_url(), decode_responses=True)
     metrics.bind_redis(client)
-    settings = Settings(_env_file=None, key_prefix="u:")
+    settings = Settings(_env_file=None, key_prefix=f"pxltest-tasks-{uuid.uuid4().hex[:10]}:")
     store = JobStore(client, settings, enqueue=lambda *a: None, revoke=lambda *a: None,
                      queue_depth=lambda: 0, schedule_webhook=lambda *a: None)
     monkeypatch.setattr(tasks, "worker_store", lambda: store)
     yield store
     metrics.bind_redis(None)
+    delete_keys(client, settings.key_prefix)
 
 
 def started(store, kind="proof", params=PARAMS):
