@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.overlays.chrono import project_chrono
+from workers.overlays.v4.ops import project_v4
+from workers.prover.reader import read_formula
+from workers.prover.syntax import Formula
+
 OVERLAYS = ("modal", "chrono", "v4")
 
 
@@ -21,19 +26,11 @@ def project(overlay: str, value: Any):
     unknown overlay.
     """
     if overlay == "chrono":
-        from workers.overlays.chrono import project_chrono
-
         return project_chrono(value)
     if overlay == "v4":
-        from workers.overlays.v4.ops import project_v4
-
         return project_v4(value)
     if overlay in ("modal", None):
-        from workers.prover.syntax import Formula
-
         if isinstance(value, Formula):
             return value
-        from workers.prover.reader import read_formula
-
         return read_formula(value)
     raise ValueError(f"unknown overlay {overlay!r}; expected one of {', '.join(OVERLAYS)}")

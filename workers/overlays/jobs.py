@@ -12,6 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from workers.overlays import chrono
+from workers.overlays.chrono import cpx_to_json, cpx_to_pxl, cpx_to_text, is_pxl, read_cpx
+from workers.overlays.v4 import adapter_table_sha256
+from workers.overlays.v4.ops import adapt, guard, project_v4, read_object, translate
+from workers.overlays.v4.table import ADAPTER_TABLE
+from workers.prover.jsonform import formula_to_json
+from workers.prover.printer import to_text
 from workers.prover.syntax import Formula
 
 CHRONO_OPERATIONS = ("transform", "normalize", "validate")
@@ -30,12 +37,7 @@ class OverlayRequestError(ValueError):
 
 def _formula_doc(f: Formula, *, cpx: bool) -> dict:
     if cpx:
-        from workers.overlays.chrono import cpx_to_json, cpx_to_text
-
         return {"text": cpx_to_text(f), "json": cpx_to_json(f)}
-    from workers.prover.jsonform import formula_to_json
-    from workers.prover.printer import to_text
-
     return {"text": to_text(f), "json": formula_to_json(f)}
 
 
@@ -52,8 +54,6 @@ def _options(options: Any) -> dict:
 
 def chrono_params(operation: str, formula: Any, options: Any, timeout: float) -> dict:
     """Canonical params of a chrono job (the formula checked and in canonical JSON)."""
-    from workers.overlays.chrono import cpx_to_json, cpx_to_text, is_pxl, read_cpx
-
     if operation not in CHRONO_OPERATIONS:
         raise OverlayRequestError(
             f"operation must be one of {', '.join(CHRONO_OPERATIONS)}", field="operation"
@@ -88,8 +88,6 @@ def chrono_params(operation: str, formula: Any, options: Any, timeout: float) ->
 
 
 def run_chrono(params: dict, *, should_stop: Callable[[], bool] | None = None) -> dict:
-    from workers.overlays import chrono
-
     f = chrono.read_cpx(params["formula"])
     operation = params["operation"]
     timeout = float(params.get("timeout") or 30.0)
@@ -142,10 +140,6 @@ def run_chrono(params: dict, *, should_stop: Callable[[], bool] | None = None) -
 
 def v4_object_json(obj) -> dict:
     """The canonical JSON of a v4 object (formulas in the PXL JSON form)."""
-    from workers.overlays.v4.ops import read_object
-    from workers.overlays.v4.table import ADAPTER_TABLE
-    from workers.prover.jsonform import formula_to_json
-
     v4 = read_object(obj)
     fields = ADAPTER_TABLE["domains"][v4.domain]["fields"]
     out: dict = {"kind": v4.domain}
@@ -179,9 +173,6 @@ def _plain(value):
 
 
 def run_v4(params: dict, *, should_stop: Callable[[], bool] | None = None) -> dict:
-    from workers.overlays.v4 import adapter_table_sha256
-    from workers.overlays.v4.ops import adapt, guard, translate
-
     operation = params["operation"]
     timeout = float(params.get("timeout") or 30.0)
     obj = params["object"]
@@ -213,16 +204,10 @@ def run_v4(params: dict, *, should_stop: Callable[[], bool] | None = None) -> di
 
 def overlay_source(overlay: str, value: Any) -> tuple[Any, str, Formula]:
     """(canonical source JSON, its text, the PXL formula to prove) for a proof job."""
-    from workers.prover.printer import to_text
-
     if overlay == "chrono":
-        from workers.overlays.chrono import cpx_to_json, cpx_to_pxl, cpx_to_text, read_cpx
-
         f = read_cpx(value)
         return cpx_to_json(f), cpx_to_text(f), cpx_to_pxl(f)
     if overlay == "v4":
-        from workers.overlays.v4.ops import project_v4
-
         source = v4_object_json(value)
         projection = project_v4(source)
         return source, to_text(projection), projection

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.prover.printer import to_text
 from workers.prover.syntax import Formula
 
 VERDICTS = ("valid", "invalid", "unknown")
@@ -68,8 +69,6 @@ class ProofResult:
     __hash__ = None  # mutable, like the dataclass it replaces
 
     def to_document(self) -> dict:
-        from workers.prover.printer import to_text
-
         return {
             "verdict": self.verdict,
             "szs_status": self.szs_status,

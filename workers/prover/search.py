@@ -52,12 +52,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from pysat.solvers import Solver
+from pysat.solvers import Solver, pysolvers
 
 from workers.prover import certificate as cert
 from workers.prover import hints, lp
 from workers.prover.encoding import Encoding, encode
+from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
+from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
 from workers.prover.syntax import Formula
 from workers.prover.wording import count
@@ -568,8 +570,6 @@ class _ProofTail:
 
     def new_lines(self) -> list[str]:
         if self.fast:
-            from pysat.solvers import pysolvers
-
             inner = self.solver.solver
             pysolvers.flushpr(inner.prfp)
             inner.prfile.seek(self.offset)
@@ -771,9 +771,6 @@ def prove(
         return res
 
     if not isinstance(formula, Formula):
-        from workers.prover.errors import FormulaError
-        from workers.prover.reader import read_formula
-
         try:
             formula = read_formula(formula)
         except FormulaError as exc:

@@ -17,6 +17,7 @@ PXL JSON form.
 
 from __future__ import annotations
 
+from workers.overlays.chrono.parser import parse_cpx
 from workers.overlays.chrono.syntax import (
     BINARY_KINDS,
     CPX_KINDS,
@@ -189,8 +190,6 @@ def read_cpx(value) -> Formula:
     if isinstance(value, Formula):
         return value
     if isinstance(value, str):
-        from workers.overlays.chrono.parser import parse_cpx
-
         return parse_cpx(value)
     if isinstance(value, dict):
         return cpx_from_json(value)

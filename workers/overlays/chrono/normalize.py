@@ -31,10 +31,12 @@ no formula within the limits can exhaust the Python stack.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workers.overlays.chrono.printer import short_text
+from workers.overlays.chrono.selfcheck import check_steps
 from workers.overlays.chrono.syntax import (
     BOX_LIKE,
     CPX_KINDS,
@@ -44,6 +46,7 @@ from workers.overlays.chrono.syntax import (
     Eventually,
 )
 from workers.overlays.chrono.transform import cpx_to_pxl, short
+from workers.prover import search
 from workers.prover.errors import TOO_MANY_NODES, FormulaError
 from workers.prover.limits import MAX_NODES
 from workers.prover.syntax import (
@@ -307,16 +310,11 @@ def normalize_checked(
     refutation, a failed step or running out of time is an error, never an answer
     (``refuted`` tells a wrong rule from an undecided check).
     """
-    import time
-
-    from workers.overlays.chrono.selfcheck import check_steps
-    from workers.prover.search import prove
-
     start = time.monotonic()
     res = normalize(f)
     claim = Iff(cpx_to_pxl(f), cpx_to_pxl(res.formula))
-    proof = prove(claim, timeout=max(0.05, min(timeout / 4, WHOLE_CHECK_SECONDS)),
-                  should_stop=should_stop)
+    proof = search.prove(claim, timeout=max(0.05, min(timeout / 4, WHOLE_CHECK_SECONDS)),
+                         should_stop=should_stop)
     doc = proof.to_document()
     if proof.verdict == "invalid":
         raise NormalizeError(

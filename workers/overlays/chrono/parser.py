@@ -30,7 +30,7 @@ from workers.overlays.chrono.syntax import (
 from workers.prover.errors import SYNTAX, TOO_DEEP, TOO_LARGE, TOO_MANY_NODES, FormulaError
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
 from workers.prover.parser import BAD_HINTS, CHAR_HINTS, KEYWORD_UNARY, PRECEDENCE, UNARY
-from workers.prover.syntax import FALSE, TRUE, And, Atom, Formula, Iff, Implies, Or
+from workers.prover.syntax import FALSE, TRUE, And, Atom, Formula, Iff, Implies, Or, postorder
 
 _TOKEN_RE = re.compile(
     r"""
@@ -346,6 +346,4 @@ class _Parser:
 
 
 def _cpx_nodes(f: Formula):
-    from workers.prover.syntax import postorder
-
     return (n for n in postorder(f) if isinstance(n, CpxNode))

@@ -37,6 +37,7 @@ from workers.overlays.chrono.printer import short_text
 from workers.overlays.chrono.syntax import CPX_KINDS, INDEXED_KINDS
 from workers.overlays.chrono.transform import ProjectionCache
 from workers.overlays.chrono.transform import cpx_to_pxl as project
+from workers.prover import search
 from workers.prover.syntax import (
     TRUE,
     And,
@@ -218,8 +219,6 @@ def check_steps(
     should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Prove every rewriting step; ``verdict`` valid only when all are confirmed."""
-    from workers.prover.search import prove
-
     start = time.monotonic()
     deadline = start + timeout
     prefix = _fresh_prefix(steps) if steps else "_sc_"
@@ -239,7 +238,7 @@ def check_steps(
         if left <= 0:
             return {"verdict": "unknown", "szs_status": "Timeout", "detail": "out of time",
                     "steps_checked": calls}
-        proof = prove(claim, timeout=left, should_stop=should_stop, certificate=False)
+        proof = search.prove(claim, timeout=left, should_stop=should_stop, certificate=False)
         calls += 1
         confirmed[claim] = True
         if proof.verdict != "valid":

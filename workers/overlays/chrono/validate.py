@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from workers.overlays.chrono.syntax import CPX_KINDS, INDEXED_KINDS, MAX_INDEX, Eternal, is_pxl
 from workers.overlays.chrono.transform import LossReport, cpx_to_pxl
+from workers.prover import search
 from workers.prover.limits import MAX_DEPTH, MAX_NODES
 from workers.prover.syntax import Formula, postorder
 
@@ -39,8 +40,6 @@ def validate(
     should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Check ``f``; returns checks, the projection, its loss report, trace and the proof."""
-    from workers.prover.search import prove
-
     trace: list[str] = []
     problems = well_formedness(f)
     if problems:
@@ -50,7 +49,7 @@ def validate(
     )
     report = LossReport()
     projection = cpx_to_pxl(f, report=report, trace=trace)
-    proof = prove(projection, timeout=timeout, should_stop=should_stop)
+    proof = search.prove(projection, timeout=timeout, should_stop=should_stop)
     doc = proof.to_document()
     trace.append(
         f"prover on the S5 collapse projection: {proof.verdict} ({proof.szs_status})"

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workers.overlays.v4.table import ADAPTER_TABLE, adapter_table_sha256
+from workers.prover import search
 from workers.prover.errors import JSON, FormulaError
 from workers.prover.printer import to_text
+from workers.prover.reader import read_formula
 from workers.prover.syntax import (
     FALSE,
     TRUE,
@@ -57,8 +59,6 @@ def _error(path: str, message: str) -> FormulaError:
 
 
 def _read_formula_field(obj: dict, name: str) -> Formula:
-    from workers.prover.reader import read_formula
-
     if name not in obj:
         raise _error("", f"{obj.get('kind')} object needs {name!r}")
     try:
@@ -176,8 +176,6 @@ def guard(
     value map on the given pairs.  Verdict ``accepted`` when every obligation
     holds, ``rejected`` when one fails, ``unknown`` when the prover ran out of time.
     """
-    from workers.prover.search import prove
-
     tr = translate(obj)
     v4: V4Object = tr["object"]
     spec = ADAPTER_TABLE["domains"][v4.domain]
@@ -201,7 +199,7 @@ def guard(
             formula = fill(ob["formula"], slots)
             target = formula if ob["check"] == "valid" else Not(formula)
             left = max(0.05, deadline - time.monotonic())
-            proof = prove(target, timeout=left, should_stop=should_stop)
+            proof = search.prove(target, timeout=left, should_stop=should_stop)
             doc = proof.to_document()
             if proof.verdict == "unknown":
                 holds = None
