@@ -109,6 +109,10 @@ RATE_LIMITED = (
     "`about:blank` problem: over the client's rate limit (per minute and burst); "
     "`Retry-After` says when to retry."
 )
+SERVERS = [  # relative first: the contract served by a deployment describes that deployment
+    {"url": "/", "description": "this server"},
+    {"url": "http://127.0.0.1:8080", "description": "local: ./scripts/up (pxl up)"},
+]
 PROVENANCE_HEADERS = ("X-PXL-Coqchk", "X-Build-SHA", "X-V4-SHA")
 RETRY_AFTER_STATUSES = ("429", "503")
 
@@ -154,6 +158,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         if f'"#/components/schemas/{unused}"' not in text:
             schemas.pop(unused, None)
     components["schemas"] = dict(sorted(schemas.items()))
+    schema["servers"] = SERVERS
     app.openapi_schema = schema
     return schema
 

@@ -266,7 +266,9 @@ def principal_from_headers(authorization: str | None, settings: Settings) -> Pri
 
 # --- the FastAPI dependency ------------------------------------------------------------------
 
-_bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token")
+_bearer_scheme = HTTPBearer(
+    auto_error=False, bearerFormat="JWT", description="Access token from POST /v1/auth/token"
+)
 
 
 def authenticate(request: Request, settings: Settings) -> Principal:

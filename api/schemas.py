@@ -7,11 +7,14 @@ validate requests.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
+
+MAX_CONTEXT_BYTES = 4096  # the original contract's `context`, stored with the job
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobKind = Literal["proof", "chrono", "v4"]
@@ -68,12 +71,24 @@ class ProofSubmission(BaseModel):
         "modal",
         description="`modal`: plain PXL/S5; `chrono` or `v4`: the overlay's reading.",
     )
+    context: dict[str, Any] | None = Field(
+        None,
+        description="The original v1 contract's proof context: kept with the job and returned "
+        "in its `params.context`; the prover does not read it. At most 4 KiB of JSON.",
+    )
     coq: StrictBool = Field(
         False,
         description="For a valid verdict, also return a Coq proof of it (`coq_proof`, the text "
         "of a .v file; check it with `pxl coq-check FILE.v`; docs/coq.md).",
     )
 
+
+    @field_validator("context")
+    @classmethod
+    def _small_context(cls, context: dict[str, Any] | None) -> dict[str, Any] | None:
+        if context is not None and len(json.dumps(context)) > MAX_CONTEXT_BYTES:
+            raise ValueError(f"context is limited to {MAX_CONTEXT_BYTES} bytes of JSON")
+        return context
 
 class Links(BaseModel):
     self: str = Field(description="This job's URL.")
@@ -130,6 +145,9 @@ class JobDocument(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     id: str
+    proof_id: str | None = Field(
+        None, description="Proof jobs: `id` again, under the original v1 contract's name."
+    )
     kind: JobKind | str
     owner: str
     status: JobStatusName

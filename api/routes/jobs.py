@@ -39,6 +39,10 @@ def job_links(doc: dict[str, Any]) -> dict[str, str]:
 
 
 def with_links(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as the API answers it: links, and for proof jobs the original contract's
+    ``proof_id``."""
+    if doc.get("kind") == "proof":
+        return {**doc, "proof_id": doc["id"], "links": job_links(doc)}
     return {**doc, "links": job_links(doc)}
 
 

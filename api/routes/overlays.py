@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Principal, require_scope
@@ -87,7 +87,10 @@ class V4Submission(BaseModel):
         description="`translate` (to PXL by the adapter table), `validate` (the conservativity "
         "guard) or `adapt` (the target-side object with the guard's verdict)."
     )
-    object: dict[str, Any] = Field(description=V4_DESCRIPTION)
+    object: dict[str, Any] = Field(
+        description=V4_DESCRIPTION + " The original v1 contract's name `formula` is accepted too.",
+        validation_alias=AliasChoices("object", "formula"),
+    )
     options: dict[str, Any] | None = Field(None, description="None defined yet.")
     timeout: JobTimeout = None
     callback_url: str | None = _COMMON["callback_url"]

@@ -99,6 +99,7 @@ def proof_params(submission: ProofSubmission, settings: Settings) -> dict[str, A
         "timeout": job_timeout(submission.timeout, settings),
         "overlay": submission.overlay,
         **({"coq": True} if submission.coq else {}),
+        **({"context": submission.context} if submission.context is not None else {}),
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from workers.prover.errors import JSON, FormulaError
 from workers.prover.jsonform import formula_from_json
+from workers.prover.original_form import is_original_form, original_to_json
 from workers.prover.parser import parse_formula
 from workers.prover.syntax import Formula
 
@@ -17,6 +18,8 @@ def read_formula(value: str | dict | Formula) -> Formula:
         return value
     if isinstance(value, str):
         return parse_formula(value)
+    if is_original_form(value):  # the original system's {"type": …} objects
+        return formula_from_json(original_to_json(value))
     if isinstance(value, dict):
         return formula_from_json(value)
     kind = "null" if value is None else type(value).__name__

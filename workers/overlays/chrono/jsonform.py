@@ -29,6 +29,7 @@ from workers.overlays.chrono.syntax import (
 from workers.prover.errors import JSON, TOO_DEEP, TOO_LARGE, TOO_MANY_NODES, FormulaError
 from workers.prover.jsonform import atom_bytes_message, json_type_name
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
+from workers.prover.original_form import is_original_form, original_to_json
 from workers.prover.syntax import (
     ATOM_RE,
     FALSE,
@@ -191,6 +192,8 @@ def read_cpx(value) -> Formula:
         return value
     if isinstance(value, str):
         return parse_cpx(value)
+    if is_original_form(value):  # the original system's {"type": …} objects (PXL only)
+        return cpx_from_json(original_to_json(value))
     if isinstance(value, dict):
         return cpx_from_json(value)
     raise FormulaError(
