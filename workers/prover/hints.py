@@ -190,7 +190,9 @@ def hint_proof(
     ``clauses``.  ``c`` steps are re-checked with ``check_cut`` against the clauses before
     them (HintError if one fails).  ``poll`` is called between steps (it raises to stop)."""
     f = _Finder(nvars)
-    for c in clauses:
+    for i, c in enumerate(clauses):
+        if i % 1024 == 0:
+            poll()
         f.add_clause(c)
     base = f.next_id - 1
     # forward: (hinted step without hints yet, clause id)

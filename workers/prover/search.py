@@ -70,7 +70,7 @@ POLL_SECONDS = 0.05
 # The search and the certificate stop this long before the caller's time limit (at most
 # this share of it), so that unwinding, the countermodel check and the result document
 # still fit inside the limit (docs/benchmarks.md, "Deadlines").
-END_MARGIN_SECONDS = 0.2
+END_MARGIN_SECONDS = 0.3
 END_MARGIN_SHARE = 0.05
 # Certificate budget: total literals in the proof steps; beyond it the
 # certificate is omitted (documented in docs/certificates.md).
@@ -252,7 +252,9 @@ class _Cegar:
     def _db(self) -> cert.RupChecker:
         if self.clause_db is None:
             db = cert.RupChecker(self.enc.nvars)
-            for c in self.enc.clauses:
+            for i, c in enumerate(self.enc.clauses):
+                if i % 1024 == 0:  # large encodings take seconds to copy here
+                    self.watch.raise_if_stopped()
                 db.add(c)
             for b, hyps in self.lemmas:
                 db.add([b, *(-h for h in hyps)])
