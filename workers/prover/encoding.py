@@ -28,6 +28,8 @@ variables, and connective nodes whose children all have global literals
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from workers.prover.syntax import (
     And,
     Atom,
@@ -75,7 +77,9 @@ class Encoding:
         self.definitions = {} if definitions is None else definitions
 
 
-def encode(formula: Formula) -> Encoding:
+def encode(formula: Formula, poll: Callable[[], None] | None = None) -> Encoding:
+    """The encoding of ``formula``; ``poll`` (if given) is called every 1,024 nodes and may
+    raise to stop (the largest inputs take a noticeable time to encode)."""
     lit: dict[Formula, int] = {}
     box_of_arg: dict[int, int] = {}
     box_arg: dict[int, int] = {}
@@ -100,7 +104,9 @@ def encode(formula: Formula) -> Encoding:
             clauses.append([-b, arg_lit])
         return b
 
-    for node in postorder(formula):
+    for count, node in enumerate(postorder(formula)):
+        if poll is not None and count % 1024 == 0:
+            poll()
         if isinstance(node, Atom):
             nvars += 1
             lit[node] = nvars

@@ -184,7 +184,11 @@ class _Cegar:
         self.enc = enc
         self.watch = watch
         self.trace = trace
-        self.solver = Solver(name=SEARCH_SOLVER, bootstrap_with=enc.clauses)
+        self.solver = Solver(name=SEARCH_SOLVER)
+        for i, c in enumerate(enc.clauses):
+            if i % 1024 == 0:  # large encodings take a noticeable time to load
+                watch.raise_if_stopped()
+            self.solver.add_clause(c)
         # Prefer true boxes: every false box needs a witness world.
         if enc.boxes:
             self.solver.set_phases(enc.boxes)
@@ -786,7 +790,7 @@ def prove(
     cegar: _Cegar | None = None
     try:
         try:
-            enc = encode(formula)
+            enc = encode(formula, watch.raise_if_stopped)
         except TypeError as exc:  # a Formula subclass that is not PXL (e.g. a chrono node)
             trace.append(f"input error: {exc}")
             return finish(ProofResult("unknown", "InputError", trace=trace, error=str(exc)))
