@@ -80,11 +80,14 @@ MAX_PROOF_LITERALS = 2_000_000
 WORLDS_FIRST_ROUND = 16
 WORLDS_CONFLICTS = 2_000
 WORLDS_MAX_LITERALS = 1_000_000
-# ... and at most this many literals per round so far: building k copies of a large
-# encoding in Python must not outweigh the search it is meant to shortcut (on LWB
-# kt_branch_n at 8,000 nodes three attempts took 7 of 13 s, and building costs a few
-# microseconds per literal, about what a round of the search costs per 500 literals).
+# ... and, beyond WORLDS_FREE_LITERALS, at most this many literals per round so far: building
+# k copies of a large encoding in Python must not outweigh the search it is meant to
+# shortcut (on LWB kt_branch_n at 8,000 nodes three attempts took 7 of 13 s; building costs
+# a few microseconds per literal, about what a round of the search costs per 500 literals).
 WORLDS_LITERALS_PER_ROUND = 500
+# Attempts up to this size are always allowed (small random formulas: rnd3cnf-d2-n4-L60-0
+# took 1.4 s instead of 0.14 s when its round-16 attempt was skipped).
+WORLDS_FREE_LITERALS = 50_000
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS (HiGHS time limit; the
@@ -402,7 +405,8 @@ class _Cegar:
                 k = min(max(4 << attempt, 2 * self.last_worlds), self.bound)
                 size = k * self.literals
                 if (
-                    size <= min(WORLDS_MAX_LITERALS, WORLDS_LITERALS_PER_ROUND * self.rounds)
+                    size <= WORLDS_MAX_LITERALS
+                    and size <= max(WORLDS_FREE_LITERALS, WORLDS_LITERALS_PER_ROUND * self.rounds)
                     and k * enc.nvars <= cert.MAX_WORLD_VARIABLES
                 ):
                     worlds = self._try_worlds(k, WORLDS_CONFLICTS << attempt)
