@@ -97,15 +97,23 @@ class Links(BaseModel):
 
 
 class WebhookAttempt(BaseModel):
-    at: str
-    status: int | None = None
-    error: str | None = None
+    """One delivery attempt of a job's callback."""
+
+    at: str = Field(description="When the attempt started (RFC 3339).")
+    status: int | None = Field(None, description="The receiver's HTTP status, if it answered.")
+    latency_ms: float | None = Field(None, description="Time to the receiver's answer or error.")
+    error: str | None = Field(None, description="Why the attempt failed, if it did.")
 
 
 class WebhookState(BaseModel):
+    """A job's callback: its URL, its state and every attempt (the delivery log)."""
+
     url: str
     state: Literal["pending", "delivered", "failed"]
     attempts: list[WebhookAttempt] = Field(default_factory=list)
+    round_start: int | None = Field(
+        None, description="After a redelivery: how many attempts came before it."
+    )
 
 
 class JobError(BaseModel):

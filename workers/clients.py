@@ -9,6 +9,7 @@ as JSON; its entries override the file's)::
         # (a list of two is accepted too: old and new secret while a client rotates it)
         scopes: [proofs:write, overlays:write, jobs:read]
         webhook_secret: "whsec_<base64 of 24..64 random bytes>"   # optional
+        previous_webhook_secret: "whsec_…"   # optional, while receivers switch to the new one
         disabled: false     # optional: true refuses its secret and every token it holds
         generation: 0       # optional: raise it to revoke every token minted before
 
@@ -27,6 +28,11 @@ Webhook secrets (Standard Webhooks ``whsec_…``) are per client: a client's con
 "pxl-webhook-secret/v1:" + client id) — stable across restarts and replicas, different for every
 client, and never a built-in default: without either, ``WebhookSecretMissing`` is raised (the
 sender then refuses to deliver unsigned). Lives in ``workers`` because the webhook sender signs.
+
+Rotation (``webhook_secrets``): while a client's ``previous_webhook_secret`` is configured (or,
+for derived secrets, ``settings.webhook_previous_master_key`` is set), every callback carries
+two signatures, the current secret's first, so a receiver may switch at any moment of the
+window (Standard Webhooks allows several space-separated signatures).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class Client:
     webhook_secret: str | None = None
     disabled: bool = False
     generation: int = 0  # tokens minted with a lower ``gen`` are refused
+    previous_webhook_secret: str | None = None  # signs too, during a rotation
 
 
 # --- secret hashing -----------------------------------------------------------------------------
@@ -195,10 +202,12 @@ def parse_clients(doc: object, source: str = "clients") -> dict[str, Client]:
         if not isinstance(scopes, list) or unknown:
             raise ClientConfigError(f"{where}: unknown scopes {unknown}; known: {ALL_SCOPES}")
         webhook = entry.get("webhook_secret")
-        if webhook is not None:
-            _check_webhook_secret(webhook, where)
+        previous = entry.get("previous_webhook_secret")
+        for value in (webhook, previous):
+            if value is not None:
+                _check_webhook_secret(value, where)
         out[client_id] = Client(
-            client_id, tuple(hashes), frozenset(scopes), webhook, disabled, generation
+            client_id, tuple(hashes), frozenset(scopes), webhook, disabled, generation, previous
         )
     return out
 
@@ -281,5 +290,26 @@ def webhook_secret(client_id: str, settings: Settings | None = None) -> str:
             f"no webhook secret for client {client_id!r}: configure its webhook_secret or set "
             f"PXL_WEBHOOK_MASTER_KEY (at least {MIN_MASTER_KEY_BYTES} random bytes)"
         )
+    return _derived_secret(master, client_id)
+
+
+def _derived_secret(master: bytes, client_id: str) -> str:
     derived = hmac.new(master, _DERIVATION_LABEL + client_id.encode("utf-8"), "sha256").digest()
     return WEBHOOK_SECRET_PREFIX + _b64(derived)
+
+
+def webhook_secrets(client_id: str, settings: Settings | None = None) -> list[str]:
+    """The secrets that sign ``client_id``'s callbacks: the current one, and during a rotation
+    the previous one (see the module docstring)."""
+    settings = settings or get_settings()
+    secrets_ = [webhook_secret(client_id, settings)]
+    client = load_clients(settings).get(client_id)
+    if client and client.webhook_secret:
+        previous = client.previous_webhook_secret
+    elif len((settings.webhook_previous_master_key or "").encode()) >= MIN_MASTER_KEY_BYTES:
+        previous = _derived_secret(settings.webhook_previous_master_key.encode(), client_id)
+    else:
+        previous = None
+    if previous and previous not in secrets_:
+        secrets_.append(previous)
+    return secrets_

@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     clients: dict | None = None  # PXL_CLIENTS: the same document as JSON (merged over the file)
     # Derives per-client webhook secrets for clients without a configured one (>= 32 bytes).
     webhook_master_key: str | None = None
+    # During a rotation of that key: callbacks are signed with both (receivers switch meanwhile).
+    webhook_previous_master_key: str | None = None
 
     # --- Rate limits ---------------------------------------------------------
     rate_limit_per_minute: int = 100  # requests per client (or IP) in any sliding minute

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from workers import keys, metrics
-from workers.clients import WEBHOOK_SECRET_PREFIX, webhook_secret
+from workers.clients import WEBHOOK_SECRET_PREFIX, webhook_secrets
 from workers.jobs import JobStore
 from workers.record import DOCUMENT_FIELDS, TERMINAL_STATUSES, rfc3339
 from workers.settings import Settings
@@ -75,6 +75,11 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
+
+
+def signatures(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header: one signature per secret, space-separated."""
+    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets)
 
 
 def verify(secret: str, headers: dict, body: bytes, *, tolerance_s: int = 300,
@@ -265,7 +270,7 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
         store.schedule_webhook(job_id, attempt=attempt, delay=max(1, store.r.ttl(lock)) + 1)
         return "duplicate"
 
-    record = {"at": rfc3339(now), "status": None, "error": None}
+    record = {"at": rfc3339(now), "status": None, "latency_ms": None, "error": None}
     outcome = "retry"
     try:
         body = payload(doc)
@@ -275,9 +280,14 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
             "user-agent": "logos-pxl-core-webhooks/1",
             "webhook-id": msg_id,
             "webhook-timestamp": str(ts),
-            "webhook-signature": sign(webhook_secret(doc["owner"], settings), msg_id, ts, body),
+            "webhook-signature": signatures(webhook_secrets(doc["owner"], settings), msg_id,
+                                            ts, body),
         }
-        status = post(hook["url"], body, headers, settings)
+        sent = time.monotonic()
+        try:
+            status = post(hook["url"], body, headers, settings)
+        finally:
+            record["latency_ms"] = round((time.monotonic() - sent) * 1000.0, 1)
         record["status"] = status
         if 200 <= status < 300:
             outcome = "delivered"
@@ -295,7 +305,9 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
         record["error"] = f"not sent: {exc}"
 
     # A refused address is refused again on every retry: the delivery fails at once.
-    delay = None if outcome in ("delivered", "refused") else retry_delay(settings, attempt)
+    # a redelivery starts the retry schedule again (its attempts count from round_start)
+    delay = (None if outcome in ("delivered", "refused")
+             else retry_delay(settings, attempt - hook.get("round_start", 0)))
 
     def change(current: dict) -> dict | None:
         if current.get("state") != "pending" or len(current.get("attempts", [])) != attempt - 1:
@@ -315,3 +327,27 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
     if final == "pending":
         store.schedule_webhook(job_id, attempt=attempt + 1, delay=delay)
     return final
+
+
+class DeliveryConflict(Exception):
+    """A redelivery was asked for while the job or its delivery has not finished."""
+
+
+def redeliver(store: JobStore, doc: dict) -> dict:
+    """Send a finished job's callback again (a new round of the retry schedule); the
+    webhook state as it now is. ``DeliveryConflict`` while the job or a delivery runs."""
+    if doc["status"] not in TERMINAL_STATUSES:
+        raise DeliveryConflict("the job has not finished; its callback is sent when it does")
+
+    def change(current: dict) -> dict | None:
+        if current.get("state") == "pending":
+            return None
+        current["state"] = "pending"
+        current["round_start"] = len(current.get("attempts", []))
+        return current
+
+    new = store.update_webhook(doc["id"], change)
+    if new is None:
+        raise DeliveryConflict("a delivery of this callback is under way")
+    store.schedule_webhook(doc["id"], attempt=len(new["attempts"]) + 1, delay=0)
+    return new

@@ -20,12 +20,23 @@ from starlette.responses import Response, StreamingResponse
 
 from api.auth import Principal, require_scope
 from api.deps import get_store, run_blocking
-from api.problems import ProblemError, problem_responses
-from api.schemas import JobDocument, JobKind, JobPage, JobStatusName
+from api.problems import ProblemError, problem_responses, register_problem_type
+from api.schemas import JobDocument, JobKind, JobPage, JobStatusName, WebhookState
 from api.sse import event_stream, resume_point
 from workers.record import TERMINAL_STATUSES as TERMINAL
+from workers.webhooks import DeliveryConflict, redeliver
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
+
+register_problem_type(
+    "no-callback", 404, "No callback",
+    "The job has no callback_url, so it has no deliveries.",
+)
+register_problem_type(
+    "delivery-conflict", 409, "Delivery not possible now",
+    "A redelivery was asked for while the job has not finished or a delivery of its callback "
+    "is under way; ask again when its webhook state is delivered or failed.",
+)
 
 # Job ids are uuid4 hex or ULIDs; anything else cannot name a job, so it is a 404 without a
 # Redis round trip (and never reaches a key name).
@@ -187,3 +198,50 @@ async def job_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _callback(doc: dict[str, Any]) -> dict[str, Any]:
+    if not doc.get("webhook"):
+        raise ProblemError("no-callback", f"Job {doc['id']!r} has no callback_url.")
+    return doc["webhook"]
+
+
+@router.get(
+    "/jobs/{job_id}/deliveries",
+    operation_id="getJobDeliveries",
+    response_model=WebhookState,
+    summary="The delivery log of a job's callback",
+    description=(
+        "The callback URL, its state (`pending`, `delivered`, `failed`) and every attempt: "
+        "when, the receiver's status, the latency and the error. Needs scope `jobs:read`."
+    ),
+    responses=problem_responses("job-not-found", "no-callback"),
+)
+def get_deliveries(
+    job_id: str, request: Request, principal: Principal = Depends(require_scope("jobs:read"))
+) -> Response:
+    return json_response(_callback(load_job(get_store(request), job_id, principal.sub)))
+
+
+@router.post(
+    "/jobs/{job_id}/deliveries:redeliver",
+    operation_id="redeliverJobCallback",
+    response_model=WebhookState,
+    status_code=202,
+    summary="Send a finished job's callback again",
+    description=(
+        "Queues a new delivery of the callback (with the retry schedule from its start); "
+        "the attempts are added to the delivery log. Needs scope `jobs:read`."
+    ),
+    responses=problem_responses("job-not-found", "no-callback", "delivery-conflict"),
+)
+def redeliver_callback(
+    job_id: str, request: Request, principal: Principal = Depends(require_scope("jobs:read"))
+) -> Response:
+    store = get_store(request)
+    doc = load_job(store, job_id, principal.sub)
+    _callback(doc)
+    try:
+        return json_response(redeliver(store, doc), 202)
+    except DeliveryConflict as exc:
+        raise ProblemError("delivery-conflict", str(exc)) from None
