@@ -95,7 +95,14 @@ def pxl(*args: str) -> list[str]:
 class Services:
     """`pxl serve` + `pxl worker` (or the no-op worker) as child processes on loopback."""
 
-    def __init__(self, redis_url: str, worker_processes: int, log_dir: Path, pool: str):
+    def __init__(
+        self,
+        redis_url: str,
+        worker_processes: int,
+        log_dir: Path,
+        pool: str,
+        extra_env: dict[str, str] | None = None,
+    ):
         tag = uuid.uuid4().hex[:8]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,6 +118,7 @@ class Services:
             "PXL_RATE_LIMIT_ENABLED": "false",
             "PXL_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
+            **(extra_env or {}),
         }
         self.procs: dict[str, subprocess.Popen] = {}
 
