@@ -13,6 +13,7 @@ signed with the current key. There is no default key anywhere: see ``ensure_sign
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -194,9 +195,35 @@ def mint_token(
     )
 
 
-def decode_token(token: str, settings: Settings | None = None) -> Principal:
-    """Verify signature, header and claims; the caller, or ``InvalidToken`` saying why not."""
-    settings = settings or get_settings()
+# Verified claims by token, kept until the token's ``exp``: a client sends the same token for
+# its whole lifetime, and the signature check and claim validation cost more than the rest of
+# the auth dependency (the rate limiter and the route both authenticate every request).  What
+# can revoke a token before ``exp`` is not cached: ``token_refusal`` (the client registry,
+# re-read when it changes) runs on every request; a new key or issuer is a new cache key.
+_VERIFIED_MAX = 4096
+_verified: dict[tuple, tuple[float, dict]] = {}
+
+
+def _verified_claims(token: str, settings: Settings) -> dict:
+    """The token's validated claims (signature, header, essential claims), cached until exp."""
+    cache_key = (token, settings.jwt_secret, settings.jwt_secret_file,
+                 settings.jwt_previous_secret, settings.jwt_issuer, settings.jwt_audience)
+    hit = _verified.get(cache_key)
+    now = time.time()
+    if hit is not None and now < hit[0]:
+        return hit[1]
+    claims = _validate(token, settings)
+    if len(_verified) >= _VERIFIED_MAX:
+        for key, (exp, _claims) in list(_verified.items()):
+            if exp <= now:
+                _verified.pop(key, None)
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+    _verified[cache_key] = (float(claims["exp"]), claims)
+    return claims
+
+
+def _validate(token: str, settings: Settings) -> dict:
     if not token or token.count(".") != 2:
         raise InvalidToken("the token is not a compact JWS")
     decoded = None
@@ -228,13 +255,22 @@ def decode_token(token: str, settings: Settings | None = None) -> Principal:
     scope = claims.get("scope", "")
     if not isinstance(scope, str) or not isinstance(claims["sub"], str) or not claims["sub"]:
         raise InvalidToken("claims rejected: scope must be a string and sub non-empty")
+    if not isinstance(claims["exp"], int | float):
+        raise InvalidToken("claims rejected: exp must be a number")
+    return claims
+
+
+def decode_token(token: str, settings: Settings | None = None) -> Principal:
+    """Verify signature, header and claims; the caller, or ``InvalidToken`` saying why not."""
+    settings = settings or get_settings()
+    claims = _verified_claims(token, settings)
     try:
         refusal = token_refusal(claims["sub"], claims.get("gen", 0), settings)
     except ClientConfigError:
         refusal = "the client registry cannot be read; ask the operator"
     if refusal:
         raise InvalidToken(refusal)
-    return Principal(sub=claims["sub"], scopes=frozenset(scope.split()))
+    return Principal(sub=claims["sub"], scopes=frozenset(claims.get("scope", "").split()))
 
 
 def bearer_token(authorization: str | None) -> str | None:

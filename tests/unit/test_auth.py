@@ -165,6 +165,17 @@ def test_expired_within_leeway_still_accepted_but_not_beyond():
     refused(hand_made(HEADER, good_claims(settings, exp=now - 120), KEY.encode()))
 
 
+def test_a_verified_token_is_honoured_until_it_expires_not_after(monkeypatch):
+    # verified claims are cached per token; the cache must not outlive the token
+    settings = make_settings()
+    now = time.time()
+    token = hand_made(HEADER, good_claims(settings, exp=int(now) + 60), KEY.encode())
+    assert decode_token(token, settings).sub == "alice"
+    assert decode_token(token, settings).sub == "alice"  # from the cache
+    monkeypatch.setattr(time, "time", lambda: now + 60 + 120)  # past exp and the leeway
+    refused(token, settings)
+
+
 def test_not_yet_valid_nbf_and_future_iat():
     settings = make_settings()
     later = int(time.time()) + 3600
