@@ -1,21 +1,22 @@
 """How the API is served: the uvicorn options, with limits on request headers.
 
-Without a limit, uvicorn's default HTTP parser (httptools) reads a header of any size: one
-unauthenticated request with a 200 MB header took 60 s and 340 MB of API memory (issue 10).
-The head of a request (request line and header fields) is therefore limited to
-``MAX_HEADER_BYTES`` by h11 as it reads (``h11_max_incomplete_event_size``), and a request with
-more than ``MAX_HEADER_FIELDS`` fields is refused by ``HeaderCountMiddleware``; both answer
+Without a limit, uvicorn's HTTP parsers read a header of any size: one unauthenticated
+request with a 200 MB header took 60 s and 340 MB of API memory (issue 10).  The head of a
+request (request line and header fields) is therefore limited to ``MAX_HEADER_BYTES`` as it
+arrives (``HeaderLimitedHttpToolsProtocol``), and a request with more than
+``MAX_HEADER_FIELDS`` fields is refused by ``HeaderCountMiddleware``; both answer
 ``431 Request Header Fields Too Large`` with the ``headers-too-large`` problem and close.
 A real client sends about 1 KiB: a bearer token is under 1 KiB, browsers send ~20 fields.
+
+The parser is httptools (llhttp, in C), uvicorn's default, rather than the pure-Python h11:
+it costs less CPU per request (docs/benchmarks-load.md).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, problem_body, problem_response
 
@@ -30,35 +31,49 @@ def _too_large_detail() -> str:
     )
 
 
-class HeaderLimitedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, answering a head over the size limit with 431 instead of 400.
+def _head_too_large_answer() -> bytes:
+    """The raw 431 answer to a head over ``MAX_HEADER_BYTES`` (the connection then closes)."""
+    problem = PROBLEM_TYPES["headers-too-large"]
+    body = json.dumps(
+        problem_body(status=431, type_=problem.uri, title=problem.title,
+                     detail=_too_large_detail(), instance=None)
+    ).encode()
+    return (
+        f"HTTP/1.1 431 {problem.title}\r\ncontent-type: {PROBLEM_MEDIA_TYPE}\r\n"
+        f"x-content-type-options: nosniff\r\ncontent-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode() + body
 
-    h11 raises ``RemoteProtocolError(error_status_hint=431)`` once the unparsed head passes
-    ``h11_max_incomplete_event_size``; uvicorn answers every protocol error with a bare 400
-    from ``send_400_response``, called while that exception is handled.
+
+class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing (431) a head over ``MAX_HEADER_BYTES`` while it
+    arrives: llhttp itself buffers a header field of any size before handing it over.
+
+    Bytes count towards the head from the end of one message (or the connection's start)
+    to the end of the next head; a chunk that ends one message and starts the next is
+    not counted for the new head, so a head may pass the limit by at most one read.
     """
 
-    def send_400_response(self, msg: str) -> None:
-        exc = sys.exc_info()[1]
-        if not (isinstance(exc, h11.RemoteProtocolError) and exc.error_status_hint == 431):
-            return super().send_400_response(msg)
-        problem = PROBLEM_TYPES["headers-too-large"]
-        body = json.dumps(
-            problem_body(status=431, type_=problem.uri, title=problem.title,
-                         detail=_too_large_detail(), instance=None)
-        ).encode()
-        headers = [
-            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"connection", b"close"),
-        ]
-        for event in (
-            h11.Response(status_code=431, headers=headers, reason=problem.title.encode()),
-            h11.Data(data=body),
-            h11.EndOfMessage(),
-        ):
-            self.transport.write(self.conn.send(event))
-        self.transport.close()
+    _reading_head = True
+    _head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if (self._reading_head and self._head_bytes > MAX_HEADER_BYTES
+                and not self.transport.is_closing()):
+            self.transport.write(_head_too_large_answer())
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._reading_head = True
+        super().on_message_complete()
 
 
 class HeaderCountMiddleware:
@@ -81,7 +96,6 @@ class HeaderCountMiddleware:
 def uvicorn_options() -> dict:
     """The options every uvicorn that serves the API runs with (``pxl serve``, tests)."""
     return {
-        "http": HeaderLimitedH11Protocol,
-        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "http": HeaderLimitedHttpToolsProtocol,
         "proxy_headers": False,  # proxies are trusted only per PXL_TRUSTED_PROXIES (api.security)
     }
