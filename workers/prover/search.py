@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -106,8 +107,45 @@ class _Stopped(Exception):
         self.status = status
 
 
+class _Watcher:
+    """One thread per process polling every open ``_Watch``: starting and joining a thread
+    per proof cost more CPU than a small proof itself (issue 12)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watches: set[_Watch] = set()
+        self._pid: int | None = None  # the thread belongs to this process (not a fork's)
+
+    def add(self, watch: _Watch) -> None:
+        with self._cond:
+            self._watches.add(watch)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="pxl-prover-watch", daemon=True).start()
+            self._cond.notify()
+
+    def remove(self, watch: _Watch) -> None:
+        with self._cond:
+            self._watches.discard(watch)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._watches:
+                    self._cond.wait()
+                # Wake at the earliest deadline itself, not up to a poll interval after it.
+                earliest = min(w.deadline for w in self._watches)
+                self._cond.wait(min(POLL_SECONDS, max(0.001, earliest - time.monotonic())))
+                watches = list(self._watches)
+            for watch in watches:  # outside the lock: should_stop may ask Redis
+                watch.poll()
+
+
+_watcher = _Watcher()
+
+
 class _Watch:
-    """Background poller: interrupts the running SAT call on timeout or stop request."""
+    """Interrupts the running SAT call on timeout or stop request (polled by ``_watcher``)."""
 
     def __init__(self, deadline: float, should_stop: Callable[[], bool] | None) -> None:
         self.deadline = deadline
@@ -115,10 +153,9 @@ class _Watch:
         self.status: str | None = None
         self.solver: Solver | None = None
         self.lock = threading.Lock()
-        self._done = threading.Event()
+        self._closed = False
         self._check()
-        self._thread = threading.Thread(target=self._run, name="pxl-prover-watch", daemon=True)
-        self._thread.start()
+        _watcher.add(self)
 
     def _check(self) -> None:
         if self.status is None:
@@ -131,19 +168,18 @@ class _Watch:
                 except Exception:  # a broken stop callback must not kill the search
                     pass
 
-    def _run(self) -> None:
-        # Wake at the deadline itself, not up to a poll interval after it.
-        while not self._done.wait(
-            min(POLL_SECONDS, max(0.001, self.deadline - time.monotonic()))
-        ):
-            self._check()
-            if self.status is not None:
-                # Repeated: an interrupt landing just before a call starts may be cleared by it.
-                # Under the lock: the main thread never frees a solver being interrupted.
-                with self.lock:
-                    if self.solver is not None:
-                        with contextlib.suppress(Exception):
-                            self.solver.interrupt()
+    def poll(self) -> None:
+        if self._closed:
+            return
+        self._check()
+        if self.status is not None:
+            # Repeated: an interrupt landing just before a call starts may be cleared by it.
+            # Under the lock: the main thread never frees a solver being interrupted, and
+            # nothing is interrupted once the search has closed its watch.
+            with self.lock:
+                if self.solver is not None and not self._closed:
+                    with contextlib.suppress(Exception):
+                        self.solver.interrupt()
 
     def use(self, solver: Solver | None) -> None:
         """Make ``solver`` the one to interrupt."""
@@ -157,8 +193,9 @@ class _Watch:
             solver.delete()
 
     def close(self) -> None:
-        self._done.set()
-        self._thread.join()
+        with self.lock:
+            self._closed = True
+        _watcher.remove(self)
 
     def raise_if_stopped(self) -> None:
         if self.status is not None:
