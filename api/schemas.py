@@ -144,6 +144,12 @@ class ProofResult(BaseModel):
     trace: list[str] = Field(default_factory=list)
     stats: dict[str, Any] = Field(default_factory=dict)
     elapsed_ms: float | None = None
+    cached: bool | None = Field(
+        None, description="True when answered from the result cache (docs/api.md)."
+    )
+    cached_from: str | None = Field(
+        None, description="With `cached`: the caller's earlier job whose result this is."
+    )
     queue_wait_ms: float | None = None
     run_ms: float | None = None
 

@@ -46,6 +46,10 @@ def idempotency_key(prefix: str, owner: str, key: str) -> str:
     return f"{prefix}idem:{owner}:{digest}"
 
 
+def result_cache_key(prefix: str, owner: str, digest: str) -> str:
+    return f"{prefix}cache:{owner}:{digest}"
+
+
 # --- workers' heartbeats ---------------------------------------------------------------------
 
 

@@ -59,6 +59,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("outcome",),
     ),
     "pxl_rate_limit_rejections_total": ("Requests refused with 429 by the rate limiter.", ()),
+    "pxl_proof_cache_total": (
+        "Proof jobs answered from the result cache (hit) or proved (miss); bypass: no-cache.",
+        ("outcome",),
+    ),
     "pxl_backpressure_rejections_total": (
         "Submissions refused with 503 because the queue was over max_queue_depth.",
         ("kind",),
@@ -324,6 +328,12 @@ def webhook_delivery(outcome: str) -> None:
     """outcome: delivered | retry | failed | refused"""
     labels = {"outcome": _label_value(outcome)}
     _record(lambda p, prefix, _s: _count(p, prefix, "pxl_webhook_deliveries_total", labels))
+
+
+def proof_cache(outcome: str) -> None:
+    """outcome: hit | miss | bypass (a proof job's use of the result cache)"""
+    labels = {"outcome": _label_value(outcome)}
+    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_proof_cache_total", labels))
 
 
 def rate_limit_rejection() -> None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from workers import cache, metrics
 from workers.overlays import jobs as overlay_jobs
 from workers.overlays import project
 from workers.prover.coq import CoqExportError, export_certificate
@@ -27,9 +28,11 @@ class JobContext:
     """What a running job may ask of the platform: should I stop, and here is my progress."""
 
     def __init__(self, store, job_id: str, *, poll_seconds: float | None = None,
-                 progress_interval: float = 0.25, deadline: float | None = None):
+                 progress_interval: float = 0.25, deadline: float | None = None,
+                 owner: str | None = None):
         self.store = store
         self.job_id = job_id
+        self.owner = owner  # whose result cache the job may use (None: no cache)
         self.poll_seconds = (get_settings().cancel_poll_seconds if poll_seconds is None
                              else poll_seconds)
         self.progress_interval = progress_interval
@@ -72,6 +75,33 @@ class JobContext:
             self.store.progress(self.job_id, fraction, note)
 
 
+    def cached_result(self, params: dict) -> dict | None:
+        """The owner's cached result for these params (workers/cache.py), marked as cached,
+        or None; counts the hit or miss. Redis trouble is a miss."""
+        if self.owner is None:
+            return None
+        if params.get("cache") is False:
+            metrics.proof_cache("bypass")
+            return None
+        with contextlib.suppress(Exception):
+            key = cache.cache_key(self.store.prefix, self.owner, params)
+            found = cache.lookup(self.store.r, key)
+            if found is not None:
+                job_id, result = found
+                metrics.proof_cache("hit")
+                return {**result, "cached": True, "cached_from": job_id}
+        metrics.proof_cache("miss")
+        return None
+
+    def remember_result(self, params: dict, result: dict) -> None:
+        if self.owner is None:
+            return
+        with contextlib.suppress(Exception):  # the cache is an optimisation
+            key = cache.cache_key(self.store.prefix, self.owner, params)
+            cache.remember(self.store.r, key, self.job_id, result,
+                           self.store.settings.job_ttl_seconds)
+
+
 Runner = Callable[[dict, JobContext], dict]
 
 # overlay name -> function turning the submitted formula (params["formula"]) into the PXL
@@ -80,6 +110,15 @@ PROOF_OVERLAYS: dict[str, Callable[[object], object]] = {}
 
 
 def run_proof(params: dict, ctx: JobContext) -> dict:
+    cached = ctx.cached_result(params)
+    if cached is not None:
+        return cached
+    document = prove_params(params, ctx)
+    ctx.remember_result(params, document)
+    return document
+
+
+def prove_params(params: dict, ctx: JobContext) -> dict:
     start = time.monotonic()
     overlay = params.get("overlay") or "modal"
     if overlay == "modal":

@@ -144,7 +144,7 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     # Stop the prover a little before Celery's soft-limit signal, so that the signal (which
     # cannot interrupt the solver's C code anyway) normally never fires.
     deadline = started + soft_limit - min(1.0, soft_limit * 0.1) if soft_limit else None
-    ctx = JobContext(store, job_id, deadline=deadline)
+    ctx = JobContext(store, job_id, deadline=deadline, owner=doc.get("owner"))
     try:
         runner = RUNNERS[kind]
     except KeyError:

@@ -117,9 +117,12 @@ def submit_proof(
     submission: ProofSubmission,
     idempotency_key: str | None,
     rid: str,
+    use_cache: bool = True,
 ) -> tuple[dict[str, Any], bool]:
     """Validate and queue (blocking: DNS for the callback, Redis, the broker)."""
     params = proof_params(submission, settings)
+    if not use_cache:
+        params["cache"] = False  # the worker proves it again (workers/cache.py)
     return enqueue(
         store,
         settings,
@@ -229,17 +232,22 @@ async def submit(
             description="Makes retries safe: same key and body → the same job.",
         ),
     ] = None,
+    cache_control: Annotated[
+        str | None,
+        Header(description="`no-cache`: prove again rather than answer from the result cache."),
+    ] = None,
     submission: ProofSubmission = Depends(json_body(ProofSubmission)),
 ) -> Response:
     settings = get_settings(request)
     store = get_store(request)
     wait = prefer_wait(prefer, settings.max_prefer_wait)
     rid = request_id(request)
+    use_cache = "no-cache" not in (cache_control or "").lower()
 
     def submit_and_wait() -> dict[str, Any]:
         # one thread hop for both blocking steps
         doc, _created = submit_proof(
-            store, settings, principal.sub, submission, idempotency_key, rid
+            store, settings, principal.sub, submission, idempotency_key, rid, use_cache
         )
         if wait is not None and doc["status"] not in TERMINAL:
             doc = store.wait_terminal(doc["id"], float(wait)) or doc
