@@ -64,22 +64,23 @@ local w = tonumber(ARGV[3])
 local interval = tonumber(ARGV[4])
 local burst = tonumber(ARGV[5])
 local consume = ARGV[6] == '1'
+local cost = tonumber(ARGV[7]) or 1  -- requests this one counts as (a batch: more than one)
 
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-local burst_wait = tat + interval - burst * interval - now
+local burst_wait = tat + cost * interval - burst * interval - now
 
 local window_wait = 0
-if redis.call('LLEN', KEYS[2]) >= q then
-  local oldest = tonumber(redis.call('LINDEX', KEYS[2], q - 1))
-  if oldest > now - w then window_wait = oldest + w - now end
+if redis.call('LLEN', KEYS[2]) > q - cost then
+  local oldest = tonumber(redis.call('LINDEX', KEYS[2], q - cost))
+  if oldest and oldest > now - w then window_wait = oldest + w - now end
 end
 
 local allowed = burst_wait <= 1e-9 and window_wait <= 0
 if allowed and consume then
-  tat = tat + interval
+  tat = tat + cost * interval
   redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now) * 1000) + 1)
-  redis.call('LPUSH', KEYS[2], string.format('%.6f', now))
+  for _ = 1, cost do redis.call('LPUSH', KEYS[2], string.format('%.6f', now)) end
   redis.call('LTRIM', KEYS[2], 0, q - 1)
   redis.call('PEXPIRE', KEYS[2], math.ceil(w * 1000))
 end
@@ -195,12 +196,14 @@ class RateLimiter:
     def keys(self, identity: str) -> list[str]:
         return ratelimit_keys(self.settings.key_prefix, identity)
 
-    async def hit(self, identity: str, *, consume: bool = True) -> Decision:
-        """Count one request for ``identity`` if both rules allow it (``consume=False``: peek)."""
+    async def hit(self, identity: str, *, consume: bool = True, cost: int = 1) -> Decision:
+        """Count ``cost`` requests for ``identity`` if both rules allow them all
+        (``consume=False``: peek). ``cost`` is at most the burst (more could never pass)."""
         p = self.policy
         now = "" if self.clock is None else f"{self.clock():.6f}"
         _client, script = self._redis()
-        args = [now, p.per_minute, WINDOW_SECONDS, repr(p.interval), p.burst, int(consume)]
+        cost = max(1, min(int(cost), p.burst, p.per_minute))
+        args = [now, p.per_minute, WINDOW_SECONDS, repr(p.interval), p.burst, int(consume), cost]
         allowed, remaining, reset, burst_left, burst_reset, wait = await script(
             keys=self.keys(identity), args=args
         )

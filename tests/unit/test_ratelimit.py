@@ -249,3 +249,27 @@ def test_identity_is_sub_for_valid_tokens_else_the_address():
     assert identity_for(scope(), settings) == "ip:192.0.2.7"
     no_auth = Settings(auth_disabled=True)
     assert identity_for(scope(f"Bearer {token}"), no_auth) == "ip:192.0.2.7"
+
+
+def test_a_request_of_cost_n_counts_as_n_requests(prefix):
+    """Batches are charged in proportion to their size: cost n takes n tokens at once, or
+    none when fewer are left (a refused request consumes nothing)."""
+    clock = FakeClock()
+    lim = limiter(prefix, clock)
+
+    async def scenario():
+        first = await lim.hit("batcher", cost=15)
+        too_many = await lim.hit("batcher", cost=10)  # 5 of the burst of 20 are left
+        rest = await hits(lim, "batcher", 5)
+        over = await lim.hit("batcher")
+        clock.advance(6.0)  # 10 tokens come back (one per 0.6 s)
+        again = await lim.hit("batcher", cost=10)
+        capped = await lim.hit("other", cost=10_000)  # at most the burst: one full bucket
+        return first, too_many, rest, over, again, capped
+
+    first, too_many, rest, over, again, capped = run(scenario())
+    assert first.allowed and first.burst_remaining == 5 and first.remaining == 85
+    assert not too_many.allowed and too_many.retry_after == pytest.approx(3.0, abs=0.01)
+    assert all(d.allowed for d in rest) and not over.allowed
+    assert again.allowed and again.remaining == 70
+    assert capped.allowed and capped.burst_remaining == 0
