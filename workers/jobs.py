@@ -147,7 +147,8 @@ class JobStore:
                  enqueue: Callable[[str, dict], None] | None = None,
                  revoke: Callable[[str], None] | None = None,
                  queue_depth: Callable[[], int] | None = None,
-                 schedule_webhook: Callable[[str, int, float], None] | None = None):
+                 schedule_webhook: Callable[[str, int, float], None] | None = None,
+                 job_message: Callable[[str, dict, str | None], tuple[str, str]] | None = None):
         self.r = redis_client
         self.settings = settings
         self.prefix = settings.key_prefix
@@ -158,6 +159,9 @@ class JobStore:
         self._revoke = revoke or _no_queue
         self._queue_depth = queue_depth or _no_queue
         self._schedule_webhook = schedule_webhook or _no_queue
+        # (list key, payload) of a job's queue message, when the queue can take it as a plain
+        # Redis push: submit() then writes it in the job's own transaction, else calls enqueue.
+        self._job_message = job_message
         self._lock = threading.Lock()
         self._finish_script = redis_client_script(self.r, _FINISH_LUA)
         self._begin_script = redis_client_script(self.r, _BEGIN_LUA)
@@ -239,12 +243,15 @@ class JobStore:
             pipe.expire(owner_key, ttl)
             event_position = len(pipe.command_stack)
             events.append_event(pipe, self.settings, job_id, "queued", {"status": "queued"})
+            if self._job_message is not None:
+                pipe.lpush(*self._job_message(job_id, params, request_id))
             job_commands = len(pipe.command_stack)
             metrics.write_job_submitted(pipe, self.settings, kind)
             results = _execute(pipe, job_commands)
         self._remember_event(job_id, results[event_position])
         try:
-            self._enqueue(job_id, params)
+            if self._job_message is None:
+                self._enqueue(job_id, params)
         except Exception:
             self._queued_event_ids.pop(job_id, None)
             # The broker refused: leave no job behind that no worker will ever see.
