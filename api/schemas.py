@@ -141,6 +141,16 @@ class ProofResult(BaseModel):
     coq_proof_omitted: str | None = Field(
         None, description="With `coq: true` and a valid verdict: why there is no `coq_proof`"
     )
+    tableau: dict[str, Any] | None = Field(
+        None,
+        description="Valid verdicts of small formulas: a closed S5 tableau (`pxl-s5-tableau/1`, "
+        "docs/tableau.md) that the independent tableau checker accepted; null otherwise.",
+    )
+    outline: dict[str, Any] | None = Field(
+        None,
+        description="Valid verdicts: the certificate's necessitation lemmas as formulas "
+        "(`{kind, lemmas: [{box, argument, hypotheses, cut}], not_listed}`), for reading.",
+    )
     trace: list[str] = Field(default_factory=list)
     stats: dict[str, Any] = Field(default_factory=dict)
     elapsed_ms: float | None = None

@@ -88,11 +88,14 @@ def test_document_shape():
         "certificate",
         "certificate_format",
         "certificate_omitted",
+        "tableau",
+        "outline",
         "trace",
         "stats",
         "elapsed_ms",
     }
     assert doc["formula"] == "<>p -> []p"
+    assert doc["tableau"] is None and doc["outline"] is None  # proofs only
     assert {"nodes", "modal_subformulas", "worlds", "solver_calls", "lemmas"} <= set(doc["stats"])
     assert doc["trace"] and all(isinstance(t, str) for t in doc["trace"])
 

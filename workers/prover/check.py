@@ -2,7 +2,7 @@
 
 Invalid verdicts: the countermodel is re-evaluated by modelcheck.py.  Valid
 verdicts: the certificate is decoded and replayed by certificate.py's
-independent checker.  Neither path runs the search or a SAT solver.
+independent checker, and a tableau, when there is one, is checked by tableau_check.py.  Neither path runs the search or a SAT solver.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from workers.prover import certificate as cert
 from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
 from workers.prover.parser import parse_formula
+from workers.prover.tableau_check import check_tableau
 
 
 class CheckReport(NamedTuple):
@@ -44,6 +45,12 @@ def check_result_document(doc: dict) -> CheckReport:
         return CheckReport(ok, f"countermodel: {why}")
     if doc.get("szs_status") not in (None, "Theorem"):
         return CheckReport(False, f"valid verdict with SZS status {doc.get('szs_status')!r}")
+    tableau_note = ""
+    if doc.get("tableau") is not None:
+        ok, why = check_tableau(formula, doc["tableau"])
+        if not ok:
+            return CheckReport(False, f"tableau: {why}")
+        tableau_note = f"tableau: {why}; "
     certificate = doc.get("certificate")
     if certificate is None:
         why = doc.get("certificate_omitted") or "no reason given"
@@ -52,4 +59,4 @@ def check_result_document(doc: dict) -> CheckReport:
     if fmt not in cert.FORMATS:
         return CheckReport(False, f"unsupported certificate_format {fmt!r}")
     ok, why = cert.check_certificate(formula, certificate)
-    return CheckReport(ok, f"certificate: {why}")
+    return CheckReport(ok, f"{tableau_note}certificate: {why}")

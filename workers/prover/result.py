@@ -25,8 +25,8 @@ class ProofResult:
     costs a one-shot ``pxl prove`` several milliseconds of start-up.)"""
 
     __slots__ = ("verdict", "szs_status", "formula", "countermodel", "certificate",
-                 "certificate_format", "certificate_omitted", "trace", "stats", "elapsed_ms",
-                 "error")
+                 "certificate_format", "certificate_omitted", "tableau", "outline", "trace",
+                 "stats", "elapsed_ms", "error")
 
     def __init__(
         self,
@@ -37,6 +37,8 @@ class ProofResult:
         certificate: str | None = None,  # base64 of the canonical JSON proof object
         certificate_format: str | None = None,
         certificate_omitted: str | None = None,
+        tableau: dict | None = None,  # a checked closed tableau (tableau.py), small formulas only
+        outline: dict | None = None,  # the certificate's lemmas as formulas (outline.py)
         trace: list[str] | None = None,
         stats: dict[str, Any] | None = None,
         elapsed_ms: float = 0.0,
@@ -53,6 +55,8 @@ class ProofResult:
         self.certificate = certificate
         self.certificate_format = certificate_format
         self.certificate_omitted = certificate_omitted
+        self.tableau = tableau
+        self.outline = outline
         self.trace = [] if trace is None else trace
         self.stats = {} if stats is None else stats
         self.elapsed_ms = elapsed_ms
@@ -77,6 +81,8 @@ class ProofResult:
             "certificate": self.certificate,
             "certificate_format": self.certificate_format,
             "certificate_omitted": self.certificate_omitted,
+            "tableau": self.tableau,
+            "outline": self.outline,
             "trace": list(self.trace),
             "stats": dict(self.stats),
             "elapsed_ms": round(self.elapsed_ms, 3),

@@ -60,9 +60,13 @@ from workers.prover import hints, lp
 from workers.prover.encoding import Encoding, encode
 from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
+from workers.prover.outline import lemma_outline
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
 from workers.prover.syntax import Formula
+from workers.prover.tableau import MAX_FORMULA_NODES as TABLEAU_MAX_NODES
+from workers.prover.tableau import TIME_BUDGET_SECONDS as TABLEAU_TIME_BUDGET
+from workers.prover.tableau import checked_tableau
 from workers.prover.wording import count
 
 SOLVER = "glucose4"  # supports interrupt() from another thread and DRUP proof logging
@@ -788,6 +792,19 @@ def encode_certificate(proof: dict) -> str:
     return base64.b64encode(canonical.encode("utf-8")).decode("ascii")
 
 
+def _attach_tableau(res: ProofResult, formula: Formula, watch: _Watch, trace: list[str]) -> None:
+    """A checked closed tableau for small valid formulas (tableau.py; the console draws it)."""
+    if formula.size > TABLEAU_MAX_NODES:
+        trace.append(f"no tableau: the formula has more than {TABLEAU_MAX_NODES} nodes")
+        return
+    budget = min(TABLEAU_TIME_BUDGET, max(0.0, watch.deadline - time.monotonic()))
+    res.tableau = checked_tableau(formula, time_budget=budget)
+    if res.tableau is None:
+        trace.append(f"no tableau within {budget:.2g} s")
+    else:
+        trace.append(f"closed S5 tableau of {len(res.tableau['nodes'])} nodes, checked")
+
+
 def prove(
     formula: Formula | str | dict,
     *,
@@ -900,6 +917,7 @@ def prove(
             else:
                 res.certificate = encode_certificate(proof)
                 res.certificate_format = cert.FORMAT
+                res.outline = lemma_outline(enc, proof, formula.size)
                 stats["proof_steps"] = len(proof["steps"])
                 if proof["kind"] == "worlds":
                     what = f"DRUP refutation of {count(proof['worlds'], 'world')}"
@@ -910,6 +928,8 @@ def prove(
                     if ncuts:
                         what += f", {count(ncuts, 'cutting-plane step')}"
                 trace.append(f"certificate: {what}, {count(len(proof['steps']), 'proof step')}")
+        if certificate:
+            _attach_tableau(res, formula, watch, trace)
         return finish(res)
     except _Stopped as stop:
         trace.append(

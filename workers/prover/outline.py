@@ -1,0 +1,74 @@
+"""A proof people can read when there is no tableau: the certificate's lemmas as formulas.
+
+A ``lemmas`` certificate (docs/certificates.md) is mostly necessitation steps
+``["n", B, h1, …, hk]`` (``["n", B, [h1, …, hk], hints]`` in ``pxl-s5-cert/2``): "□a holds, because h1 ∧ … ∧ hk → a is propositional" (given the
+definitions and the earlier lemmas).  This turns each into formulas through the encoding, so
+the console never shows variable numbers.  It explains a certificate the checker verifies; it
+proves nothing itself.
+"""
+
+from __future__ import annotations
+
+from workers.prover.encoding import Encoding
+from workers.prover.printer import to_text
+from workers.prover.syntax import TRUE, And, Atom, Box, Formula, Iff, Implies, Not, Or
+
+MAX_FORMULA_NODES = 2_000  # above it subformula texts get too long to be worth showing
+MAX_LEMMAS = 200
+
+
+def lemma_outline(enc: Encoding, proof: dict, formula_size: int) -> dict | None:
+    """``{"kind", "lemmas": [{"box", "argument", "hypotheses", "cut"}], "not_listed"}``, or None when the
+    formula is too large to show."""
+    if formula_size > MAX_FORMULA_NODES:
+        return None
+    if proof.get("kind") == "worlds":
+        return {"kind": "worlds", "worlds": proof["worlds"], "lemmas": [], "not_listed": 0}
+    steps = proof["steps"]
+    formulas = _variable_formulas(enc)
+
+    def text(literal: int) -> str:
+        base = TRUE if abs(literal) == 1 else formulas[abs(literal)]
+        return to_text(base if literal > 0 else Not(base))
+
+    lemmas: list[dict] = []
+    total = 0
+    for i, step in enumerate(steps):
+        if step[0] != "n":
+            continue
+        total += 1
+        if len(lemmas) >= MAX_LEMMAS:
+            continue
+        # pxl-s5-cert/1: ["n", B, h1, …, hk]; /2: ["n", B, [h1, …, hk], [hints]]
+        box = step[1]
+        hyps = step[2] if len(step) > 2 and isinstance(step[2], list) else step[2:]
+        previous = steps[i - 1] if i else None
+        lemmas.append({
+            "box": text(box),
+            "argument": text(enc.box_arg[box]),
+            "hypotheses": [text(h) for h in hyps],
+            "cut": bool(previous and previous[0] == "c"),
+        })
+    return {"kind": "lemmas", "lemmas": lemmas, "not_listed": total - len(lemmas)}
+
+
+def _variable_formulas(enc: Encoding) -> dict[int, Formula]:
+    """Each variable's subformula, rebuilt from the encoding's definition table (variables are
+    numbered children first, so one pass in order finds every child already built)."""
+    formulas: dict[int, Formula] = {}
+
+    def of(literal: int) -> Formula:
+        base = TRUE if abs(literal) == 1 else formulas[abs(literal)]
+        return base if literal > 0 else Not(base)
+
+    for var in sorted(enc.definitions):
+        kind, args = enc.definitions[var]
+        if kind == "atom":
+            formulas[var] = Atom(args)
+        elif kind == "box":
+            formulas[var] = Box(of(args[0]))
+        elif kind in ("and", "or"):
+            formulas[var] = (And if kind == "and" else Or)([of(a) for a in args])
+        else:
+            formulas[var] = (Implies if kind == "implies" else Iff)(of(args[0]), of(args[1]))
+    return formulas

@@ -1,0 +1,271 @@
+"""A small prefixed (labelled) S5 tableau prover, for proofs people can read.
+
+The certificate of a valid verdict (certificate.py) is a DRUP proof over a SAT encoding:
+checkable, but not something to look at.  For small formulas this module builds a *closed
+signed tableau* instead, which the console draws as a tree.  It is never trusted: the result
+is handed to the independent checker in tableau_check.py and attached to the result document
+only when that accepts it (``checked_tableau``).
+
+Entries are signed formulas at world labels, ``w T φ`` (φ is true at w) or ``w F φ``.  S5's
+relation is universal, so a label is just a number and every label sees every other.  The
+root is ``1 F φ``.  Rules (docs/tableau.md):
+
+* alpha (one child, several entries): ``T ~a → F a``, ``F ~a → T a``, ``T a∧b → T a, T b``,
+  ``F a∨b → F a, F b``, ``F a→b → T a, F b``;
+* beta (one child per alternative): ``F a∧b``, ``T a∨b``, ``T a→b → F a | T b``,
+  ``T a↔b → T a, T b | F a, F b``, ``F a↔b → T a, F b | F a, T b``;
+* nu: ``w T []a → u T a`` and ``w F <>a → u F a`` for a label u already on the branch;
+* pi: ``w F []a → n F a`` and ``w T <>a → n T a`` for a label n new on the branch;
+* a branch closes on ``w T a`` and ``w F a``, or on ``w T false`` / ``w F true``.
+
+The procedure: alpha first, then pi (at most one new world per pi formula and branch: with a
+universal relation one witness serves every label), then nu, and beta last, choosing the beta
+entry with the most alternatives that close at once.  Every rule is applied at most once per
+premise (nu: once per premise and label), so a branch saturates: the search ends, and an
+open saturated branch means the formula is not valid (no tree).  Budgets (entries and a
+deadline) bound the work; over budget there is simply no tree.
+
+The tree is a flat list of nodes (parents before children, no nesting, so any depth fits a
+JSON document): ``{"id", "parent", "rule", "premise", "entries": [{"id", "world", "sign",
+"formula"}], "closed": [entry ids] | null}``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from workers.prover.printer import to_text
+from workers.prover.syntax import And, Box, Const, Dia, Formula, Iff, Implies, Not, Or
+
+FORMAT = "pxl-s5-tableau/1"
+# Formulas larger than this get no tree (the console shows the certificate's lemmas instead).
+MAX_FORMULA_NODES = 200
+MAX_ENTRIES = 2_000
+TIME_BUDGET_SECONDS = 1.0
+
+Signed = tuple[int, bool, Formula]  # (world, sign, formula); sign True = "T"
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def alpha(sign: bool, f: Formula) -> list[tuple[bool, Formula]] | None:
+    if isinstance(f, Not):
+        return [(not sign, f.arg)]
+    if isinstance(f, And) and sign:
+        return [(True, a) for a in f.args]
+    if isinstance(f, Or) and not sign:
+        return [(False, a) for a in f.args]
+    if isinstance(f, Implies) and not sign:
+        return [(True, f.left), (False, f.right)]
+    return None
+
+
+def beta(sign: bool, f: Formula) -> list[list[tuple[bool, Formula]]] | None:
+    if isinstance(f, And) and not sign:
+        return [[(False, a)] for a in f.args]
+    if isinstance(f, Or) and sign:
+        return [[(True, a)] for a in f.args]
+    if isinstance(f, Implies) and sign:
+        return [[(False, f.left)], [(True, f.right)]]
+    if isinstance(f, Iff):
+        if sign:
+            return [[(True, f.left), (True, f.right)], [(False, f.left), (False, f.right)]]
+        return [[(True, f.left), (False, f.right)], [(False, f.left), (True, f.right)]]
+    return None
+
+
+def modal(sign: bool, f: Formula) -> tuple[str, bool, Formula] | None:
+    """("nu" | "pi", sign of the conclusion, its formula) for a modal entry, else None."""
+    if isinstance(f, Box):
+        return ("nu" if sign else "pi", sign, f.arg)
+    if isinstance(f, Dia):
+        return ("pi" if sign else "nu", sign, f.arg)
+    return None
+
+
+@dataclass
+class _Branch:
+    entries: list[tuple[int, Signed]] = field(default_factory=list)  # (entry id, signed)
+    present: dict[Signed, int] = field(default_factory=dict)
+    labels: list[int] = field(default_factory=list)
+    used: set = field(default_factory=set)  # premises (and (premise, label)) already expanded
+    witnessed: set = field(default_factory=set)  # (sign, formula) of pi entries with a world
+
+    def copy(self) -> _Branch:
+        return _Branch(
+            list(self.entries), dict(self.present), list(self.labels), set(self.used),
+            set(self.witnessed),
+        )
+
+    def clash(self, s: Signed) -> list[int] | None:
+        world, sign, f = s
+        if isinstance(f, Const) and f.value != sign:
+            return [self.present[s]]
+        other = self.present.get((world, not sign, f))
+        return None if other is None else [other, self.present[s]]
+
+
+class _Builder:
+    def __init__(self, max_entries: int, deadline: float) -> None:
+        self.nodes: list[dict] = []
+        self.next_entry = 1
+        self.max_entries = max_entries
+        self.deadline = deadline
+
+    def node(self, parent: int | None, rule: str, premise: int | None,
+             signed: list[Signed], branch: _Branch) -> tuple[dict, list[int] | None]:
+        """Add a node with these entries to the branch; return it and a clash if one appears."""
+        if self.next_entry + len(signed) > self.max_entries or time.monotonic() > self.deadline:
+            raise _OverBudget
+        entries, clash = [], None
+        for s in signed:
+            eid = self.next_entry
+            self.next_entry += 1
+            world, sign, f = s
+            entries.append({"id": eid, "world": world, "sign": "T" if sign else "F",
+                            "formula": to_text(f)})
+            branch.entries.append((eid, s))
+            branch.present.setdefault(s, eid)
+            if world not in branch.labels:
+                branch.labels.append(world)
+            if clash is None:
+                clash = branch.clash(s)
+        node = {"id": len(self.nodes), "parent": parent, "rule": rule, "premise": premise,
+                "entries": entries, "closed": None}
+        self.nodes.append(node)
+        return node, clash
+
+    def expand(self, node: dict, branch: _Branch, clash: list[int] | None) -> bool:
+        """Grow the branch below ``node`` until it closes (True) or saturates open (False)."""
+        while clash is None:
+            step = self._linear_step(branch)
+            if step is None:
+                return self._split(node, branch)
+            rule, premise, signed = step
+            node, clash = self.node(node["id"], rule, premise, signed, branch)
+        node["closed"] = clash
+        return True
+
+    def _linear_step(self, branch: _Branch) -> tuple[str, int, list[Signed]] | None:
+        for eid, (world, sign, f) in branch.entries:
+            if eid not in branch.used:
+                parts = alpha(sign, f)
+                if parts is not None:
+                    branch.used.add(eid)
+                    return "alpha", eid, [(world, s, g) for s, g in parts]
+        for eid, (_world, sign, f) in branch.entries:
+            m = modal(sign, f)
+            if m and m[0] == "pi" and eid not in branch.used:
+                branch.used.add(eid)
+                if (sign, f) in branch.witnessed:
+                    continue
+                branch.witnessed.add((sign, f))
+                return "pi", eid, [(max(branch.labels) + 1, m[1], m[2])]
+        for eid, (_world, sign, f) in branch.entries:
+            m = modal(sign, f)
+            if m and m[0] == "nu":
+                for label in branch.labels:
+                    if (eid, label) not in branch.used:
+                        branch.used.add((eid, label))
+                        return "nu", eid, [(label, m[1], m[2])]
+        return None
+
+    def _split(self, node: dict, branch: _Branch) -> bool:
+        best = None
+        for eid, (world, sign, f) in branch.entries:
+            if eid in branch.used:
+                continue
+            alternatives = beta(sign, f)
+            if alternatives is None:
+                continue
+            closing = sum(
+                any(branch.present.get((world, not s, g)) or (isinstance(g, Const) and g.value != s)
+                    for s, g in alt)
+                for alt in alternatives
+            )
+            if best is None or closing > best[0]:
+                best = (closing, eid, world, alternatives)
+        if best is None:
+            return False  # saturated and open
+        _, eid, world, alternatives = best
+        branch.used.add(eid)
+        for alt in alternatives:
+            child_branch = branch.copy()
+            child, clash = self.node(node["id"], "beta", eid,
+                                     [(world, s, g) for s, g in alt], child_branch)
+            if not self.expand(child, child_branch, clash):
+                return False
+        return True
+
+
+def build_tableau(formula: Formula, *, max_entries: int = MAX_ENTRIES,
+                  time_budget: float = TIME_BUDGET_SECONDS) -> dict | None:
+    """A closed tableau for ``formula`` (an unchecked proposal), or None (not valid, or over
+    budget)."""
+    builder = _Builder(max_entries, time.monotonic() + time_budget)
+    branch = _Branch()
+    try:
+        root, clash = builder.node(None, "goal", None, [(1, False, formula)], branch)
+        if not builder.expand(root, branch, clash):
+            return None
+    except _OverBudget:
+        return None
+    return {"format": FORMAT, "nodes": _pruned(builder.nodes)}
+
+
+def _pruned(nodes: list[dict]) -> list[dict]:
+    """The tree without alpha/nu steps no closure depends on, renumbered (nodes and entries).
+
+    Needed entries: those closures name, and the premises of needed nodes (premises come from
+    earlier nodes, so one backward pass finds them all).  Beta and pi nodes always stay (a
+    split is the tree's shape; a pi step brings the label later steps are at)."""
+    needed: set[int] = set()
+    keep = [False] * len(nodes)
+    for node in reversed(nodes):
+        needed.update(node["closed"] or ())
+        ids = {e["id"] for e in node["entries"]}
+        if node["rule"] in ("goal", "beta", "pi") or ids & needed:
+            keep[node["id"]] = True
+            if node["premise"] is not None:
+                needed.add(node["premise"])
+    new_index: dict[int, int] = {}
+    new_entry: dict[int, int] = {}
+    out: list[dict] = []
+    for node in nodes:
+        parent = node["parent"]
+        while parent is not None and not keep[parent]:
+            parent = nodes[parent]["parent"]
+        if not keep[node["id"]]:
+            continue
+        new_index[node["id"]] = len(out)
+        entries = []
+        for e in node["entries"]:
+            new_entry[e["id"]] = len(new_entry) + 1
+            entries.append({**e, "id": new_entry[e["id"]]})
+        out.append({
+            "id": len(out),
+            "parent": None if parent is None else new_index[parent],
+            "rule": node["rule"],
+            "premise": None if node["premise"] is None else new_entry[node["premise"]],
+            "entries": entries,
+            "closed": None if node["closed"] is None else [new_entry[i] for i in node["closed"]],
+        })
+    return out
+
+
+def checked_tableau(formula: Formula, *, max_nodes: int = MAX_FORMULA_NODES,
+                    time_budget: float = TIME_BUDGET_SECONDS) -> dict | None:
+    """A closed tableau that the independent checker accepted, or None.  Only for formulas of
+    at most ``max_nodes`` nodes."""
+    from workers.prover.tableau_check import check_tableau
+
+    if formula.size > max_nodes:
+        return None
+    tableau = build_tableau(formula, time_budget=time_budget)
+    if tableau is None or not check_tableau(formula, tableau)[0]:
+        return None
+    return tableau
+
