@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import api.metrics
+import api.routes.console
 import api.security
 from api import problems
 from api.problems import PROBLEM_MEDIA_TYPE, problem_responses
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HeaderCountMiddleware)  # inside the header middleware: its 431 gets them
     for router in ROUTERS:
         app.include_router(router)
+    api.routes.console.install(app)  # the web console's pages and files (not in the contract)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     api.security.install(app, settings)  # auth router, CORS, rate limits, security headers
     api.metrics.install(app, settings)  # its middleware must be outside the app's own layers

@@ -50,6 +50,12 @@ WINDOW_SECONDS = 60
 POOL_CONNECTIONS = 32  # per process and event loop
 POOL_WAIT_SECONDS = 5.0
 EXEMPT_PATHS = frozenset({"/v1/health"})  # load-balancer probes
+# the console's static files (a page load fetches several; they cost nothing to serve)
+EXEMPT_PREFIXES = ("/console/",)
+
+
+def is_exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 # KEYS: bucket (GCRA theoretical arrival time), log (request times, newest first)
 # ARGV: now ("" = Redis TIME), quota per window, window s, emission interval s, burst, consume 0/1
@@ -273,7 +279,7 @@ class RateLimitMiddleware:
             return await self.app(scope, receive, send)
         identity = identity_for(scope, self.settings)
         try:
-            decision = await self.limiter.hit(identity, consume=scope["path"] not in EXEMPT_PATHS)
+            decision = await self.limiter.hit(identity, consume=not is_exempt(scope["path"]))
         except (RedisError, OSError) as exc:
             if self.settings.rate_limit_fail_open:
                 log.warning("rate limiter unavailable, serving without a limit: %s", exc)
@@ -297,7 +303,7 @@ class RateLimitMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
         policy = self.limiter.policy
-        if not decision.allowed and scope["path"] not in EXEMPT_PATHS:
+        if not decision.allowed and not is_exempt(scope["path"]):
             # The metrics hook does blocking Redis I/O: keep it off the event loop.
             await asyncio.to_thread(metrics.rate_limit_rejection)
             body, headers = too_many_requests(decision, policy, scope["path"])

@@ -386,5 +386,8 @@ def _print_ready(base: str, token: str | None, webhook_secret: str | None,
     out.append("Prove a formula (Prefer: wait=5 answers within 5 s):")
     out.append(f"  curl -s -X POST {base}/v1/proofs{auth} -H 'Content-Type: application/json'"
                f" -H 'Prefer: wait=5' -d '{body}'")
+    # the #fragment never reaches a server; the console moves it into the tab's storage
+    out.append(f"Web console, signed in: {base}/#token={token}" if token
+               else f"Web console: {base}/ (sign in with a token from `pxl token`)")
     out.append(f"Docs: README.md and docs/ in the repository; the API at {base}/docs")
     print("\n".join(out), flush=True)
