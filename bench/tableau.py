@@ -59,13 +59,15 @@ def sample(path: Path) -> None:
 def families() -> None:
     for name, make in FAMILIES.items():
         best = None
-        for n in range(2, 200):
+        n = 2
+        while n <= 2_000:
             formula = parse_formula(make(n))
             tree, elapsed = timed_tree(formula)
             if tree is None:
                 print(f"family {name}: n={n} ({formula.size} nodes) no tree within 1 s")
                 break
             best = (n, formula.size, len(tree["nodes"]), elapsed)
+            n = max(n + 1, int(n * 1.25))
         if best:
             n, size, nodes, elapsed = best
             print(f"family {name}: largest within 1 s n={n}: {size} formula nodes, "
