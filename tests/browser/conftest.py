@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.environment import missing
 from tests.integration.conftest import ROOT, WorkerProcess, pxl_env  # noqa: F401 (fixture)
 
 CHROMIUM = os.environ.get("PXL_CHROMIUM", "/usr/bin/chromium")
@@ -34,11 +35,8 @@ pytestmark = pytest.mark.integration
 
 
 def _require_chromium() -> None:
-    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
-        return
-    if os.environ.get("CI") == "true":  # .ci/run installs it: its absence is a failure there
-        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}")
-    pytest.skip(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        missing(f"Chromium at {CHROMIUM}", "apt-get install chromium (.ci/run does)")
 
 
 def _free_port() -> int:
@@ -109,8 +107,10 @@ def token(console_env):
 @pytest.fixture(scope="module")
 def browser():
     _require_chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # a shared, loaded machine: waiting is bounded, not a timing assertion
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

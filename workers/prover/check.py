@@ -50,7 +50,7 @@ def check_result_document(doc: dict) -> CheckReport:
         ok, why = check_tableau(formula, doc["tableau"])
         if not ok:
             return CheckReport(False, f"tableau: {why}")
-        tableau_note = f"tableau: {why}; "
+        tableau_note = f"; tableau: {why}"
     certificate = doc.get("certificate")
     if certificate is None:
         why = doc.get("certificate_omitted") or "no reason given"
@@ -59,4 +59,4 @@ def check_result_document(doc: dict) -> CheckReport:
     if fmt not in cert.FORMATS:
         return CheckReport(False, f"unsupported certificate_format {fmt!r}")
     ok, why = cert.check_certificate(formula, certificate)
-    return CheckReport(ok, f"{tableau_note}certificate: {why}")
+    return CheckReport(ok, f"certificate: {why}{tableau_note}")
