@@ -9,6 +9,7 @@ waiting even when another test's worker is running in the same session.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -45,9 +46,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+CLIENT_ID = "console-tester"
+CLIENT_SECRET = "console-test-secret-" + "s" * 24
+
+
 @pytest.fixture(scope="module")
 def console_env(pxl_env):  # noqa: F811
-    return {**pxl_env, "PXL_QUEUE_NAME": pxl_env["PXL_QUEUE_NAME"] + "-console"}
+    from api.auth import ALL_SCOPES
+    from workers.clients import hash_secret
+
+    clients = {"clients": {CLIENT_ID: {"secret_hash": hash_secret(CLIENT_SECRET),
+                                       "scopes": list(ALL_SCOPES)}}}
+    return {**pxl_env, "PXL_QUEUE_NAME": pxl_env["PXL_QUEUE_NAME"] + "-console",
+            "PXL_CLIENTS": json.dumps(clients)}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +111,7 @@ def token(console_env):
     from api.auth import ALL_SCOPES, mint_token
     from workers.settings import Settings
 
-    return mint_token("console-tester", ALL_SCOPES, ttl=3600,
+    return mint_token(CLIENT_ID, ALL_SCOPES, ttl=3600,
                       settings=Settings(jwt_secret=console_env["PXL_JWT_SECRET"]))
 
 

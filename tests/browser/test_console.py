@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import CLIENT_ID, CLIENT_SECRET, screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,6 +35,19 @@ def test_sign_in_with_a_pasted_token(page, token):
     assert page.evaluate("sessionStorage.getItem('pxl.console.token')") == token
     assert page.evaluate("localStorage.length") == 0
     assert token not in page.url
+
+
+def test_sign_in_with_client_credentials(page):
+    page.goto("/overlays")
+    page.fill("#client-id", CLIENT_ID)
+    page.fill("#client-secret", "wrong")
+    page.click("#client-form button[type=submit]")
+    expect(page.locator("#signin-error")).not_to_be_empty()
+    page.console_errors.expect("401")
+    page.fill("#client-secret", CLIENT_SECRET)
+    page.click("#client-form button[type=submit]")
+    expect(page.locator("#signed-in")).to_contain_text(CLIENT_ID)
+    expect(page.locator("#signed-in")).to_contain_text("metrics:read")
 
 
 def test_the_token_in_the_url_fragment_signs_in_and_leaves_the_address_bar(page, token):

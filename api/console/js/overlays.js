@@ -88,7 +88,10 @@ function render(doc) {
         : result.guard ? "conservativity guard" : result.szs_status || "" }));
     badge.hidden = false;
   } else badge.hidden = true;
-  const [left, right] = diff(asText(result.input), asText(result.output));
+  // chrono: formula in, formula out, so a diff; v4: an object in, its translation out
+  const comparable = result.input && result.input.text !== undefined;
+  const [left, right] = comparable ? diff(asText(result.input), asText(result.output))
+    : [[asText(result.input)], [pretty(asText(result.output))]];
   $("diff-input").replaceChildren(...left);
   $("diff-output").replaceChildren(...right);
   $("diff").hidden = false;

@@ -170,6 +170,10 @@ async function submit(event) {
   }
 }
 
+function shorten(text, max = 90) {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 async function loadRecent() {
   const list = $("recent");
   const answer = await call("/v1/jobs?kind=proof&limit=8");
@@ -184,7 +188,7 @@ async function loadRecent() {
       $("formula").value = full.data.params.formula_text || "";
       if (FINAL.has(full.data.status)) renderJob(full.data);
       else follow(full.data);
-    } }, el("code", { text: pretty(job.params.formula_text || job.id) })),
+    } }, el("code", { text: shorten(pretty(job.params.formula_text || job.id)) })),
     " ",
     el("span", { class: `state state-${job.status}`, text: job.result && job.result.verdict
       ? `${job.status} · ${job.result.verdict}` : job.status }))));
