@@ -376,7 +376,10 @@ def _print_ready(base: str, token: str | None, webhook_secret: str | None,
     if webhook_secret:
         out.append(f"Webhook signing secret of client 'local': {webhook_secret}")
         out.append("  (verify callbacks with it: docs/jobs.md, 'A local receiver')")
-    out += ["", f"pxl up: the service is ready at {base}  (Ctrl-C to stop)", ""]
+    out += ["", f"pxl up: the service is ready at {base}  (Ctrl-C to stop)"]
+    # the #fragment never reaches a server; the console moves it into the tab's storage
+    out += [f"Web console, signed in: {base}/#token={token}" if token
+            else f"Web console: {base}/ (sign in with a token from `pxl token`)", ""]
     auth = ""
     if token:
         out.append("A token for client 'local' (all scopes, 24 h):")
@@ -386,8 +389,5 @@ def _print_ready(base: str, token: str | None, webhook_secret: str | None,
     out.append("Prove a formula (Prefer: wait=5 answers within 5 s):")
     out.append(f"  curl -s -X POST {base}/v1/proofs{auth} -H 'Content-Type: application/json'"
                f" -H 'Prefer: wait=5' -d '{body}'")
-    # the #fragment never reaches a server; the console moves it into the tab's storage
-    out.append(f"Web console, signed in: {base}/#token={token}" if token
-               else f"Web console: {base}/ (sign in with a token from `pxl token`)")
     out.append(f"Docs: README.md and docs/ in the repository; the API at {base}/docs")
     print("\n".join(out), flush=True)

@@ -57,7 +57,9 @@ function authHeaders(extra = {}) {
  * body (or text), `problem` the RFC 9457 problem when the answer is one.
  */
 export async function call(path, { method = "GET", json, headers = {}, form } = {}) {
-  const init = { method, headers: authHeaders(headers) };
+  // No cookies or HTTP credentials: the bearer token is the only credential, and without
+  // them a 401 with `WWW-Authenticate: Basic` (the token endpoint's) opens no browser dialog.
+  const init = { method, headers: authHeaders(headers), credentials: "omit" };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
@@ -110,7 +112,7 @@ export async function followEvents(path, onEvent, { signal, isFinal } = {}) {
     if (lastId) headers["Last-Event-ID"] = lastId;
     let response;
     try {
-      response = await fetch(path, { headers, signal });
+      response = await fetch(path, { headers, signal, credentials: "omit" });
     } catch (error) {
       if (signal && signal.aborted) return;
       await new Promise((resolve) => setTimeout(resolve, 1000));
