@@ -312,8 +312,8 @@ async def api_phase(
         async def send(formula: str) -> tuple[int, bytes]:
             body = {"formula": formula, "timeout": 10}
             if raw:
-                return await raw.post_json("/v1/proofs", body, {"Prefer": "wait=30"})
-            response = await http.post("/v1/proofs", json=body, headers={"Prefer": "wait=30"})
+                return await raw.post_json("/v1/proofs", body, {"Prefer": "wait=30", "Cache-Control": "no-cache"})
+            response = await http.post("/v1/proofs", json=body, headers={"Prefer": "wait=30", "Cache-Control": "no-cache"})
             return response.status_code, response.content
 
         async def one(formula: str) -> float:

@@ -3,7 +3,8 @@
 Both services run at once, each on its own private ``redis-server`` (so each one's Redis CPU
 is its own), and the same client (e2e_bench.RawHTTP, asyncio, keep-alive) drives them in
 turn, interleaved A B A B at every client count: ours with ``POST /v1/proofs`` +
-``Prefer: wait`` and a small S5 formula (every answer a 200 with a verdict), the naive one
+``Prefer: wait`` and a small S5 formula (``Cache-Control: no-cache``: proved every time, not
+answered from the result cache; every answer a 200 with a verdict), the naive one
 (load/naive_service.py) with ``POST /noop`` (every answer a 200).  Per phase it measures
 throughput, P50/P95/P99 and the CPU milliseconds per job of each server-side process (API,
 worker tree, Redis; the client is excluded), and reports each service's median over the
@@ -116,7 +117,8 @@ class Ours:
 
     def request(self, rng: random.Random) -> tuple[str, dict, dict]:
         body = {"formula": rng.choice(SMALL_FORMULAS), "timeout": 10}
-        return "/v1/proofs", body, {"Prefer": "wait=30"}
+        # no-cache: the worker proves every job (the result cache would answer repeats)
+        return "/v1/proofs", body, {"Prefer": "wait=30", "Cache-Control": "no-cache"}
 
     @staticmethod
     def check(status: int, payload: bytes) -> None:
