@@ -113,11 +113,14 @@ class _Stopped(Exception):
 
 class _Watcher:
     """One thread per process polling every open ``_Watch``: starting and joining a thread
-    per proof cost more CPU than a small proof itself (issue 12)."""
+    per proof cost more CPU than a small proof itself (issue 12).  It wakes every
+    ``POLL_SECONDS`` (or at an earlier deadline); a new watch wakes it only when its deadline
+    comes before that, so a proof costs no thread switch either."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._watches: set[_Watch] = set()
+        self._wake_at = 0.0  # monotonic time the thread is sleeping until
         self._pid: int | None = None  # the thread belongs to this process (not a fork's)
 
     def add(self, watch: _Watch) -> None:
@@ -126,7 +129,8 @@ class _Watcher:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="pxl-prover-watch", daemon=True).start()
-            self._cond.notify()
+            elif watch.deadline < self._wake_at:
+                self._cond.notify()
 
     def remove(self, watch: _Watch) -> None:
         with self._cond:
@@ -135,11 +139,12 @@ class _Watcher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._watches:
-                    self._cond.wait()
+                now = time.monotonic()
                 # Wake at the earliest deadline itself, not up to a poll interval after it.
-                earliest = min(w.deadline for w in self._watches)
-                self._cond.wait(min(POLL_SECONDS, max(0.001, earliest - time.monotonic())))
+                earliest = min((w.deadline for w in self._watches), default=now + POLL_SECONDS)
+                pause = min(POLL_SECONDS, max(0.001, earliest - now))
+                self._wake_at = now + pause
+                self._cond.wait(pause)
                 watches = list(self._watches)
             for watch in watches:  # outside the lock: should_stop may ask Redis
                 watch.poll()
