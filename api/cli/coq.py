@@ -34,7 +34,7 @@ COQ_SOURCES = SOURCE_ROOT / "coq"
 BUILD_DIR = SOURCE_ROOT / "build" / "coq"
 STAMP_NAME = "coqchk.json"
 LIBRARY = "PXL"
-MODULES = ("Kernel", "Checker", "Worlds")  # in dependency order
+MODULES = ("Kernel", "Checker", "Worlds", "Cuts")  # in dependency order
 # Theorems whose assumptions are checked; the statement users rely on is check_sound.
 EXPORTED = (
     "Kernel.universal_valid_s5_valid",
@@ -42,6 +42,8 @@ EXPORTED = (
     "Checker.check_sound",
     "Worlds.check_worlds_universal",
     "Worlds.check_worlds_sound",
+    "Cuts.check_cuts_universal",
+    "Cuts.check_cuts_sound",
 )
 ALLOWED_AXIOMS = frozenset({"Classical_Prop.classic"})
 # the same axiom as coqchk names it in its context summary (over the whole checked library)

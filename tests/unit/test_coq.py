@@ -32,12 +32,18 @@ S5_AXIOMS = [
     "p -> []<>p",  # B
     "[]p -> [][]p",  # 4
 ]
-PHP_5_4 = [Or([Atom(f"x{i}_{j}") for j in range(4)]) for i in range(5)] + [
-    Or([Not(Atom(f"x{i}_{j}")), Not(Atom(f"x{k}_{j}"))])
-    for j in range(4)
-    for i in range(5)
-    for k in range(i + 1, 5)
-]
+
+
+def php(holes: int) -> list:
+    """The clauses of PHP(holes + 1, holes): every pigeon in a hole, no two in one."""
+    x = {(i, j): Atom(f"x{i}_{j}") for i in range(holes + 1) for j in range(holes)}
+    return [Or([x[i, j] for j in range(holes)]) for i in range(holes + 1)] + [
+        Or([Not(x[i, j]), Not(x[k, j])])
+        for j in range(holes)
+        for i in range(holes + 1)
+        for k in range(i + 1, holes + 1)
+    ]
+
 FIXTURE_THEOREMS = [
     "[](p | []q) -> []p | []q",
     "[](p -> q) & [](q -> r) & <>p -> <>r",
@@ -73,7 +79,7 @@ def test_kernel_stamp_is_a_passed_coqchk_with_only_the_classical_axiom(kernel):
     assert stamp["status"] == "passed"
     assert stamp["assumptions"] == ["Classical_Prop.classic"]
     assert coqcli.coqchk_axioms(stamp["log"]) == {"Coq.Logic.Classical_Prop.classic"}
-    modules = ("Kernel", "Checker", "Worlds")
+    modules = ("Kernel", "Checker", "Worlds", "Cuts")
     assert set(stamp["files"]) == {f"{m}{ext}" for m in modules for ext in (".v", ".vo")}
     # the stamp is of these sources
     for name in (f"{m}.v" for m in modules):
@@ -179,10 +185,28 @@ def test_fewer_worlds_than_the_bound_prove_nothing(kernel, tmp_path):
 
 def test_worlds_proofs_at_the_boxes_plus_one_bound_compile(kernel, tmp_path):
     # ~[](PHP(5, 4)): one box, so 2 worlds suffice although there are 20 atoms
-    formula = Not(Box(And(PHP_5_4)))
+    formula = Not(Box(And(php(4))))
     proof = _worlds_proof(formula, k=2)
     ok, _, message = _compile(export_proof(formula, proof), kernel, tmp_path)
     assert ok, message
+
+
+def test_cutting_plane_proofs_compile_and_an_altered_multiplier_does_not(kernel, tmp_path):
+    # ~[](PHP(10, 9)): resolution needs exponentially many steps, the prover's LP cut one
+    formula = Not(Box(And(php(9))))
+    result = prove(formula)
+    proof = cert.decode(result.certificate)
+    assert any(step[0] == "c" for step in proof["steps"])
+    good = export_certificate(formula, result.certificate)
+    assert "CCut " in good and "check_cuts_sound" in good
+    ok, _, message = _compile(good, kernel, tmp_path)
+    assert ok, message
+    # one row's multiplier set to 0: the combination no longer exceeds the box maximum
+    assert "[((1 # 1)%Q, " in good
+    bad = good.replace("[((1 # 1)%Q, ", "[((0 # 1)%Q, ", 1)
+    ok, _, message = _compile(bad, kernel, tmp_path, "bad.v")
+    assert not ok
+    assert 'Unable to unify "true" with "false"' in message
 
 
 def test_uncovered_kinds_are_refused_with_the_reason():
@@ -191,7 +215,5 @@ def test_uncovered_kinds_are_refused_with_the_reason():
     proof = cert.decode(doc.certificate)
     with pytest.raises(CoqExportError, match="kind 'modal'"):
         export_proof(formula, {**proof, "kind": "modal"})
-    with pytest.raises(CoqExportError, match="cutting-plane"):
-        export_proof(formula, {**proof, "steps": [["c", {"clause": [], "rows": [], "cliques": []}]]})
     with pytest.raises(CoqExportError, match="does not check"):
         export_certificate(formula, "bm90IGpzb24=")

@@ -15,13 +15,18 @@ soundness theorem (coq/Checker.v, ``check_sound``) applied to the certificate, t
   Coq builds the k-world encoding in the order of its clause ids and the last step's hints
   refute it.
 
-Covered: kinds ``lemmas`` and ``worlds`` (both world bounds).  ``c`` steps raise
-``CoqExportError`` (docs/coq.md).  Pure: no I/O.
+* ``c`` steps (coq/Cuts.v, ``check_cuts_sound``): the rows, clique pairs and fixed literals,
+  which depend on the assignment the negated clause C implies, become hinted RUP clauses
+  (C ∨ row, C ∨ ¬a ∨ ¬b, C ∨ l) found with the prover's hint finder; the multipliers are exact
+  rationals.
+
+Covered: every kind and step the prover writes (``worlds`` at either world bound).  Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from workers.prover import certificate as cert
+from workers.prover import hints
 from workers.prover.encoding import Encoding, encode
 from workers.prover.hints import HintError, hint_lemmas_proof
 from workers.prover.syntax import Formula
@@ -102,13 +107,56 @@ def _worlds_parts(enc: Encoding, proof: dict) -> tuple[int, list, list[int]]:
     return k, steps[:-1], steps[-1][2]  # the last step refutes: ["a", [], hints]
 
 
+def _q(raw: object) -> str:
+    """A multiplier (JSON integer or "p"/"p/q") as a Coq rational."""
+    num, _, den = str(raw).partition("/")
+    return f"({num} # {den or 1})%Q"
+
+
+def _cut(finder, cid: int, body: dict) -> str:
+    """A ``c`` step for Coq: each part that depends on the assignment ¬C implies becomes a
+    hinted RUP clause over the database (C ∨ l for a fixed literal, C ∨ R for a row,
+    C ∨ ¬a ∨ ¬b for a clique pair); a C that is RUP outright becomes an ``SAdd``."""
+    clause, rows, cliques = body["clause"], body["rows"], body["cliques"]
+    mark = finder.assume([-lit for lit in clause])
+    if mark is None:  # C is RUP: the cut needs no LP
+        return f"CStep (SAdd {cid} {_z(clause)} {_pos(finder.rup_hints(clause))})"
+    n, value = finder.n, finder.value
+    fixed_lits = [x if value[n + x] else -x for x in range(1, n + 1) if value[n + x] or value[n - x]]
+    finder.undo(mark)
+    variables = list(dict.fromkeys(abs(lit) for _, lits in rows + cliques for lit in lits))
+    wanted = set(variables)
+    fixed = [
+        f"({lit}, {_pos(finder.rup_hints([*clause, lit]))})"
+        for lit in fixed_lits
+        if abs(lit) in wanted
+    ]
+    row_parts = [
+        f"({_q(y)}, {_z(lits)}, {_pos(finder.rup_hints([*clause, *lits]))})" for y, lits in rows
+    ]
+    clique_parts = []
+    for y, lits in cliques:
+        pairs = [
+            "["
+            + "; ".join(
+                _pos(finder.rup_hints([*clause, -lits[a], -lits[b]]))
+                for b in range(a + 1, len(lits))
+            )
+            + "]"
+            for a in range(len(lits))
+        ]
+        clique_parts.append(f"({_q(y)}, {_z(lits)}, [{'; '.join(pairs)}])")
+    return (
+        f"CCut {cid} (mk_cut {_z(clause)} [{'; '.join(fixed)}]%Z [{'; '.join(row_parts)}]"
+        f" [{'; '.join(clique_parts)}] {_pos(variables)})"
+    )
+
+
 def export_proof(formula: Formula, proof: dict) -> str:
     """The ``.v`` text proving ``s5_valid`` of ``formula`` from a checked proof object."""
     kind = proof.get("kind", "lemmas")
     if kind not in COVERED_KINDS:
         raise CoqExportError(f"certificate kind {kind!r} is not covered by the Coq checker")
-    if any(step[0] == "c" for step in proof["steps"]):
-        raise CoqExportError("cutting-plane ('c') steps are not covered by the Coq checker")
     enc = encode(formula)
     if kind == "worlds":
         k, hinted, final = _worlds_parts(enc, proof)
@@ -117,13 +165,28 @@ def export_proof(formula: Formula, proof: dict) -> str:
     else:
         hinted, final = _hinted_steps(enc, proof), []
         next_id = len(enc.clauses)
+    cuts = any(step[0] == "c" for step in hinted)
+    finder = None
+    if cuts:  # the database the cut steps are checked against, with clause ids for hints
+        finder = hints._Finder(enc.nvars)  # the prover's hint finder (hints.py)
+        for clause in enc.clauses:
+            finder.add_clause(clause)
     steps: list[str] = []
     for step in hinted:
         next_id += 1
         if step[0] == "a":
-            steps.append(f"SAdd {next_id} {_z(step[1])} {_pos(step[2])}")
-        else:  # "n"
-            steps.append(f"SNec {next_id} {step[1]} {_z(step[2])} {_pos(step[3])}")
+            text = f"SAdd {next_id} {_z(step[1])} {_pos(step[2])}"
+            added = step[1]
+        elif step[0] == "n":
+            text = f"SNec {next_id} {step[1]} {_z(step[2])} {_pos(step[3])}"
+            added = [step[1], *(-h for h in step[2])]
+        else:
+            steps.append(_cut(finder, next_id, step[1]))
+            finder.add_clause(step[1]["clause"])
+            continue
+        steps.append(f"CStep ({text})" if cuts else text)
+        if finder is not None:
+            finder.add_clause(added)
     table = [
         f"({x}%positive, ({'true' if x in enc.global_vars else 'false'}, {_entry(enc, x)}))"
         for x in sorted(enc.definitions)
@@ -139,16 +202,18 @@ def export_proof(formula: Formula, proof: dict) -> str:
   {_pos(final)}"""
         theorem = "check_worlds_sound"
     else:  # the last step derived [root]: the final check's hint is that clause
-        certificate = f"""cert := mk_cert
+        record, make, theorem = (
+            ("ccert", "mk_ccert", "check_cuts_sound") if cuts else ("cert", "mk_cert", "check_sound")
+        )
+        certificate = f"""{record} := {make}
   [{sep.join(table)}]
   ({enc.root})
   [{sep.join(steps)}]
   {_pos([next_id])}"""
-        theorem = "check_sound"
     return f"""(* Generated by pxl (workers/prover/coq.py): S5 validity of a formula, proved by a
    certificate checker of coq/, whose soundness is proved there. *)
-From {LIBRARY} Require Import Kernel Checker Worlds.
-From Coq Require Import String List ZArith PArith.
+From {LIBRARY} Require Import Kernel Checker Worlds Cuts.
+From Coq Require Import String List ZArith PArith QArith.
 Import ListNotations.
 
 Definition formula : form :=
