@@ -72,7 +72,8 @@ def test_unreadable_bodies(client, auth, content, slug, status):
         ({"formula": "p", "timeout": True}, "timeout"),
         ({"formula": "p", "overlay": "quantum"}, "overlay"),
         ({"formula": "p", "callback_url": 7}, "callback_url"),
-        ({"formula": "p", "context": {}}, "context"),
+        ({"formula": "p", "context": "not an object"}, "context"),
+        ({"formula": "p", "context": {"pad": "x" * 5000}}, "context"),  # over 4 KiB
     ],
 )
 def test_field_validation(client, auth, body, field):
@@ -97,11 +98,12 @@ def test_bad_json_formula_reports_path(client, auth):
         client.post("/v1/proofs", json={"formula": formula}, headers=auth), 422, "invalid-formula"
     )
     assert problem["code"] == "json" and problem["path"].startswith("/implies/1/box")
-    old_style = {"type": "implies", "left": "A", "right": "B"}
+    # the original contract's {"type": …} objects are read too; a broken one has its path
+    old_style = {"type": "implies", "left": "A", "right": {"type": "box"}}
     problem = assert_problem(
         client.post("/v1/proofs", json={"formula": old_style}, headers=auth), 422, "invalid-formula"
     )
-    assert problem["code"] == "json"
+    assert problem["code"] == "json" and problem["path"] == "/right"
 
 
 def test_formula_limits(client, auth):

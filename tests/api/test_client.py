@@ -77,6 +77,7 @@ def test_submit_wait_get_list_with_client_credentials(pxl):
     assert done["status"] == "succeeded" and done["result"]["verdict"] == "valid"
     fetched = pxl.get(job["id"])
     assert fetched.pop("links")["self"].endswith(job["id"])  # GET adds links to the document
+    assert fetched.pop("proof_id") == job["id"]  # and the original contract's proof_id
     assert fetched == done
     refuted = pxl.wait(pxl.submit(INVALID)["id"], timeout=60)
     assert refuted["result"]["verdict"] == "invalid"
