@@ -439,3 +439,34 @@ def test_checker_never_crashes_on_junk_cut_steps(junk, data):
     proof = {**base, "steps": base["steps"][:pos] + [step] + base["steps"][pos:]}
     ok, reason = cert.check_certificate(f, _canonical(proof))
     assert isinstance(ok, bool) and isinstance(reason, str)
+
+
+def test_lemmas_found_by_propagation_alone_give_checked_certificates():
+    # []([]s -> s) is valid by reflexivity alone: its box gets the lemma "-> []a" before any
+    # witness search, and the certificate proves it with a hypothesis-free necessitation.
+    for text in ["([](p -> q) & [](q -> r)) | []([]s -> s)", "~[](p | ~p) -> q"]:
+        res = prove(text)
+        assert res.verdict == "valid" and res.stats["unconditional_lemmas"] >= 1
+        doc = res.to_document()
+        assert check_result_document(doc).ok
+        steps = cert.decode(doc["certificate"])["steps"]
+        assert any(s[0] == "n" and s[2] == [] for s in steps), steps
+
+
+def test_hinting_an_unhinted_proof_gives_the_same_verdict_for_the_checker():
+    # The prover's hint pass turns a /1 step list into /2 steps the checker accepts; a /1
+    # list with a step that is not RUP is refused (HintError), never hinted into a proof.
+    from workers.prover.hints import HintError, hint_lemmas_proof
+
+    text = "[](p -> q) -> ([]p -> []q)"
+    f = parse_formula(text)
+    enc = encode(f)
+    old = _as_v1(cert.decode(_doc(text)["certificate"]))
+    steps = hint_lemmas_proof(
+        enc.nvars, enc.clauses, enc.box_arg, enc.root, old["steps"], lambda: None
+    )
+    proof = {"format": cert.FORMAT, "encoding": cert.ENCODING, "kind": "lemmas", "steps": steps}
+    assert cert.check_certificate(f, _canonical(proof))[0]
+    b = enc.boxes[0]
+    with pytest.raises(HintError):
+        hint_lemmas_proof(enc.nvars, enc.clauses, enc.box_arg, enc.root, [["a", b]], lambda: None)
