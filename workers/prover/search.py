@@ -95,10 +95,12 @@ WORLDS_LITERALS_PER_ROUND = 500
 WORLDS_FREE_LITERALS = 50_000
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
-# threshold grows 4x.  One attempt is capped at LP_SECONDS (HiGHS time limit; the
-# Python parts are linear in the clauses), so stop requests wait at most about that.
+# threshold grows 4x.  One attempt is capped at LP_SECONDS, doubled after each attempt that
+# does not refute, up to LP_MAX_SECONDS (HiGHS time limit; the Python parts are linear in
+# the clauses), so stop requests wait at most about that.
 LP_CONFLICTS = 5_000
 LP_SECONDS = 1.0
+LP_MAX_SECONDS = 4.0
 # Lemma generalisation by cutting planes: when one box has failed its witness this many times
 # (then 4x more), the hypotheses are shrunk with LP refutations as the oracle (QuickXplain),
 # within GEN_SECONDS.  Many lemmas for one box mean the loop enumerates its hypotheses.
@@ -264,6 +266,7 @@ class _Cegar:
         # Cutting planes: the clauses the solver holds (encoding + lemmas) for the LP,
         # built on first use; cut step bodies by lemma index and for the final refutation.
         self.lp_conflicts = LP_CONFLICTS
+        self.lp_seconds = LP_SECONDS
         self.lp_attempts = 0
         self.clause_db: cert.RupChecker | None = None
         self.cuts: dict[int, dict] = {}
@@ -295,6 +298,9 @@ class _Cegar:
             if self.last_cut is not None:
                 return False
             self.lp_conflicts *= 4
+            # The LP budget grows too: an attempt cut short by its time limit (a busy
+            # machine) must not fail the same way forever while CDCL cannot succeed.
+            self.lp_seconds = min(LP_MAX_SECONDS, 2 * self.lp_seconds)
             self.solver.conf_budget(-1)
             r = self.solver.solve_limited(assumptions=assumptions, expect_interrupt=True)
         if r is None:
@@ -316,7 +322,7 @@ class _Cegar:
 
     def _cutting_planes(self, assumptions: list[int]) -> tuple[dict, list[int]] | None:
         self.lp_attempts += 1
-        deadline = min(self.watch.deadline, time.monotonic() + LP_SECONDS)
+        deadline = min(self.watch.deadline, time.monotonic() + self.lp_seconds)
         found = lp.refute(self._db(), assumptions, deadline, self.watch.deadline)
         self.watch.raise_if_stopped()
         if found is not None:
