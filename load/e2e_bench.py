@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,20 +34,10 @@ import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL_FORMULAS = (  # small S5 problems, valid and invalid, a few milliseconds each
-    "[]p -> p",
-    "p -> <>p",
-    "[]p -> [][]p",
-    "<>p -> []<>p",
-    "[](p -> q) -> ([]p -> []q)",
-    "<>[]p -> []p",
-    "p -> []p",
-    "<>p -> []p",
-    "[](p | q) -> ([]p | []q)",
-    "<>p & <>q -> <>(p & q)",
-    "[]<>p -> <>[]p",
-    "(<>(p & q) | <>(p & r)) -> <>p",
-)
+sys.path.insert(0, str(ROOT))  # run as a script: `load` is a package beside it
+
+from load.mix import SMALL_FORMULAS  # noqa: E402
+from load.service import Services, machine, tree_cpu_seconds  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -79,150 +65,7 @@ def summarize(name: str, latencies: list[float], errors: int, wall: float) -> di
     }
 
 
-# --- the service under test ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pxl(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", *args]
-
-
-class Services:
-    """`pxl serve` + `pxl worker` (or the no-op worker) as child processes on loopback."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        worker_processes: int,
-        log_dir: Path,
-        pool: str,
-        extra_env: dict[str, str] | None = None,
-    ):
-        tag = uuid.uuid4().hex[:8]
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.worker_processes = worker_processes
-        self.pool = pool
-        self.log_dir = log_dir
-        self.env = {
-            **os.environ,
-            "PXL_REDIS_URL": redis_url,
-            "PXL_KEY_PREFIX": f"pxlbench:{tag}:",
-            "PXL_QUEUE_NAME": f"pxlbench-{tag}",
-            "PXL_AUTH_DISABLED": "true",  # loopback only; the bench measures the job path
-            "PXL_RATE_LIMIT_ENABLED": "false",
-            "PXL_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-            **(extra_env or {}),
-        }
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def _start(self, name: str, argv: list[str]) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
-        self.procs[name] = subprocess.Popen(
-            argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-
-    def start_api(self) -> None:
-        self._start(
-            "api",
-            pxl("serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"),
-        )
-
-    def start_worker(self) -> None:
-        self._start(
-            "worker",
-            pxl(
-                "worker",
-                "--concurrency",
-                str(self.worker_processes),
-                "--pool",
-                self.pool,
-                "--loglevel",
-                "warning",
-            ),
-        )
-
-    def start_noop_worker(self) -> None:
-        self._start(
-            "noop",
-            [
-                sys.executable,
-                str(ROOT / "load" / "noop_worker.py"),
-                "--concurrency",
-                str(self.worker_processes),
-                "--pool",
-                self.pool,
-            ],
-        )
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
-
-    def wait_healthy(self, need_worker: bool, timeout: float = 60.0) -> dict:
-        deadline = time.monotonic() + timeout
-        body: dict = {}
-        while time.monotonic() < deadline:
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"{name} exited ({proc.returncode}); see {self.log_dir / (name + '.log')}"
-                    )
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                body = httpx.get(self.url + "/v1/health", timeout=2).json()
-                if body.get("redis") and (body.get("workers_online") or not need_worker):
-                    return body
-            time.sleep(0.2)
-        raise RuntimeError(f"service not healthy in {timeout:.0f} s: {body}")
-
-    def wait_workers_gone(self, store_redis: redis.Redis, timeout: float = 30.0) -> None:
-        prefix = self.env["PXL_KEY_PREFIX"]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and store_redis.keys(prefix + "worker:*"):
-            time.sleep(0.2)
-
-    def cleanup_keys(self, client: redis.Redis) -> int:
-        keys = list(client.scan_iter(match=self.env["PXL_KEY_PREFIX"] + "*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        return len(keys)
-
-
 # --- where the CPU goes ------------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User+system CPU seconds of a process and its live children (Linux /proc)."""
-    total = 0.0
-    pids = [pid]
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-        pids += [int(p) for p in out.stdout.split()]
-    for p in pids:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
-
 
 def cpu_snapshot(services: Services | None, client: redis.Redis) -> dict[str, float]:
     times = os.times()
@@ -427,22 +270,6 @@ def noop_phase(env: dict, clients: int, requests: int, max_seconds: float, warmu
 
 
 # --- main -------------------------------------------------------------------------------
-
-
-def machine() -> dict:
-    info = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-    }
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
-    return info
 
 
 def main(argv: list[str] | None = None) -> int:

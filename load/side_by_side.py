@@ -41,16 +41,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from load.e2e_bench import (  # noqa: E402 (the repository root is put on the path first)
-    ROOT,
-    SMALL_FORMULAS,
-    RawHTTP,
-    Services,
-    free_port,
-    machine,
-    summarize,
-    tree_cpu_seconds,
-)
+from load.e2e_bench import RawHTTP, summarize  # noqa: E402 (the repository root is put on the path first)
+from load.mix import SMALL_FORMULAS  # noqa: E402
+from load.service import ROOT, Services, free_port, machine, tree_cpu_seconds  # noqa: E402
 
 TOKEN_USES = 15  # requests per client id and phase: under the limiter's burst (20)
 
