@@ -11,8 +11,8 @@ and a probe that submits one small proof a second (``Prefer: wait=5``) to time t
 
     .venv/bin/python load/faults.py --redis-port 18850 --port 18851 --out /tmp/pxl-faults
 
-Recovery of a fault: from the fault to the first probe answered (200, < 1 s) after which every
-probe of that fault's window was answered; 0 when no probe failed.  Exit code 0 exactly when
+Recovery of a fault: from the fault to the first probe answered 200 (its job finished within
+the wait) after which every probe of that fault's window was; 0 when no probe failed.  Exit code 0 exactly when
 no job was lost or finished twice.
 """
 
@@ -50,8 +50,6 @@ from load.service import (  # noqa: E402
     write_clients,
 )
 
-PROBE_OK_SECONDS = 1.0
-
 
 class OwnRedis:
     """A redis-server child with the production config, on a loopback port of ours."""
@@ -66,11 +64,15 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        # The production file less its container paths (redis applies `dir` as it reads it).
+        conf = self.data_dir / "redis.conf"
+        conf.write_text("".join(
+            line for line in (ROOT / "compose" / "redis" / "redis.conf").open()
+            if not line.startswith(("dir ", "bind ", "port "))))
         log = (self.data_dir / "redis.log").open("ab")
         self.proc = subprocess.Popen(
-            ["redis-server", str(ROOT / "compose" / "redis" / "redis.conf"), "--bind",
-             "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
-             "--daemonize", "no", "--save", ""],
+            ["redis-server", str(conf), "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.data_dir), "--daemonize", "no", "--save", ""],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
@@ -129,7 +131,7 @@ class Probe(threading.Thread):
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     row["status"] = type(exc).__name__
                 row["latency_s"] = round(time.monotonic() - sent, 3)
-                row["ok"] = row["status"] == 200 and row["latency_s"] < PROBE_OK_SECONDS
+                row["ok"] = row["status"] == 200  # finished within its Prefer: wait
                 self.rows.append(row)
                 self.stop_event.wait(max(0.0, 1.0 - (time.monotonic() - sent)))
 
@@ -144,7 +146,7 @@ class Probe(threading.Thread):
                 else None
         return {
             "probes": len(rows),
-            "probes_failed_or_slow": len(failed),
+            "probes_not_200": len(failed),
             "probe_statuses": sorted({str(r["status"]) for r in failed}),
             "max_probe_latency_s": max((r["latency_s"] for r in rows), default=None),
             "recovery_s": recovery,
@@ -287,8 +289,8 @@ def print_report(report: dict, out: Path) -> None:
     for name, f in [("before the faults", report.get("before_faults", {})),
                     *report["faults"].items()]:
         loc = f.get("locust", {})
-        print(f"- {name}: probes {f.get('probes')} ({f.get('probes_failed_or_slow')} failed or "
-              f"> 1 s: {f.get('probe_statuses')}), max probe latency "
+        print(f"- {name}: probes {f.get('probes')} ({f.get('probes_not_200')} "
+              f"not 200: {f.get('probe_statuses')}), max probe latency "
               f"{f.get('max_probe_latency_s')} s, recovery {f.get('recovery_s')} s; Locust "
               f"{loc.get('requests')} requests, {loc.get('failures')} failed")
     slo = report.get("slo") or {}

@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-port", type=int, help="receiver port (default: a free one)")
     parser.add_argument("--sample-seconds", type=float, default=5.0)
     parser.add_argument("--out", type=Path, help="results folder (default: a temp folder)")
+    parser.add_argument("--keep-keys", action="store_true",
+                        help="leave the run's Redis keys (job records) for inspection")
     args = parser.parse_args(argv)
 
     stages = args.stages or PROFILES[args.profile]
@@ -187,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         report["jobs_audit"] = audit_when_final(client, services.key_prefix, accepted, 60.0)
     finally:
         services.stop_all()
-        services.cleanup_keys(client)
+        if not args.keep_keys:
+            services.cleanup_keys(client)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_report(report)
     if report["jobs_audit"]["ok"] is False:

@@ -17,6 +17,7 @@ import csv
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,14 @@ def row_of(report: dict, users: int) -> dict:
     }
 
 
+def wait_for_quiet(loadavg: float, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while loadavg and time.monotonic() < deadline:
+        if float(Path("/proc/loadavg").read_text().split()[0]) < loadavg:
+            return
+        time.sleep(5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2")
@@ -69,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="API port (default: a free one)")
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--out", type=Path, help="folder for each run's results")
+    parser.add_argument("--quiet-loadavg", type=float, default=0.0,
+                        help="before each run wait (up to --quiet-wait s) until the 1-minute "
+                             "load average is below this (a shared machine; 0: don't wait)")
+    parser.add_argument("--quiet-wait", type=float, default=300.0)
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="pxl-stress-"))
     args.csv.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                             "--redis-url", args.redis_url, "--out", str(run_dir)]
                 if args.port:
                     run_argv += ["--port", str(args.port)]
+                wait_for_quiet(args.quiet_loadavg, args.quiet_wait)
                 run.main(run_argv)
                 report = json.loads((run_dir / "report.json").read_text())
                 rows.append(row_of(report, users))
