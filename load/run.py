@@ -209,7 +209,8 @@ def print_report(report: dict) -> None:
     if slo:
         print(f"jobs {slo['jobs']} ({slo['jobs_per_s']}/s), requests {slo['requests']} "
               f"({slo['requests_per_s']}/s); e2e p50/p95/p99/max {slo['e2e_p50_ms']}/"
-              f"{slo['e2e_p95_ms']}/{slo['e2e_p99_ms']}/{slo['e2e_max_ms']} ms; error rate "
+              f"{slo['e2e_p95_ms']}/{slo['e2e_p99_ms']}/{slo['e2e_max_ms']} ms (polled flows p50/p95 "
+              f"{slo.get('polled_p50_ms')}/{slo.get('polled_p95_ms')} ms); error rate "
               f"{slo['error_rate']:.2%} ({slo['failed']} failed); 429s {slo['rate_limited_429']};"
               f" max queue depth {slo['max_queue_depth']:g}")
         if slo.get("limiter"):

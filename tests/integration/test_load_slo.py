@@ -64,7 +64,7 @@ def run_locust(load_service, out, stages: str, *extra: str) -> tuple[int, dict, 
 def test_the_short_profile_meets_the_slos_and_no_job_is_lost(load_service, tmp_path):
     rc, summary, accepted = run_locust(load_service, tmp_path / "short", PROFILES["short"])
 
-    assert summary["breaches"] == [], summary
+    assert summary["breaches"] == [], json.dumps(summary)
     assert rc == 0
     assert summary["jobs"] >= 100 and summary["queue_depth_scrapes"] >= 30
     assert summary["webhook_deliveries"] >= 1 and summary["webhook_bad_signatures"] == 0
