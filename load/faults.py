@@ -52,7 +52,9 @@ from load.service import (  # noqa: E402
 
 
 class OwnRedis:
-    """A redis-server child with the production config, on a loopback port of ours."""
+    """A redis-server child with the production config, on a fixed loopback port of ours (the
+    service must find it again after the restart; workers.embedded.RedisServer picks a new
+    free port and its own settings on every start)."""
 
     def __init__(self, port: int, data_dir: Path):
         self.port, self.data_dir = port, data_dir

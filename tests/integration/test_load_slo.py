@@ -9,7 +9,9 @@ stress, soak and fault runs are load/run.py, load/stress.py and load/faults.py (
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import redis
@@ -19,6 +21,14 @@ from load.service import Services, audit_when_final, free_port, locust_command, 
 from tests.integration.conftest import ROOT, WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# Latency on a machine other work oversubscribes measures that work, not the service: outside
+# CI (which runs alone) the SLO figures are asserted only below this 1-minute load average.
+BUSY_LOADAVG = 3 * (os.cpu_count() or 1)
+
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +73,21 @@ def run_locust(load_service, out, stages: str, *extra: str) -> tuple[int, dict, 
 
 def test_the_short_profile_meets_the_slos_and_no_job_is_lost(load_service, tmp_path):
     rc, summary, accepted = run_locust(load_service, tmp_path / "short", PROFILES["short"])
+    busy = load_average()
 
-    assert summary["breaches"] == [], json.dumps(summary)
-    assert rc == 0
     assert summary["jobs"] >= 100 and summary["queue_depth_scrapes"] >= 30
+    assert summary["error_rate"] < 0.05, json.dumps(summary)
     assert summary["webhook_deliveries"] >= 1 and summary["webhook_bad_signatures"] == 0
     api, _ = load_service
     audit = audit_when_final(redis.Redis.from_url(api.env["PXL_REDIS_URL"]), api.key_prefix,
                              accepted, timeout=30)
     assert len(accepted) >= summary["jobs"]
     assert audit["lost"] == 0 and audit["finished_twice"] == 0, audit
+    if os.environ.get("CI") != "true" and busy >= BUSY_LOADAVG:
+        pytest.skip(f"SLO figures not judged: load average {busy} on {os.cpu_count()} cores "
+                    f"(other work); breaches {summary['breaches']}")
+    assert summary["breaches"] == [], json.dumps(summary)
+    assert rc == 0
 
 
 def test_the_gate_fails_when_a_threshold_is_broken(load_service, tmp_path):
