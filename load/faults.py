@@ -146,8 +146,12 @@ class Probe(threading.Thread):
             after = [r for r in rows if r["t_s"] > last_bad and r["ok"]]
             recovery = round(after[0]["t_s"] + after[0]["latency_s"] - start, 1) if after \
                 else None
+        first_ok = next((r for r in rows if r["ok"]), None)
         return {
             "probes": len(rows),
+            # from the fault until the first probe sent after it came back 200
+            "first_200_after_s": round(first_ok["t_s"] + first_ok["latency_s"] - start, 1)
+            if first_ok else None,
             "probes_not_200": len(failed),
             "probe_statuses": sorted({str(r["status"]) for r in failed}),
             "max_probe_latency_s": max((r["latency_s"] for r in rows), default=None),
@@ -293,7 +297,8 @@ def print_report(report: dict, out: Path) -> None:
         loc = f.get("locust", {})
         print(f"- {name}: probes {f.get('probes')} ({f.get('probes_not_200')} "
               f"not 200: {f.get('probe_statuses')}), max probe latency "
-              f"{f.get('max_probe_latency_s')} s, recovery {f.get('recovery_s')} s; Locust "
+              f"{f.get('max_probe_latency_s')} s, first 200 after {f.get('first_200_after_s')} s, "
+              f"recovery {f.get('recovery_s')} s; Locust "
               f"{loc.get('requests')} requests, {loc.get('failures')} failed")
     slo = report.get("slo") or {}
     if slo:
