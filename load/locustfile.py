@@ -152,7 +152,7 @@ class PxlUser(FastHttpUser):
                 elif self._limited(r, "/v1/auth/token"):
                     continue
                 else:
-                    r.failure(f"HTTP {r.status_code}: {r.text[:200]}")
+                    r.failure(f"HTTP {r.status_code}: {(r.text or '')[:200]}")
                     gevent.sleep(1.0)
 
     def _limited(self, r, name: str) -> bool:
