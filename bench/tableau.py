@@ -75,8 +75,5 @@ def families() -> None:
 
 
 if __name__ == "__main__":
-    default = ROOT / "bench" / "sample.jsonl"
-    if not default.exists():
-        default = Path("/work/shared/bench/sample.jsonl")
-    sample(Path(sys.argv[1]) if len(sys.argv) > 1 else default)
+    sample(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "sample.jsonl")
     families()
