@@ -4,11 +4,15 @@ the queue filling and draining on the dashboard.  Any browser console error fail
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import CLIENT_ID, CLIENT_SECRET, screenshot
+from workers.prover import check_result_document
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,7 +77,12 @@ def test_a_valid_formula_shows_its_checked_tableau(signed_in):
     expect(tree.locator(".closed")).to_have_count(2)
     expect(tree.locator(".tentry", has_text="π from")).to_have_count(1)  # one new world
     expect(page.locator("#trace")).to_contain_text("tableau")
-    assert page.locator("#download").get_attribute("href").startswith("blob:")
+    # the downloaded result document is one `pxl check` accepts (tableau included)
+    with page.expect_download() as download:
+        page.click("#download")
+    doc = json.loads(Path(download.value.path()).read_text())
+    report = check_result_document(doc)
+    assert report.ok and "tableau: closed tableau" in report.reason, report.reason
     expect(page.locator("#recent")).to_contain_text("valid")
     screenshot(page, "proofs-valid")
 
