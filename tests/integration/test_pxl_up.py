@@ -82,6 +82,10 @@ def test_jobs_and_tokens_survive_a_restart_of_pxl_up(pxl_env, tmp_path):
         # the last lines are what a user needs; no Celery banner, no root warning
         assert "export TOKEN=" in lines[-4] and "curl -s -X POST" in lines[-2], text
         assert lines[-1].startswith("Docs:"), text
+        # the web console, signed in with the same token (in the #fragment, never sent)
+        assert f"Web console, signed in: http://127.0.0.1:{port}/#token={token}" in text, text
+        console = httpx.get(f"http://127.0.0.1:{port}/proofs", timeout=10)
+        assert console.status_code == 200 and "Proof Console" in console.text
         assert "celery@" not in text and "superuser privileges" not in text, text
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/proofs", json={"formula": VALID},
                             headers={"Authorization": f"Bearer {token}", "Prefer": "wait=20"},
