@@ -51,6 +51,8 @@ TOKEN_USES = 15  # requests per client id and phase: under the limiter's burst (
 class PrivateRedis:
     """A throw-away redis-server on loopback (no persistence) whose CPU is one service's."""
 
+    client = None
+
     def __init__(self, workdir: Path):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -61,7 +63,7 @@ class PrivateRedis:
         )
         import redis
 
-        client = redis.Redis.from_url(self.url)
+        self.client = client = redis.Redis.from_url(self.url)
         for _ in range(100):
             with contextlib.suppress(redis.RedisError):
                 if client.ping():
@@ -216,6 +218,7 @@ async def phase(service, clients: int, requests: int, warmup: int, max_seconds: 
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 errors.append(str(exc))
 
+    service.redis.client.config_resetstat()  # our own server: its command counts are this phase's
     before = cpu_seconds(service.pids())
     start = time.perf_counter()
     await asyncio.gather(*(client_loop(i) for i in range(clients)))
@@ -226,6 +229,11 @@ async def phase(service, clients: int, requests: int, warmup: int, max_seconds: 
     done = max(len(latencies) + len(errors), 1)
     result["cpu_ms_per_job"] = {k: round((after[k] - before[k]) * 1000 / done, 3) for k in after}
     result["cpu_ms_per_job"]["total"] = round(sum(result["cpu_ms_per_job"].values()), 3)
+    result["redis_calls_per_job"] = {
+        name.removeprefix("cmdstat_"): round(stat["calls"] / done, 2)
+        for name, stat in service.redis.client.info("commandstats").items()
+        if name != "cmdstat_info"
+    }
     if errors:
         result["first_errors"] = errors[:3]
     return result
@@ -236,6 +244,7 @@ def median_of(runs: list[dict]) -> dict:
            for k in ("throughput_per_s", "p50_ms", "p95_ms", "p99_ms")}
     out["cpu_ms_per_job"] = {k: statistics.median(r["cpu_ms_per_job"][k] for r in runs)
                              for k in runs[0]["cpu_ms_per_job"]}
+    out["redis_calls_per_job"] = runs[-1]["redis_calls_per_job"]
     out["errors"] = sum(r["errors"] for r in runs)
     out["requests"] = sum(r["requests"] for r in runs)
     return out
@@ -310,6 +319,15 @@ def print_table(report: dict) -> None:
         print(f"| {'on' if row['auth_and_rate_limit'] else 'off'} | {row['clients']} | "
               f"{q['cpu_per_job']} | {q['throughput']} | {q['p50']} | {q['p95']} | "
               f"{q['p99']} |")
+    print()
+    print("Redis commands per job (last run; commands inside Lua scripts included):")
+    for row in report["rows"]:
+        for name in ("ours", "naive"):
+            calls = row[name]["redis_calls_per_job"]
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
+                              if v >= 0.05)
+            print(f"  auth {'on' if row['auth_and_rate_limit'] else 'off'}, {row['clients']} "
+                  f"clients, {name}: {sum(calls.values()):.1f} ({shown})")
 
 
 def main(argv: list[str] | None = None) -> int:
