@@ -332,8 +332,13 @@ def webhook_delivery(outcome: str) -> None:
 
 def proof_cache(outcome: str) -> None:
     """outcome: hit | miss | bypass (a proof job's use of the result cache)"""
+    _record(lambda p, _prefix, settings: write_proof_cache(p, settings, outcome))
+
+
+def write_proof_cache(pipe, settings: Settings, outcome: str) -> None:
+    """proof_cache's count on a pipeline of the caller's (with the cache entry it writes)."""
     labels = {"outcome": _label_value(outcome)}
-    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_proof_cache_total", labels))
+    _count(pipe, settings.key_prefix, "pxl_proof_cache_total", labels)
 
 
 def rate_limit_rejection() -> None:

@@ -45,6 +45,8 @@ class JobContext:
         self._checked_at = time.monotonic()
         self._last_progress = float("-inf")
         self._lock = threading.Lock()
+        self._cache_key: str | None = None  # this job's result cache entry, once computed
+        self._cache_outcome: str | None = None  # a miss or bypass not counted yet
 
     def should_stop(self) -> bool:
         """True once the job's cancel flag is set.  Cheap: Redis is asked at most every
@@ -77,29 +79,39 @@ class JobContext:
 
     def cached_result(self, params: dict) -> dict | None:
         """The owner's cached result for these params (workers/cache.py), marked as cached,
-        or None; counts the hit or miss. Redis trouble is a miss."""
+        or None; counts a hit now, a miss or bypass with ``remember_result`` (one round trip
+        for both). Redis trouble is a miss."""
         if self.owner is None:
             return None
         if params.get("cache") is False:
-            metrics.proof_cache("bypass")
+            self._cache_outcome = "bypass"
             return None
         with contextlib.suppress(Exception):
-            key = cache.cache_key(self.store.prefix, self.owner, params)
-            found = cache.lookup(self.store.r, key)
+            self._cache_key = cache.cache_key(self.store.prefix, self.owner, params)
+            found = cache.lookup(self.store.r, self._cache_key)
             if found is not None:
                 job_id, result = found
                 metrics.proof_cache("hit")
                 return {**result, "cached": True, "cached_from": job_id}
-        metrics.proof_cache("miss")
+        self._cache_outcome = "miss"
         return None
 
-    def remember_result(self, params: dict, result: dict) -> None:
+    def remember_result(self, params: dict, result: dict | None) -> None:
+        """Keep ``result`` in the owner's cache (None: the proof failed, keep nothing) and
+        count the miss or bypass that ``cached_result`` saw, in one round trip."""
         if self.owner is None:
             return
+        outcome, self._cache_outcome = self._cache_outcome, None
         with contextlib.suppress(Exception):  # the cache is an optimisation
-            key = cache.cache_key(self.store.prefix, self.owner, params)
-            cache.remember(self.store.r, key, self.job_id, result,
-                           self.store.settings.job_ttl_seconds)
+            pipe = self.store.r.pipeline(transaction=False)
+            if result is not None:
+                key = self._cache_key or cache.cache_key(self.store.prefix, self.owner, params)
+                cache.remember(pipe, key, self.job_id, result,
+                               self.store.settings.job_ttl_seconds)
+            if outcome:
+                metrics.write_proof_cache(pipe, get_settings(), outcome)
+            if len(pipe):
+                pipe.execute()
 
 
 Runner = Callable[[dict, JobContext], dict]
@@ -113,8 +125,11 @@ def run_proof(params: dict, ctx: JobContext) -> dict:
     cached = ctx.cached_result(params)
     if cached is not None:
         return cached
-    document = prove_params(params, ctx)
-    ctx.remember_result(params, document)
+    document = None
+    try:
+        document = prove_params(params, ctx)
+    finally:  # the miss or bypass is counted even when the proof raised
+        ctx.remember_result(params, document)
     return document
 
 

@@ -35,6 +35,7 @@ def test_a_second_proof_of_a_formula_is_a_visible_cache_hit(client, tokens, work
         assert check_result_document(second["result"]).ok  # still verifiable on its own
     metrics = client.get("/v1/metrics", params={"section": "fleet"}, headers=alice).text
     assert 'pxl_proof_cache_total{outcome="hit"}' in metrics
+    assert 'pxl_proof_cache_total{outcome="miss"}' in metrics  # counted with the entry
 
 
 def test_the_cache_is_per_client_and_bypassed_with_no_cache(client, tokens, worker):
@@ -44,6 +45,8 @@ def test_the_cache_is_per_client_and_bypassed_with_no_cache(client, tokens, work
     fresh = proved(client, alice, K, **{"Cache-Control": "no-cache"})
     assert "cached" not in fresh["result"] and fresh["id"] != first["id"]
     assert fresh["params"]["cache"] is False
+    metrics = client.get("/v1/metrics", params={"section": "fleet"}, headers=alice).text
+    assert 'pxl_proof_cache_total{outcome="bypass"}' in metrics
 
 
 def test_unknown_verdicts_are_not_cached(client, tokens, worker):
