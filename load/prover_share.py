@@ -1,4 +1,4 @@
-"""The prover's own CPU per job for the formulas the load benches send (load/e2e_bench.py
+"""The prover's own CPU per job for the formulas the load benches send (load/mix.py
 SMALL_FORMULAS, in turn): reading the formula, the search with its certificate (and the
 checked tableau for small valid ones), the result document and its JSON.  This is work the
 naive no-op endpoint of load/side_by_side.py does not do; it sets the floor under our
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from load.e2e_bench import SMALL_FORMULAS  # noqa: E402
+from load.mix import SMALL_FORMULAS  # noqa: E402
 from workers.prover.reader import read_formula  # noqa: E402
 from workers.prover.search import prove  # noqa: E402
 
