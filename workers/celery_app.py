@@ -19,6 +19,7 @@ import base64
 import contextlib
 import functools
 import json
+import logging
 import os
 import socket
 import threading
@@ -31,7 +32,10 @@ from workers import heartbeats, logs, tracing
 from workers.connection import broker, redis_client
 from workers.jobs import JobStore
 from workers.keys import broker_prefix, broker_queue_keys, webhook_queue
+from workers.reconciler import run_pass
 from workers.settings import Settings, get_settings
+
+reconciler_log = logging.getLogger("pxl.reconciler")
 
 RUN_JOB = "pxl.run_job"
 DELIVER_WEBHOOK = "pxl.deliver_webhook"
@@ -134,10 +138,41 @@ class Heartbeat(bootsteps.StartStopStep):
     shutdown = stop
 
 
+class Reconcile(bootsteps.StartStopStep):
+    """Offers every beat to run a reconciler pass (workers.reconciler); a Redis lock lets one
+    process of the whole cluster run each."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.tref = None
+        self.store = None
+
+    def start(self, parent):
+        settings = get_settings()
+        self.store = job_store(settings)
+        self.tref = parent.timer.call_repeatedly(settings.worker_heartbeat_seconds, self.run)
+
+    def run(self):
+        try:
+            run_pass(self.store)
+        except Exception:  # noqa: BLE001 - Redis trouble: the next beat tries again
+            reconciler_log.warning("reconciler pass failed", exc_info=True)
+
+    def stop(self, parent):
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    shutdown = stop
+
+
 def make_app(settings: Settings) -> Celery:
     celery = Celery("pxl", include=["workers.tasks"], set_as_current=False)
     celery.conf.update(celery_config(settings))
     celery.steps["consumer"].add(Heartbeat)
+    celery.steps["consumer"].add(Reconcile)
     return celery
 
 

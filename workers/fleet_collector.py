@@ -28,6 +28,7 @@ from workers.metrics import (
     GAUGES,
     HISTOGRAMS,
     LATENCY_BUCKETS,
+    RECONCILE_ACTIONS,
     SEP,
     WEBHOOK_OUTCOMES,
     format_le,
@@ -76,6 +77,7 @@ def counter_families(raw: dict[str, str]) -> list:
         "pxl_backpressure_rejections_total": [(k,) for k in KINDS],
         "pxl_webhook_deliveries_total": [(o,) for o in WEBHOOK_OUTCOMES],
         "pxl_rate_limit_rejections_total": [()],
+        "pxl_jobs_reconciled_total": [(a,) for a in RECONCILE_ACTIONS],
     }
     for name, series in defaults.items():
         for values in series:

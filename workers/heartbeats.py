@@ -4,6 +4,10 @@
 A worker writes ``workers.keys.worker_key`` (its record, with a TTL of three beats) and its
 score in ``workers.keys.workers_key`` every settings.worker_heartbeat_seconds (the Celery
 bootstep in workers.celery_app); it counts as online while its last beat is that recent.
+
+The process running a job holds the job's lease (workers.keys.lease_key) the same way: set
+when the job begins, renewed every beat while it runs, gone ``lease_seconds`` after the
+process dies (workers.reconciler acts on that).
 """
 
 from __future__ import annotations
@@ -28,9 +32,14 @@ def supervisor_info() -> dict:
     return {"supervisor": int(pid), "processes": int(processes)}
 
 
+def lease_seconds(settings: Settings) -> int:
+    """How long a job's lease outlives its last renewal: three beats."""
+    return max(1, int(settings.worker_heartbeat_seconds * 3))
+
+
 def heartbeat(client, settings: Settings, worker_id: str, info: dict) -> None:
     now = time.time()
-    ttl = max(1, int(settings.worker_heartbeat_seconds * 3))
+    ttl = lease_seconds(settings)
     record = {"id": worker_id, "last_seen": rfc3339(now), **info}
     workers = keys.workers_key(settings.key_prefix)
     with client.pipeline(transaction=True) as pipe:

@@ -48,7 +48,8 @@ from workers.record import (
 )
 from workers.settings import Settings
 
-# finish(): a job leaves a non-terminal status once, with exactly one final event.
+# finish(): a job leaves a non-terminal status once, with exactly one final event, and
+# leaves the active set; its lease ends.  KEYS: job, events, metrics' 3, active, lease.
 _FINISH_LUA = """
 local current = redis.call('HMGET', KEYS[1], 'id', 'status')
 if not current[1] then return false end
@@ -58,6 +59,8 @@ local fields = {'status', ARGV[1], 'finished_at', ARGV[2], 'result', ARGV[3], 'e
 if ARGV[5] ~= '' then table.insert(fields, 'progress'); table.insert(fields, ARGV[5]) end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZREM', KEYS[6], string.sub(current[1], 2, -2))  -- no longer active (its id)
+redis.call('DEL', KEYS[7])  -- its lease
 local names = {__NAMES__}
 local raw = redis.call('HMGET', KEYS[1], unpack(names))
 local parts = {}
@@ -72,7 +75,8 @@ return doc
 
 
 # begin(), the common case: a queued (or redelivered running) job, not cancelled, with
-# deliveries left, becomes running in one round trip.  Anything else answers {0} and
+# deliveries left, becomes running (and its runner takes the lease) in one round trip.
+# KEYS: job, events, metrics' 2, lease; ARGV[12]: the lease's seconds.  Anything else answers {0} and
 # begin() decides in a WATCH transaction.  Returns the record's fields.
 _BEGIN_LUA = """
 local raw = redis.call('HGETALL', KEYS[1])
@@ -89,6 +93,7 @@ attempts = attempts + 1
 redis.call('HSET', KEYS[1], 'status', '"running"', 'started_at', ARGV[2],
            'attempts', tostring(attempts), '_started_ts', ARGV[1], '_runner', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[12])  -- the lease of the running process
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'started',
            'data', '{"status":"running","attempt":' .. attempts .. '}')
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -178,6 +183,9 @@ class JobStore:
     def owner_key(self, owner: str) -> str:
         return keys.owner_key(self.prefix, owner)
 
+    def lease_key(self, job_id: str) -> str:
+        return keys.lease_key(self.prefix, job_id)
+
     def idempotency_key(self, owner: str, key: str) -> str:
         return keys.idempotency_key(self.prefix, owner, key)
 
@@ -241,6 +249,7 @@ class JobStore:
             pipe.zadd(owner_key, {job_id: 0})
             pipe.zremrangebylex(owner_key, "-", "(" + id_floor(now - ttl))
             pipe.expire(owner_key, ttl)
+            pipe.zadd(keys.active_key(self.prefix), {job_id: now})
             event_position = len(pipe.command_stack)
             events.append_event(pipe, self.settings, job_id, "queued", {"status": "queued"})
             if self._job_message is not None:
@@ -258,6 +267,7 @@ class JobStore:
             with self.r.pipeline(transaction=True) as pipe:
                 pipe.delete(key, self.events_key(job_id))
                 pipe.zrem(owner_key, job_id)
+                pipe.zrem(keys.active_key(self.prefix), job_id)
                 if idem_key:
                     pipe.delete(idem_key)
                 job_commands = len(pipe.command_stack)
@@ -428,6 +438,24 @@ class JobStore:
         """host:pid of the process that ran (or runs) the job's latest delivery."""
         return self.r.hget(self.job_key(job_id), RUNNER)
 
+    def republish(self, job_id: str) -> bool:
+        """Hand a job that is not terminal to the queue again (its message was lost); False
+        when it is gone or terminal.  begin() makes any extra delivery harmless."""
+        raw = self.r.hmget(self.job_key(job_id), "status", "params")
+        if raw[0] is None or json.loads(raw[0]) in TERMINAL_STATUSES:
+            return False
+        self._enqueue(job_id, json.loads(raw[1]))
+        return True
+
+    def renew_lease(self, job_id: str) -> bool:
+        """Extend this process's lease on a running job; False once it is not ours."""
+        lease = self.lease_key(job_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.get(lease)
+            pipe.expire(lease, heartbeats.lease_seconds(self.settings), xx=True)
+            holder, _ = pipe.execute()
+        return holder == _runner_id()
+
     def cancel_requested(self, job_id: str) -> bool:
         return self.r.hget(self.job_key(job_id), CANCEL) == "1"
 
@@ -442,9 +470,10 @@ class JobStore:
         now = time.time()
         metric_keys, metric_args = metrics.started_script_args(self.settings, now)
         reply = self._begin_script(
-            keys=[key, self.events_key(job_id), *metric_keys],
+            keys=[key, self.events_key(job_id), *metric_keys, self.lease_key(job_id)],
             args=[repr(now), dumps(rfc3339(now)), _runner_id(), self.settings.job_ttl_seconds,
-                  self.settings.job_events_maxlen, self.settings.job_max_attempts, *metric_args])
+                  self.settings.job_events_maxlen, self.settings.job_max_attempts, *metric_args,
+                  heartbeats.lease_seconds(self.settings)])
         if not reply:
             return None
         if len(reply) > 1:
@@ -491,6 +520,8 @@ class JobStore:
                 RUNNER: _runner_id(),
             })
             pipe.expire(key, self.settings.job_ttl_seconds)
+            pipe.set(self.lease_key(job_id), _runner_id(),
+                     ex=heartbeats.lease_seconds(self.settings))
             events.append_event(pipe, self.settings, job_id, "started",
                                 {"status": "running", "attempt": doc["attempts"]})
             queue_wait_s = now - float(raw.get(SUBMITTED_TS, now))
@@ -540,7 +571,8 @@ class JobStore:
         metric_keys, metric_args = metrics.finished_script_args(
             self.settings, kind or self._kind(job_id), status.value, _verdict(result))
         reply = self._finish_script(
-            keys=[self.job_key(job_id), self.events_key(job_id), *metric_keys],
+            keys=[self.job_key(job_id), self.events_key(job_id), *metric_keys,
+                  keys.active_key(self.prefix), self.lease_key(job_id)],
             args=[dumps(status.value), dumps(rfc3339(now)), dumps(result), dumps(error),
                   dumps(1.0) if status is JobStatus.SUCCEEDED else "",
                   self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
@@ -585,6 +617,8 @@ class JobStore:
         pipe.hset(key, mapping={name: dumps(doc[name]) for name in
                                 ("status", "finished_at", "result", "error", "progress")})
         pipe.expire(key, self.settings.job_ttl_seconds)
+        pipe.zrem(keys.active_key(self.prefix), doc["id"])
+        pipe.delete(self.lease_key(doc["id"]))
         public = {name: doc[name] for name in DOCUMENT_FIELDS}
         events.append_event(pipe, self.settings, doc["id"], status.value, public)
         return doc

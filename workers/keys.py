@@ -6,6 +6,9 @@ isolated deployments (everything starts with ``P``).
 
 * ``P job:<id>`` hash — the job record (workers.jobs); ``…:events`` its event stream;
   ``…:webhook:<attempt>`` the lock of one callback delivery.
+* ``P job:<id>:lease`` — set while a live process runs the job (workers.reconciler).
+* ``P active`` sorted set — ids of jobs not yet terminal, by submission time (the reconciler's
+  worklist); ``P reconciler:lock`` / ``P reconciler:suspects`` — its lock and its notes.
 * ``P owner:<owner>:jobs`` sorted set — the owner's job ids, ordered by id (time).
 * ``P idem:<owner>:<sha256 of the Idempotency-Key>`` — the job a key was first used for.
 * ``P workers`` sorted set and ``P worker:<id>`` — the workers' heartbeats.
@@ -35,6 +38,22 @@ def events_key(prefix: str, job_id: str) -> str:
 
 def webhook_lock_key(prefix: str, job_id: str, attempt: int) -> str:
     return f"{prefix}job:{job_id}:webhook:{attempt}"
+
+
+def lease_key(prefix: str, job_id: str) -> str:
+    return f"{prefix}job:{job_id}:lease"
+
+
+def active_key(prefix: str) -> str:
+    return f"{prefix}active"
+
+
+def reconciler_lock_key(prefix: str) -> str:
+    return f"{prefix}reconciler:lock"
+
+
+def reconciler_suspects_key(prefix: str) -> str:
+    return f"{prefix}reconciler:suspects"
 
 
 def owner_key(prefix: str, owner: str) -> str:
@@ -101,3 +120,8 @@ def broker_queue_keys(settings: Settings, queue: str) -> list[str]:
 def broker_unacked_key(settings: Settings) -> str:
     """kombu's hash of messages fetched and not yet acknowledged."""
     return broker_prefix(settings) + "unacked"
+
+
+def broker_unacked_index_key(settings: Settings) -> str:
+    """kombu's sorted set of the unacked delivery tags, by delivery time."""
+    return broker_prefix(settings) + "unacked_index"

@@ -67,7 +67,13 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Submissions refused with 503 because the queue was over max_queue_depth.",
         ("kind",),
     ),
+    "pxl_jobs_reconciled_total": (
+        "Stranded jobs the reconciler put back: restored (its delivery's process died) or "
+        "republished (its message was lost).",
+        ("action",),
+    ),
 }
+RECONCILE_ACTIONS = ("restored", "republished")
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pxl_job_queue_wait_seconds": ("From submission to a worker starting the job.", ("kind",)),
     "pxl_job_run_seconds": ("From a worker starting the job to its terminal status.", ("kind",)),
@@ -350,3 +356,9 @@ def backpressure_rejection(kind: str) -> None:
     """A submission refused with 503 because the queue is full (called where QueueFull is mapped)."""
     labels = {"kind": _label_value(kind)}
     _record(lambda p, prefix, _s: _count(p, prefix, "pxl_backpressure_rejections_total", labels))
+
+
+def job_reconciled(action: str) -> None:
+    """action: restored | republished (workers.reconciler)."""
+    labels = {"action": _label_value(action)}
+    _record(lambda p, prefix, _s: _count(p, prefix, "pxl_jobs_reconciled_total", labels))

@@ -21,6 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from workers import logs, tracing
 from workers.celery_app import DELIVER_WEBHOOK, RUN_JOB, app, job_store
 from workers.jobs import JobStore
+from workers.reconciler import JobLease
 from workers.record import QUEUE_WAIT_S, RECURSION_LIMIT_FOR_DOCUMENTS, JobStatus
 from workers.runners import RUNNERS, JobContext, timeout_result
 from workers.settings import get_settings
@@ -129,13 +130,14 @@ def run_job(self, job_id: str) -> str:
     if doc is None:
         return "skipped"  # unknown, expired, already terminal, or cancelled while queued
     hard, soft = self.request.timelimit or (None, None)
-    if _watchdog is None or not hard:
-        return execute(store, doc, soft_limit=soft)
-    _watchdog.arm(job_id, hard)
-    try:
-        return execute(store, doc, soft_limit=soft)
-    finally:
-        _watchdog.disarm()
+    with JobLease(store, job_id):  # while it runs, the reconciler leaves it alone
+        if _watchdog is None or not hard:
+            return execute(store, doc, soft_limit=soft)
+        _watchdog.arm(job_id, hard)
+        try:
+            return execute(store, doc, soft_limit=soft)
+        finally:
+            _watchdog.disarm()
 
 
 def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> str:

@@ -174,6 +174,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("workers.events", "workers.idempotency", "workers.cache", "workers.heartbeats",
      "workers.metrics", "workers.fleet_collector", "workers.connection"),
     ("workers.jobs",),
+    ("workers.reconciler",),
     ("workers.celery_app",),
     ("workers.runners", "workers.webhooks", "workers.tasks"),
     ("workers.supervisor",),
