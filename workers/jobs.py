@@ -249,7 +249,7 @@ class JobStore:
             pipe.zadd(owner_key, {job_id: 0})
             pipe.zremrangebylex(owner_key, "-", "(" + id_floor(now - ttl))
             pipe.expire(owner_key, ttl)
-            pipe.zadd(keys.active_key(self.prefix), {job_id: now})
+            pipe.zadd(keys.active_key(self.prefix, self.settings.queue_name), {job_id: now})
             event_position = len(pipe.command_stack)
             events.append_event(pipe, self.settings, job_id, "queued", {"status": "queued"})
             if self._job_message is not None:
@@ -267,7 +267,7 @@ class JobStore:
             with self.r.pipeline(transaction=True) as pipe:
                 pipe.delete(key, self.events_key(job_id))
                 pipe.zrem(owner_key, job_id)
-                pipe.zrem(keys.active_key(self.prefix), job_id)
+                pipe.zrem(keys.active_key(self.prefix, self.settings.queue_name), job_id)
                 if idem_key:
                     pipe.delete(idem_key)
                 job_commands = len(pipe.command_stack)
@@ -572,7 +572,7 @@ class JobStore:
             self.settings, kind or self._kind(job_id), status.value, _verdict(result))
         reply = self._finish_script(
             keys=[self.job_key(job_id), self.events_key(job_id), *metric_keys,
-                  keys.active_key(self.prefix), self.lease_key(job_id)],
+                  keys.active_key(self.prefix, self.settings.queue_name), self.lease_key(job_id)],
             args=[dumps(status.value), dumps(rfc3339(now)), dumps(result), dumps(error),
                   dumps(1.0) if status is JobStatus.SUCCEEDED else "",
                   self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
@@ -617,7 +617,7 @@ class JobStore:
         pipe.hset(key, mapping={name: dumps(doc[name]) for name in
                                 ("status", "finished_at", "result", "error", "progress")})
         pipe.expire(key, self.settings.job_ttl_seconds)
-        pipe.zrem(keys.active_key(self.prefix), doc["id"])
+        pipe.zrem(keys.active_key(self.prefix, self.settings.queue_name), doc["id"])
         pipe.delete(self.lease_key(doc["id"]))
         public = {name: doc[name] for name in DOCUMENT_FIELDS}
         events.append_event(pipe, self.settings, doc["id"], status.value, public)

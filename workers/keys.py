@@ -7,8 +7,9 @@ isolated deployments (everything starts with ``P``).
 * ``P job:<id>`` hash — the job record (workers.jobs); ``…:events`` its event stream;
   ``…:webhook:<attempt>`` the lock of one callback delivery.
 * ``P job:<id>:lease`` — set while a live process runs the job (workers.reconciler).
-* ``P active`` sorted set — ids of jobs not yet terminal, by submission time (the reconciler's
-  worklist); ``P reconciler:lock`` / ``P reconciler:suspects`` — its lock and its notes.
+* ``P active:<queue>`` sorted set — ids of the queue's jobs not yet terminal, by submission
+  time (the reconciler's worklist); ``P reconciler:<queue>:lock`` / ``…:suspects`` — its lock
+  and its notes (per queue: deployments may share a prefix and differ in queue).
 * ``P owner:<owner>:jobs`` sorted set — the owner's job ids, ordered by id (time).
 * ``P idem:<owner>:<sha256 of the Idempotency-Key>`` — the job a key was first used for.
 * ``P workers`` sorted set and ``P worker:<id>`` — the workers' heartbeats.
@@ -44,16 +45,16 @@ def lease_key(prefix: str, job_id: str) -> str:
     return f"{prefix}job:{job_id}:lease"
 
 
-def active_key(prefix: str) -> str:
-    return f"{prefix}active"
+def active_key(prefix: str, queue: str) -> str:
+    return f"{prefix}active:{queue}"
 
 
-def reconciler_lock_key(prefix: str) -> str:
-    return f"{prefix}reconciler:lock"
+def reconciler_lock_key(prefix: str, queue: str) -> str:
+    return f"{prefix}reconciler:{queue}:lock"
 
 
-def reconciler_suspects_key(prefix: str) -> str:
-    return f"{prefix}reconciler:suspects"
+def reconciler_suspects_key(prefix: str, queue: str) -> str:
+    return f"{prefix}reconciler:{queue}:suspects"
 
 
 def owner_key(prefix: str, owner: str) -> str:

@@ -13,7 +13,7 @@ the two agree again when a process dies at the wrong moment (issue 10):
   message is *restored* to the queue at once.  A message fetched but never begun (the job
   still ``queued``) is restored the same way once it has been held longer than a lease.
 
-A pass (``reconcile``) reads the jobs not yet terminal (``P active``, by submission time)
+A pass (``reconcile``) reads the queue's jobs not yet terminal (``P active:<queue>``)
 that are older than a lease, the job queue's lists and the unacked hash; a job in none of
 them, or held in unacked with no lease, is a *suspect*.  It is acted on only when a later
 pass finds it again in the same state (status and attempts unchanged), so a job between
@@ -100,8 +100,8 @@ def reconcile(store: JobStore, now: float | None = None) -> dict[str, list[str]]
     now = time.time() if now is None else now
     lease = heartbeats.lease_seconds(settings)
     r = store.r
-    active_key = keys.active_key(store.prefix)
-    suspects_key = keys.reconciler_suspects_key(store.prefix)
+    active_key = keys.active_key(store.prefix, settings.queue_name)
+    suspects_key = keys.reconciler_suspects_key(store.prefix, settings.queue_name)
     candidates = r.zrangebyscore(active_key, "-inf", now - lease)
     acted: dict[str, list[str]] = {"restored": [], "republished": []}
     previous = r.hgetall(suspects_key)
@@ -158,7 +158,7 @@ def reconcile(store: JobStore, now: float | None = None) -> dict[str, list[str]]
 def run_pass(store: JobStore) -> dict[str, list[str]] | None:
     """A pass if this process gets the cluster-wide lock for this beat, else None."""
     beat = store.settings.worker_heartbeat_seconds
-    lock = keys.reconciler_lock_key(store.prefix)
+    lock = keys.reconciler_lock_key(store.prefix, store.settings.queue_name)
     # The lock lasts a little under a beat: one pass per beat, whoever offers first.
     if not store.r.set(lock, uuid.uuid4().hex, nx=True, px=max(100, int(beat * 900))):
         return None

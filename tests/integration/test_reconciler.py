@@ -98,8 +98,8 @@ def test_jobs_of_a_killed_worker_tree_resume_long_before_the_visibility_timeout(
 
 def test_killing_worker_processes_at_random_loses_and_duplicates_no_job(long_vt):
     store = long_vt.store
-    jobs = int(os.environ.get("PXL_KILL_LOOP_JOBS", "120"))
-    kills = int(os.environ.get("PXL_KILL_LOOP_KILLS", "5"))
+    jobs = int(os.environ.get("PXL_KILL_LOOP_JOBS", "60"))
+    kills = int(os.environ.get("PXL_KILL_LOOP_KILLS", "4"))
     rng = random.Random(10)
     long_vt.start()
     try:
