@@ -188,8 +188,29 @@ class JobDocument(BaseModel):
     links: Links
 
 
+class JobSummary(BaseModel):
+    """A job in a listing: its small fields only (no formula, no result), whatever the job's
+    size; `links.self` is the whole document."""
+
+    id: str
+    kind: JobKind | str
+    status: JobStatusName
+    progress: float | None = Field(None, ge=0, le=1)
+    submitted_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    verdict: Literal["valid", "invalid", "unknown"] | None = Field(
+        None, description="The result's verdict, once the job succeeded."
+    )
+    error_type: str | None = Field(None, description="The error's type, once the job failed.")
+    links: Links
+
+
 class JobPage(BaseModel):
-    items: list[JobDocument]
+    """At most `limit` (100) summaries, so a page is a few tens of KB at most."""
+
+    items: list[JobSummary]
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next (older) page; null on the last page."
     )

@@ -37,9 +37,12 @@ from workers.record import (
     RUNNER,
     STARTED_TS,
     SUBMITTED_TS,
+    SUMMARY_FIELDS,
     TERMINAL_STATUSES,
+    VERDICT,
     JobStatus,
     decode,
+    decode_summary,
     dumps,
     id_floor,
     is_job_id,
@@ -48,19 +51,34 @@ from workers.record import (
 )
 from workers.settings import Settings
 
+# The owner's status index (workers.keys.owner_status_key, built here from the prefix and the
+# owner's JSON): the job leaves the live statuses' sets and joins ``to``'s.
+_MOVE_STATUS_LUA = """
+local function move_status(prefix, owner_json, job_id, to, ttl)
+  local base = prefix .. 'owner:' .. cjson.decode(owner_json) .. ':status:'
+  redis.call('ZREM', base .. 'queued', job_id)
+  redis.call('ZREM', base .. 'running', job_id)
+  redis.call('ZADD', base .. to, 0, job_id)
+  redis.call('EXPIRE', base .. to, ttl)
+end
+"""
+
 # finish(): a job leaves a non-terminal status once, with exactly one final event, and
-# leaves the active set; its lease ends.  KEYS: job, events, metrics' 3, active, lease.
-_FINISH_LUA = """
-local current = redis.call('HMGET', KEYS[1], 'id', 'status')
+# leaves the active set; its lease ends.  KEYS: job, events, metrics' 3, active, lease;
+# ARGV[17]: the key prefix, ARGV[18]: the verdict (or '').
+_FINISH_LUA = _MOVE_STATUS_LUA + """
+local current = redis.call('HMGET', KEYS[1], 'id', 'status', 'owner')
 if not current[1] then return false end
 local s = current[2]
 if s == '"succeeded"' or s == '"failed"' or s == '"cancelled"' then return false end
-local fields = {'status', ARGV[1], 'finished_at', ARGV[2], 'result', ARGV[3], 'error', ARGV[4]}
+local fields = {'status', ARGV[1], 'finished_at', ARGV[2], 'result', ARGV[3], 'error', ARGV[4],
+                '__VERDICT__', ARGV[18]}
 if ARGV[5] ~= '' then table.insert(fields, 'progress'); table.insert(fields, ARGV[5]) end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZREM', KEYS[6], string.sub(current[1], 2, -2))  -- no longer active (its id)
 redis.call('DEL', KEYS[7])  -- its lease
+move_status(ARGV[17], current[3], string.sub(current[1], 2, -2), ARGV[8], ARGV[6])
 local names = {__NAMES__}
 local raw = redis.call('HMGET', KEYS[1], unpack(names))
 local parts = {}
@@ -71,14 +89,15 @@ redis.call('EXPIRE', KEYS[2], ARGV[6])
 __METRICS__
 return doc
 """.replace("__NAMES__", ", ".join(f"'{name}'" for name in DOCUMENT_FIELDS)).replace(
-    "__METRICS__", metrics.FINISHED_LUA)
+    "__METRICS__", metrics.FINISHED_LUA).replace("__VERDICT__", VERDICT)
 
 
 # begin(), the common case: a queued (or redelivered running) job, not cancelled, with
 # deliveries left, becomes running (and its runner takes the lease) in one round trip.
-# KEYS: job, events, metrics' 2, lease; ARGV[12]: the lease's seconds.  Anything else answers {0} and
-# begin() decides in a WATCH transaction.  Returns the record's fields.
-_BEGIN_LUA = """
+# Anything else answers {0} and begin() decides in a WATCH transaction.  Returns the record's
+# fields.  KEYS: job, events, metrics' 2, lease; ARGV[12]: the lease's seconds, ARGV[13]: the
+# key prefix.
+_BEGIN_LUA = _MOVE_STATUS_LUA + """
 local raw = redis.call('HGETALL', KEYS[1])
 local h = {}
 for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
@@ -94,6 +113,9 @@ redis.call('HSET', KEYS[1], 'status', '"running"', 'started_at', ARGV[2],
            'attempts', tostring(attempts), '_started_ts', ARGV[1], '_runner', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[12])  -- the lease of the running process
+if s ~= '"running"' then
+  move_status(ARGV[13], h['owner'], cjson.decode(h['id']), 'running', ARGV[4])
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'started',
            'data', '{"status":"running","attempt":' .. attempts .. '}')
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -250,6 +272,9 @@ class JobStore:
             pipe.zremrangebylex(owner_key, "-", "(" + id_floor(now - ttl))
             pipe.expire(owner_key, ttl)
             pipe.zadd(keys.active_key(self.prefix, self.settings.queue_name), {job_id: now})
+            queued_key = keys.owner_status_key(self.prefix, owner, JobStatus.QUEUED)
+            pipe.zadd(queued_key, {job_id: 0})
+            pipe.expire(queued_key, ttl)
             event_position = len(pipe.command_stack)
             events.append_event(pipe, self.settings, job_id, "queued", {"status": "queued"})
             if self._job_message is not None:
@@ -268,6 +293,7 @@ class JobStore:
                 pipe.delete(key, self.events_key(job_id))
                 pipe.zrem(owner_key, job_id)
                 pipe.zrem(keys.active_key(self.prefix, self.settings.queue_name), job_id)
+                pipe.zrem(keys.owner_status_key(self.prefix, owner, JobStatus.QUEUED), job_id)
                 if idem_key:
                     pipe.delete(idem_key)
                 job_commands = len(pipe.command_stack)
@@ -326,49 +352,55 @@ class JobStore:
 
     def list(self, owner: str, *, status: str | None = None, kind: str | None = None,
              limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
-        """The owner's jobs, newest first.  ``cursor`` is the id of the last job of the
-        previous page; the returned cursor is None on the last page."""
+        """Summaries (workers.record.SUMMARY_FIELDS, plus ``verdict`` and ``error_type``) of the
+        owner's jobs, newest first.  A status filter reads the owner's index of that status, so
+        it costs the same however many other jobs the owner has; a kind filter reads the
+        summaries it skips (at most 5,000 per call).  ``cursor`` is the id of the last job of
+        the previous page; the returned cursor is None on the last page."""
         if cursor is not None and not is_job_id(cursor):
             raise ValueError("invalid cursor")
         limit = max(1, min(int(limit), 500))
-        owner_key = self.owner_key(owner)
+        index = (keys.owner_status_key(self.prefix, owner, status) if status
+                 else self.owner_key(owner))
         upper = "(" + cursor if cursor else "+"
         page: list[dict] = []
         scanned = 0
         last_seen: str | None = None
-        batch = max(limit + 1, 50)
+        batch = limit + 1 if not kind else max(limit + 1, 50)
         while True:
-            ids = self.r.zrevrangebylex(owner_key, upper, "-", start=0, num=batch)
+            ids = self.r.zrevrangebylex(index, upper, "-", start=0, num=batch)
             if not ids:
                 return page, None
             with self.r.pipeline(transaction=False) as pipe:
                 for job_id in ids:
-                    pipe.hgetall(self.job_key(job_id))
-                raws = pipe.execute()
+                    pipe.hmget(self.job_key(job_id), *SUMMARY_FIELDS, VERDICT, "error")
+                rows = pipe.execute()
             expired = []
-            for job_id, raw in zip(ids, raws, strict=True):
+            for job_id, row in zip(ids, rows, strict=True):
                 scanned += 1
-                if not raw or "id" not in raw:
+                summary = decode_summary(row)
+                if summary is None:
                     expired.append(job_id)
                     continue
-                doc = decode(raw)
-                if (status and doc["status"] != status) or (kind and doc["kind"] != kind):
+                if status and summary["status"] != status:
+                    continue  # moved on since this page's index read
+                if kind and summary["kind"] != kind:
                     last_seen = job_id
                     continue
                 if len(page) == limit:
                     # One more match exists beyond this page.
                     if expired:
-                        self.r.zrem(owner_key, *expired)
+                        self.r.zrem(index, *expired)
                     return page, page[-1]["id"]
-                page.append(doc)
+                page.append(summary)
                 last_seen = job_id
             if expired:
-                self.r.zrem(owner_key, *expired)
+                self.r.zrem(index, *expired)
             if len(ids) < batch:
                 return page, None
             upper = "(" + ids[-1]
             if scanned >= 5000 and last_seen:
-                # A sparse filter: hand back a cursor rather than scanning without end.
+                # A sparse kind filter: hand back a cursor rather than scanning without end.
                 return page, (page[-1]["id"] if len(page) == limit else last_seen)
 
     def read_events(self, job_id: str, after: str | None = None,
@@ -473,7 +505,7 @@ class JobStore:
             keys=[key, self.events_key(job_id), *metric_keys, self.lease_key(job_id)],
             args=[repr(now), dumps(rfc3339(now)), _runner_id(), self.settings.job_ttl_seconds,
                   self.settings.job_events_maxlen, self.settings.job_max_attempts, *metric_args,
-                  heartbeats.lease_seconds(self.settings)])
+                  heartbeats.lease_seconds(self.settings), self.prefix])
         if not reply:
             return None
         if len(reply) > 1:
@@ -522,6 +554,7 @@ class JobStore:
             pipe.expire(key, self.settings.job_ttl_seconds)
             pipe.set(self.lease_key(job_id), _runner_id(),
                      ex=heartbeats.lease_seconds(self.settings))
+            self._move_status(pipe, doc, JobStatus.RUNNING)
             events.append_event(pipe, self.settings, job_id, "started",
                                 {"status": "running", "attempt": doc["attempts"]})
             queue_wait_s = now - float(raw.get(SUBMITTED_TS, now))
@@ -576,7 +609,7 @@ class JobStore:
             args=[dumps(status.value), dumps(rfc3339(now)), dumps(result), dumps(error),
                   dumps(1.0) if status is JobStatus.SUCCEEDED else "",
                   self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
-                  status.value, repr(now), *metric_args])
+                  status.value, repr(now), *metric_args, self.prefix, _verdict(result) or ""])
         if not reply:
             return None
         metrics.finished_recorded()
@@ -614,14 +647,24 @@ class JobStore:
             doc["progress"] = 1.0
         doc["_end_to_end_s"] = now - float(raw.get(SUBMITTED_TS, now))
         key = self.job_key(doc["id"])
-        pipe.hset(key, mapping={name: dumps(doc[name]) for name in
-                                ("status", "finished_at", "result", "error", "progress")})
+        pipe.hset(key, mapping={**{name: dumps(doc[name]) for name in
+                                   ("status", "finished_at", "result", "error", "progress")},
+                                VERDICT: _verdict(result) or ""})
+        self._move_status(pipe, doc, status)
         pipe.expire(key, self.settings.job_ttl_seconds)
         pipe.zrem(keys.active_key(self.prefix, self.settings.queue_name), doc["id"])
         pipe.delete(self.lease_key(doc["id"]))
         public = {name: doc[name] for name in DOCUMENT_FIELDS}
         events.append_event(pipe, self.settings, doc["id"], status.value, public)
         return doc
+
+    def _move_status(self, pipe, doc: dict, to: JobStatus) -> None:
+        """Queue the owner's status index update (what _MOVE_STATUS_LUA does in scripts)."""
+        for live in (JobStatus.QUEUED, JobStatus.RUNNING):
+            pipe.zrem(keys.owner_status_key(self.prefix, doc["owner"], live), doc["id"])
+        target = keys.owner_status_key(self.prefix, doc["owner"], to)
+        pipe.zadd(target, {doc["id"]: 0})
+        pipe.expire(target, self.settings.job_ttl_seconds)
 
     def _after_terminal(self, doc: dict, run_s: float) -> None:
         end_to_end = doc.pop("_end_to_end_s", 0.0)

@@ -10,7 +10,9 @@ isolated deployments (everything starts with ``P``).
 * ``P active:<queue>`` sorted set — ids of the queue's jobs not yet terminal, by submission
   time (the reconciler's worklist); ``P reconciler:<queue>:lock`` / ``…:suspects`` — its lock
   and its notes (per queue: deployments may share a prefix and differ in queue).
-* ``P owner:<owner>:jobs`` sorted set — the owner's job ids, ordered by id (time).
+* ``P owner:<owner>:jobs`` sorted set — the owner's job ids, ordered by id (time);
+  ``P owner:<owner>:status:<status>`` the same for one status (listing by status reads it;
+  the job store's Lua scripts build this name too, from the prefix and the owner).
 * ``P idem:<owner>:<sha256 of the Idempotency-Key>`` — the job a key was first used for.
 * ``P workers`` sorted set and ``P worker:<id>`` — the workers' heartbeats.
 * ``P metrics:counters`` / ``P metrics:histograms`` / ``P metrics:in_progress`` — fleet metrics.
@@ -59,6 +61,10 @@ def reconciler_suspects_key(prefix: str, queue: str) -> str:
 
 def owner_key(prefix: str, owner: str) -> str:
     return f"{prefix}owner:{owner}:jobs"
+
+
+def owner_status_key(prefix: str, owner: str, status: str) -> str:
+    return f"{prefix}owner:{owner}:status:{status}"
 
 
 def idempotency_key(prefix: str, owner: str, key: str) -> str:

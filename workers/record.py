@@ -49,6 +49,12 @@ SUBMITTED_TS = "_submitted_ts"
 STARTED_TS = "_started_ts"
 RUNNER = "_runner"  # host:pid of the process running the latest delivery
 QUEUE_WAIT_S = "_queue_wait_s"  # in the document begin() returns, not stored
+VERDICT = "_verdict"  # the result's verdict, for list summaries (the result may be megabytes)
+
+# A job's summary in listings: small fields only (no formula, no result), whatever the job's
+# size, so a page of summaries is bounded.
+SUMMARY_FIELDS = ("id", "kind", "status", "progress", "submitted_at", "started_at",
+                  "finished_at", "attempts")
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -100,3 +106,17 @@ def decode(raw: dict[str, str]) -> dict:
     doc = {name: json.loads(raw[name]) if name in raw else None for name in DOCUMENT_FIELDS}
     doc["attempts"] = doc["attempts"] or 0
     return doc
+
+
+def decode_summary(values: list[str | None]) -> dict | None:
+    """A summary from HMGET of (*SUMMARY_FIELDS, VERDICT, "error"); None for a missing job."""
+    if values[0] is None:
+        return None
+    summary = {name: json.loads(v) if v is not None else None
+               for name, v in zip(SUMMARY_FIELDS, values, strict=False)}
+    summary["attempts"] = summary["attempts"] or 0
+    verdict, error = values[len(SUMMARY_FIELDS):]
+    summary["verdict"] = verdict or None
+    error = json.loads(error) if error else None
+    summary["error_type"] = error.get("type") if isinstance(error, dict) else None
+    return summary

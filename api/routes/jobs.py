@@ -130,6 +130,11 @@ def cancel_job(
     operation_id="listJobs",
     response_model=JobPage,
     summary="List the caller's jobs, newest first",
+    description=(
+        "Summaries (no formula, no result: follow `links.self` for the whole document), at "
+        "most `limit` per page. A `status` filter reads an index of the caller's jobs in that "
+        "status, however many others there are."
+    ),
     responses=problem_responses("validation-error"),
 )
 def list_jobs(
