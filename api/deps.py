@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 import uuid
 from typing import Any, TypeVar
 
@@ -38,6 +39,12 @@ _BLOCKING_THREADS = 256
 _blocking_limiter: anyio.CapacityLimiter | None = None
 
 _PARSE_INLINE_BYTES = 64 * 1024
+
+# Open waits (Prefer: wait) and event streams one client may hold in one API process: each
+# holds a thread and a blocking-read connection (workers.connection) while it lasts.
+WAITS_PER_CLIENT = 20
+_waits: dict[str, int] = {}
+_waits_lock = threading.Lock()
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 
@@ -70,6 +77,41 @@ async def run_blocking(func, *args):
     return await anyio.to_thread.run_sync(
         func, *args, limiter=_blocking_limiter, abandon_on_cancel=True
     )
+
+
+class WaitSlot:
+    """One of a client's WAITS_PER_CLIENT open waits or streams; ``release()`` (idempotent)
+    gives it back."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._held = True
+
+    def release(self) -> None:
+        with _waits_lock:
+            if self._held:
+                self._held = False
+                left = _waits[self.owner] - 1
+                if left:
+                    _waits[self.owner] = left
+                else:
+                    del _waits[self.owner]
+
+
+def wait_slot(owner: str) -> WaitSlot:
+    """Take one of ``owner``'s wait slots, or raise the 429 ``too-many-waits`` problem."""
+    with _waits_lock:
+        held = _waits.get(owner, 0)
+        if held >= WAITS_PER_CLIENT:
+            raise ProblemError(
+                "too-many-waits",
+                f"This client already has {held} open waits and event streams here (at most "
+                f"{WAITS_PER_CLIENT}); close one or poll the job instead.",
+                headers={"Retry-After": "1"},
+                limit=WAITS_PER_CLIENT,
+            )
+        _waits[owner] = held + 1
+    return WaitSlot(owner)
 
 
 # --- JSON bodies ----------------------------------------------------------------------------

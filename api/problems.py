@@ -141,6 +141,13 @@ for _slug, _status, _title, _description in (
         "The Idempotency-Key was already used by this client with a different request body.",
     ),
     (
+        "too-many-waits",
+        429,
+        "Too many waits",
+        "The client already holds as many open waits (`Prefer: wait`) and event streams as one "
+        "API process allows (20); close one, or poll. Nothing was created.",
+    ),
+    (
         "queue-full",
         503,
         "Queue full",

@@ -62,9 +62,11 @@ async def event_stream(
     job_id: str,
     after: str | None,
     request: Request,
+    on_close=None,
 ) -> AsyncIterator[bytes]:
-    yield f"retry: {RETRY_MS}\n\n".encode()
+    """The SSE byte stream; ``on_close()`` is called when it ends, however it ends."""
     try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
         async for chunk in _events(store, job_id, after, request):
             yield chunk
     except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -73,6 +75,9 @@ async def event_stream(
         log.warning("event stream of job %s ended: Redis unavailable: %s", job_id, exc)
     except redis.RedisError as exc:  # Redis answered but refused the read: not an outage
         log.error("event stream of job %s ended: Redis refused the read: %s", job_id, exc)
+    finally:
+        if on_close is not None:
+            on_close()
 
 
 async def _events(store, job_id: str, after: str | None, request: Request) -> AsyncIterator[bytes]:

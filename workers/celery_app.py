@@ -29,7 +29,7 @@ import uuid
 from celery import Celery, bootsteps
 
 from workers import heartbeats, logs, tracing
-from workers.connection import broker, redis_client
+from workers.connection import blocking_redis_client, broker, redis_client
 from workers.jobs import JobStore
 from workers.keys import broker_prefix, broker_queue_keys, webhook_queue
 from workers.reconciler import run_pass
@@ -284,4 +284,5 @@ def job_store(settings: Settings | None = None) -> JobStore:
         revoke=functools.partial(revoke_job, settings),
         queue_depth=functools.partial(queue_depth, client, settings),
         schedule_webhook=functools.partial(schedule_webhook, settings),
+        blocking_client=blocking_redis_client(settings),
     )

@@ -18,6 +18,12 @@ from workers.events import MAX_BLOCK_MS
 from workers.settings import Settings, get_settings
 
 _clients: dict[tuple[int, str], redis.Redis] = {}
+_blocking_clients: dict[tuple[int, str], redis.Redis] = {}
+
+# Connections for blocking reads (Prefer: wait, SSE), apart from everything else: a reader
+# beyond these waits for one of them to come free, and no number of readers can take the
+# connections ordinary requests need (issue 10: 150 waits exhausted a shared pool of 100).
+BLOCKING_READ_CONNECTIONS = 64
 
 
 def sentinel_addresses(settings: Settings) -> list[tuple[str, int]]:
@@ -107,3 +113,29 @@ def broker(settings: Settings) -> tuple[str, dict[str, Any]]:
     if settings.redis_sentinel_password:
         transport["sentinel_kwargs"] = {"password": settings.redis_sentinel_password}
     return url, transport
+
+
+def blocking_redis_client(settings: Settings | None = None) -> redis.Redis:
+    """The client for blocking reads: its own pool of BLOCKING_READ_CONNECTIONS, per process
+    and address.  With one Redis a reader beyond them waits for a free connection; redis-py's
+    Sentinel pool has no waiting variant, so there a reader beyond them fails (a wait then
+    answers the job as it is, a stream ends and the client resumes it)."""
+    settings = settings or get_settings()
+    key = (os.getpid(), settings.redis_url + "|" + ",".join(settings.redis_sentinels))
+    client = _blocking_clients.get(key)
+    if client is None:
+        options: dict[str, Any] = {
+            "decode_responses": True, "health_check_interval": 30,
+            "socket_connect_timeout": 5, "protocol": 2,
+            "socket_timeout": MAX_BLOCK_MS / 1000 + 10,
+        }
+        if settings.redis_sentinels:
+            client = make_client(settings, max_connections=BLOCKING_READ_CONNECTIONS, **options)
+        else:
+            pool = redis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=BLOCKING_READ_CONNECTIONS, timeout=None,
+                **options,
+            )
+            client = redis.Redis(connection_pool=pool)
+        _blocking_clients[key] = client
+    return client

@@ -175,8 +175,11 @@ class JobStore:
                  revoke: Callable[[str], None] | None = None,
                  queue_depth: Callable[[], int] | None = None,
                  schedule_webhook: Callable[[str, int, float], None] | None = None,
-                 job_message: Callable[[str, dict, str | None], tuple[str, str]] | None = None):
+                 job_message: Callable[[str, dict, str | None], tuple[str, str]] | None = None,
+                 blocking_client: redis.Redis | None = None):
         self.r = redis_client
+        # blocking reads (waits, event streams) use their own connections when given
+        self.blocking_r = blocking_client or redis_client
         self.settings = settings
         self.prefix = settings.key_prefix
         # The queue the store hands jobs to, through these seams: the store knows nothing of
@@ -406,7 +409,8 @@ class JobStore:
     def read_events(self, job_id: str, after: str | None = None,
                     block_ms: int = 0) -> list[tuple[str, str, dict]]:
         """The job's events after ``after`` (see workers.events.read_events)."""
-        return events.read_events(self.r, self.prefix, job_id, after, block_ms)
+        client = self.blocking_r if block_ms else self.r
+        return events.read_events(client, self.prefix, job_id, after, block_ms)
 
     def wait_terminal(self, job_id: str, timeout_s: float) -> dict | None:
         """The job's document once it is terminal, or the latest one after ``timeout_s``.

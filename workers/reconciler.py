@@ -10,8 +10,9 @@ the two agree again when a process dies at the wrong moment (issue 10):
   message in kombu's unacked hash until the visibility timeout (615 s by default).  The
   process running a job holds its lease (``P job:<id>:lease``, set by ``begin``, renewed
   every beat by ``JobLease``, ended by ``finish``); without a lease nobody runs it.  -> its
-  message is *restored* to the queue at once.  A message fetched but never begun (the job
-  still ``queued``) is restored the same way once it has been held longer than a lease.
+  message is *restored* to the queue at once.  A message fetched but never begun is
+  restored the same way; either only once it has been held longer than a lease (a
+  redelivered message waiting a moment for its process to begin it is not stranded).
 
 A pass (``reconcile``) reads the queue's jobs not yet terminal (``P active:<queue>``)
 that are older than a lease, the job queue's lists and the unacked hash; a job in none of
@@ -123,9 +124,10 @@ def reconcile(store: JobStore, now: float | None = None) -> dict[str, list[str]]
                 if leased or job_id in queued:
                     continue  # a live process runs it, or it waits its turn
                 entry = held.get(job_id)
-                if entry is not None and json.loads(status) == "queued" \
-                        and now - entry[3] < lease:
-                    continue  # fetched a moment ago: about to begin
+                if entry is not None and now - entry[3] < lease:
+                    # fetched less than a lease ago (a redelivery waiting for its process to
+                    # begin it, say): give its holder the time a runner gets
+                    continue
                 state = f"{status}:{attempts}:{'held' if entry else 'lost'}"
                 if previous.get(job_id) != state:
                     suspects[job_id] = state  # act only if the next pass sees the same

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from api.auth import Principal, require_scope
-from api.deps import get_store, run_blocking
+from api.deps import get_store, run_blocking, wait_slot
 from api.problems import ProblemError, problem_responses, register_problem_type
 from api.schemas import JobDocument, JobKind, JobPage, JobStatusName, WebhookState
 from api.sse import event_stream, resume_point
@@ -177,7 +178,7 @@ def list_jobs(
             "description": "The event stream.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **problem_responses("job-not-found"),
+        **problem_responses("job-not-found", "too-many-waits"),
     },
 )
 async def job_events(
@@ -198,8 +199,13 @@ async def job_events(
     store = get_store(request)
     await run_blocking(load_job, store, job_id, principal.sub)
     after = resume_point(last_event_id_header or last_event_id)
+    slot = wait_slot(principal.sub)  # 429 when the client holds too many streams
+    stream = event_stream(store, job_id, after, request, on_close=slot.release)
+    # A stream that never starts (the client left at once) never runs its finally: the slot
+    # comes back when the generator is collected.
+    weakref.finalize(stream, slot.release)
     return StreamingResponse(
-        event_stream(store, job_id, after, request),
+        stream,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -15,10 +15,17 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Principal, require_scope
-from api.deps import get_settings, get_store, json_body, request_id, run_blocking
+from api.deps import get_settings, get_store, json_body, request_id, run_blocking, wait_slot
 from api.problems import ProblemError, problem_responses
 from api.routes.jobs import TERMINAL, job_response
-from api.routes.proofs import HEADER_REFS, enqueue, formula_problem, job_timeout, prefer_wait
+from api.routes.proofs import (
+    HEADER_REFS,
+    enqueue,
+    formula_problem,
+    job_timeout,
+    prefer_wait,
+    wait_for_result,
+)
 from api.schemas import JobDocument, JobTimeout
 from workers.overlays.jobs import OverlayRequestError, chrono_params, v4_params
 from workers.prover.errors import FormulaError
@@ -122,16 +129,20 @@ async def _submit(kind: str, request: Request, principal: Principal, prefer: str
                   idempotency_key: str | None, body) -> Response:
     settings = get_settings(request)
     store = get_store(request)
-    doc, _created = await run_blocking(
-        _submit_blocking, store, settings, principal.sub, kind, body, idempotency_key,
-        request_id(request),
-    )
-    headers = {"Location": f"/v1/jobs/{doc['id']}"}
     wait = prefer_wait(prefer, settings.max_prefer_wait)
+    slot = wait_slot(principal.sub) if wait is not None else None  # 429 before any job
+    try:
+        doc, _created = await run_blocking(
+            _submit_blocking, store, settings, principal.sub, kind, body, idempotency_key,
+            request_id(request),
+        )
+        doc = await run_blocking(wait_for_result, store, doc, wait)
+    finally:
+        if slot is not None:
+            slot.release()
+    headers = {"Location": f"/v1/jobs/{doc['id']}"}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={wait}"
-        if doc["status"] not in TERMINAL:
-            doc = await run_blocking(store.wait_terminal, doc["id"], float(wait)) or doc
     return job_response(doc, 200 if doc["status"] in TERMINAL else 202, headers)
 
 
@@ -148,7 +159,8 @@ _RESPONSES = {
     **problem_responses(
         "malformed-json", "body-too-large", "formula-too-large", "unsupported-media-type",
         "json-too-deep", "validation-error", "invalid-formula", "formula-limit-exceeded",
-        "invalid-callback-url", "idempotency-conflict", "queue-full", "service-unavailable",
+        "invalid-callback-url", "idempotency-conflict", "queue-full", "too-many-waits",
+        "service-unavailable",
     ),
 }
 _PREFER = Header(description="RFC 7240; `wait=N` asks to wait up to N seconds for the result.")

@@ -7,14 +7,24 @@ its canonical JSON form and text.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
 from api.auth import Principal, require_scope
-from api.deps import get_settings, get_store, json_body, json_body_openapi, request_id, run_blocking
+from api.deps import (
+    get_settings,
+    get_store,
+    json_body,
+    json_body_openapi,
+    request_id,
+    run_blocking,
+    wait_slot,
+)
 from api.problems import ProblemError, problem_responses
 from api.routes.jobs import TERMINAL, job_response, load_job
 from api.schemas import JobDocument, ProofSubmission
@@ -29,6 +39,7 @@ from workers.settings import Settings
 from workers.webhooks import CallbackURLError, validate_callback_url
 
 router = APIRouter(prefix="/v1", tags=["proofs"])
+log = logging.getLogger("pxl.api")
 
 _WAIT_RE = re.compile(r'\s*wait\s*=\s*"?(\d{1,9})"?\s*\Z', re.IGNORECASE)
 
@@ -50,6 +61,20 @@ def prefer_wait(prefer: str | None, max_wait: float) -> int | None:
         if match and wait is None:
             wait = min(int(match.group(1)), int(max_wait))
     return wait or None
+
+
+def wait_for_result(store, doc: dict[str, Any], wait: int | None) -> dict[str, Any]:
+    """The job once it is terminal, within ``wait`` seconds (blocking).  The job exists
+    whatever happens here: a wait that fails (Redis) answers the job as it is (202 with its
+    Location), never an error that a retry without Idempotency-Key would turn into a second
+    job (issue 10)."""
+    if wait is None or doc["status"] in TERMINAL:
+        return doc
+    try:
+        return store.wait_terminal(doc["id"], float(wait)) or doc
+    except redis.RedisError as exc:
+        log.warning("wait for job %s ended early: %s", doc["id"], exc)
+        return doc
 
 
 def formula_problem(exc: FormulaError) -> ProblemError:
@@ -212,6 +237,7 @@ HEADER_REFS = {
             "invalid-callback-url",
             "idempotency-conflict",
             "queue-full",
+            "too-many-waits",
             "service-unavailable",
         ),
     },
@@ -249,11 +275,14 @@ async def submit(
         doc, _created = submit_proof(
             store, settings, principal.sub, submission, idempotency_key, rid, use_cache
         )
-        if wait is not None and doc["status"] not in TERMINAL:
-            doc = store.wait_terminal(doc["id"], float(wait)) or doc
-        return doc
+        return wait_for_result(store, doc, wait)
 
-    doc = await run_blocking(submit_and_wait)
+    slot = wait_slot(principal.sub) if wait is not None else None  # 429 before any job
+    try:
+        doc = await run_blocking(submit_and_wait)
+    finally:
+        if slot is not None:
+            slot.release()
     headers = {"Location": f"/v1/proofs/{doc['id']}"}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={wait}"

@@ -90,7 +90,7 @@ def test_jobs_of_a_killed_worker_tree_resume_long_before_the_visibility_timeout(
         long_vt.stop()
     # lease (3 beats of 1 s) + two passes + the 3 s run, with room for a loaded machine
     assert time.monotonic() - killed < 60 < LONG_VISIBILITY_TIMEOUT
-    assert done["status"] == "succeeded" and done["attempts"] == 2
+    assert done["status"] == "succeeded" and done["attempts"] == 2, (done, long_vt.log.read_text()[-3000:])
     assert final_events(store, doc["id"]) == ["succeeded"]
     assert f"job {doc['id']} was stranded (its process died); restored it" in \
         long_vt.log.read_text()
