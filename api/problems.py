@@ -141,6 +141,13 @@ for _slug, _status, _title, _description in (
         "The Idempotency-Key was already used by this client with a different request body.",
     ),
     (
+        "too-many-jobs",
+        429,
+        "Too many live jobs",
+        "The client already has PXL_MAX_LIVE_JOBS_PER_CLIENT (200) jobs queued or running; "
+        "wait for some to finish. Nothing was created.",
+    ),
+    (
         "too-many-waits",
         429,
         "Too many waits",

@@ -41,6 +41,7 @@ from workers.record import (
     TERMINAL_STATUSES,
     VERDICT,
     JobStatus,
+    bounded_result,
     decode,
     decode_summary,
     dumps,
@@ -124,6 +125,15 @@ local queue_wait = tonumber(ARGV[1]) - (tonumber(h['_submitted_ts']) or tonumber
 __METRICS__
 return raw
 """.replace("__METRICS__", metrics.STARTED_LUA)
+
+
+class TooManyLiveJobs(Exception):
+    """The client already has settings.max_live_jobs_per_client jobs queued or running (429):
+    no client can fill the queue, or Redis, for the others."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"at most {limit} queued or running jobs per client")
+        self.limit = limit
 
 
 class QueueFull(Exception):
@@ -232,6 +242,12 @@ class JobStore:
             if existing:
                 return existing, False
 
+        live_limit = self.settings.max_live_jobs_per_client
+        with self.r.pipeline(transaction=False) as pipe:
+            for live in (JobStatus.QUEUED, JobStatus.RUNNING):
+                pipe.zcard(keys.owner_status_key(self.prefix, owner, live))
+            if sum(pipe.execute()) >= live_limit:
+                raise TooManyLiveJobs(live_limit)
         depth = self.queue_depth()
         if depth >= self.settings.max_queue_depth:
             metrics.backpressure_rejection(kind)
@@ -604,6 +620,7 @@ class JobStore:
         status = JobStatus(status)
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"{status.value} is not a terminal status")
+        result = bounded_result(result)
         now = time.time()
         metric_keys, metric_args = metrics.finished_script_args(
             self.settings, kind or self._kind(job_id), status.value, _verdict(result))

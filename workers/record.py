@@ -120,3 +120,30 @@ def decode_summary(values: list[str | None]) -> dict | None:
     error = json.loads(error) if error else None
     summary["error_type"] = error.get("type") if isinstance(error, dict) else None
     return summary
+
+
+# The most a job stores as its result (it is stored twice: the record and the final event).
+# A larger result keeps its verdict and loses its bulk, saying so (issue 10: 2.5 MB per job).
+MAX_RESULT_BYTES = 256 * 1024
+_KEPT_TRACE_LINES = 20
+
+
+def bounded_result(result: dict | None) -> dict | None:
+    """``result`` if its JSON fits MAX_RESULT_BYTES, else a smaller copy with a note: first
+    without the certificate, then with a shortened trace, then only the verdict's fields."""
+    if result is None or len(dumps(result)) <= MAX_RESULT_BYTES:
+        return result
+    size = len(dumps(result))
+    reduced = dict(result)
+    note = (f"the result ({size} bytes) is over the {MAX_RESULT_BYTES} bytes a job stores; "
+            "`pxl prove --json` gives the whole result locally")
+    if reduced.get("certificate"):
+        reduced["certificate"] = None
+        reduced["certificate_omitted"] = note
+    if len(dumps(reduced)) > MAX_RESULT_BYTES and isinstance(reduced.get("trace"), list):
+        reduced["trace"] = [*reduced["trace"][:_KEPT_TRACE_LINES], f"(trace cut: {note})"]
+    if len(dumps(reduced)) > MAX_RESULT_BYTES:
+        reduced = {name: result[name] for name in ("verdict", "szs_status", "elapsed_ms",
+                                                  "queue_wait_ms", "run_ms") if name in result}
+    reduced["result_truncated"] = note
+    return reduced

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = 5.0  # how often a worker announces itself (health, pxl_workers_online)
     max_queue_depth: int = 1000  # backpressure: above it submissions get 503
     queue_full_retry_after: int = 5  # seconds, the Retry-After of that 503
+    max_live_jobs_per_client: int = 200  # queued + running jobs of one client; above: 429
     job_events_maxlen: int = 1000  # entries kept per job event stream (approximate trim)
     # Celery time limits per job: soft = timeout + grace, hard = soft + margin.  The prover's
     # own timeout normally fires first and answers unknown/Timeout.

@@ -159,7 +159,8 @@ _RESPONSES = {
     **problem_responses(
         "malformed-json", "body-too-large", "formula-too-large", "unsupported-media-type",
         "json-too-deep", "validation-error", "invalid-formula", "formula-limit-exceeded",
-        "invalid-callback-url", "idempotency-conflict", "queue-full", "too-many-waits",
+        "invalid-callback-url", "idempotency-conflict", "queue-full", "too-many-jobs",
+        "too-many-waits",
         "service-unavailable",
     ),
 }

@@ -29,7 +29,7 @@ from api.problems import ProblemError, problem_responses
 from api.routes.jobs import TERMINAL, job_response, load_job
 from api.schemas import JobDocument, ProofSubmission
 from workers.idempotency import IdempotencyConflict
-from workers.jobs import QueueFull
+from workers.jobs import QueueFull, TooManyLiveJobs
 from workers.overlays.jobs import overlay_source
 from workers.prover.errors import FormulaError
 from workers.prover.jsonform import formula_to_json
@@ -188,6 +188,14 @@ def enqueue(
             "idempotency-conflict",
             "This Idempotency-Key was used before with a different body; use a new key.",
         ) from None
+    except TooManyLiveJobs as exc:
+        raise ProblemError(
+            "too-many-jobs",
+            f"This client already has {exc.limit} jobs queued or running; wait for some to "
+            "finish.",
+            headers={"Retry-After": str(settings.queue_full_retry_after)},
+            limit=exc.limit,
+        ) from None
     except QueueFull as exc:
         raise ProblemError(
             "queue-full",
@@ -237,6 +245,7 @@ HEADER_REFS = {
             "invalid-callback-url",
             "idempotency-conflict",
             "queue-full",
+            "too-many-jobs",
             "too-many-waits",
             "service-unavailable",
         ),

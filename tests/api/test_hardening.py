@@ -198,3 +198,28 @@ def test_a_wait_that_fails_answers_the_created_job_not_an_error(api_settings, to
         assert response.headers["location"] == f"/v1/proofs/{job_id}"
         assert client.get(f"/v1/jobs/{job_id}", headers=headers).status_code == 200
         client.delete(f"/v1/jobs/{job_id}", headers=headers)
+
+
+# --- memory (finding 6) -------------------------------------------------------------------
+
+
+def test_a_client_over_its_live_jobs_gets_429_and_creates_nothing(api_settings, tokens):
+    from api.app import create_app
+
+    app = create_app(api_settings.model_copy(update={"max_live_jobs_per_client": 3}))
+    owner = "busy-" + uuid.uuid4().hex[:8]
+    headers = tokens(owner)
+    with TestClient(app) as client:
+        ids = [client.post("/v1/overlays/v4", json={"operation": "translate", "object": {
+            "kind": "value", "x": 1, "y": 2}}, headers=headers).json()["id"] for _ in range(3)]
+        problem = assert_problem(
+            client.post("/v1/proofs", json={"formula": "p"}, headers=headers), 429,
+            "too-many-jobs")
+        assert problem["limit"] == 3
+        listed = client.get("/v1/jobs?limit=10", headers=headers).json()["items"]
+        assert sorted(i["id"] for i in listed) == sorted(ids)
+        assert client.post("/v1/proofs", json={"formula": "p"}, headers=tokens()).status_code \
+            == 202  # another client is unaffected
+        client.delete(f"/v1/jobs/{ids[0]}", headers=headers)  # a finished job frees its place
+        assert client.post("/v1/proofs", json={"formula": "p"}, headers=headers).status_code \
+            == 202

@@ -28,7 +28,8 @@ def crowded(pxl_env):
     from workers.settings import get_settings
 
     settings = get_settings().model_copy(
-        update={"queue_name": f"{pxl_env['PXL_QUEUE_NAME']}-listing"})
+        update={"queue_name": f"{pxl_env['PXL_QUEUE_NAME']}-listing",
+                "max_live_jobs_per_client": 10**6})
     store = JobStore(redis_client(settings), settings, enqueue=lambda *_: None,
                      queue_depth=lambda: 0, schedule_webhook=lambda *_: None)
     params = {**proof_params(VALID), "formula_text": FILLER}

@@ -36,6 +36,7 @@ SETTINGS = Settings(
     rate_limit_per_minute=1_000_000,
     rate_limit_burst=1_000_000,
     max_queue_depth=100_000,
+    max_live_jobs_per_client=100_000,
 )
 
 schema = schemathesis.openapi.from_path(CONTRACT)

@@ -43,7 +43,8 @@ def long_vt(pxl_env, tmp_path_factory):
     env = {**pxl_env, "PXL_QUEUE_NAME": queue,
            "PXL_BROKER_VISIBILITY_TIMEOUT": str(LONG_VISIBILITY_TIMEOUT)}
     settings = get_settings().model_copy(
-        update={"queue_name": queue, "broker_visibility_timeout": LONG_VISIBILITY_TIMEOUT})
+        update={"queue_name": queue, "broker_visibility_timeout": LONG_VISIBILITY_TIMEOUT,
+                "max_live_jobs_per_client": 10**6, "max_queue_depth": 10**6})
     proc = WorkerProcess(env, settings=settings, pool="solo",
                          log=tmp_path_factory.mktemp("worker-reconcile") / "worker.log")
     proc.__dict__["store"] = job_store(settings)

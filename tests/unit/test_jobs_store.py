@@ -321,3 +321,33 @@ def test_heartbeats_make_workers_online(store, redis_db):
     assert 0 < redis_db.ttl(store.worker_key("w1@host")) <= store.settings.worker_heartbeat_seconds * 3
     store.worker_gone("w1@host")
     assert store.workers_online() == []
+
+
+def test_the_store_keeps_a_bounded_result(store):
+    from workers.record import MAX_RESULT_BYTES
+
+    job_id = submit(store)[0]["id"]
+    store.begin(job_id)
+    big = {"verdict": "valid", "szs_status": "Theorem", "certificate": "c" * MAX_RESULT_BYTES}
+    final = store.finish(job_id, JobStatus.SUCCEEDED, result=big)
+    stored = store.get(job_id)["result"]
+    assert final["result"] == stored and stored["certificate"] is None
+    assert stored["verdict"] == "valid" and "result_truncated" in stored
+
+
+def test_a_result_over_the_stored_limit_keeps_its_verdict_and_says_what_it_lost():
+    from workers.record import MAX_RESULT_BYTES, bounded_result, dumps
+
+    small = {"verdict": "valid", "certificate": "c" * 100, "trace": ["a"]}
+    assert bounded_result(small) is small
+    big_certificate = {"verdict": "valid", "szs_status": "Theorem", "trace": ["a"],
+                       "certificate": "c" * (2 * MAX_RESULT_BYTES)}
+    kept = bounded_result(big_certificate)
+    assert kept["verdict"] == "valid" and kept["certificate"] is None
+    assert "pxl prove" in kept["certificate_omitted"] and kept["trace"] == ["a"]
+    big_everything = {"verdict": "invalid", "szs_status": "CounterSatisfiable",
+                      "trace": ["t" * 1000] * 1000, "countermodel": {"w": "x" * MAX_RESULT_BYTES}}
+    kept = bounded_result(big_everything)
+    assert kept["verdict"] == "invalid" and "result_truncated" in kept
+    for original in (big_certificate, big_everything):
+        assert len(dumps(bounded_result(original))) <= MAX_RESULT_BYTES
