@@ -200,6 +200,9 @@ class JobSummary(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     attempts: int = 0
+    formula_preview: str | None = Field(
+        None, description="The start (120 characters) of the formula's text."
+    )
     verdict: Literal["valid", "invalid", "unknown"] | None = Field(
         None, description="The result's verdict, once the job succeeded."
     )

@@ -33,6 +33,7 @@ from workers.record import (
     CANCEL,
     DOCUMENT_FIELDS,
     KINDS,
+    PREVIEW,
     QUEUE_WAIT_S,
     RUNNER,
     STARTED_TS,
@@ -45,6 +46,7 @@ from workers.record import (
     decode,
     decode_summary,
     dumps,
+    formula_preview,
     id_floor,
     is_job_id,
     new_job_id,
@@ -266,6 +268,7 @@ class JobStore:
         }
         fields = {name: dumps(doc[name]) for name in DOCUMENT_FIELDS}
         fields[SUBMITTED_TS] = repr(now)
+        fields[PREVIEW] = dumps(formula_preview(params))
         key = self.job_key(job_id)
         if idem_key:
             # The record first, then the claim of the key (which may lose a race), then the
@@ -371,10 +374,10 @@ class JobStore:
 
     def list(self, owner: str, *, status: str | None = None, kind: str | None = None,
              limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
-        """Summaries (workers.record.SUMMARY_FIELDS, plus ``verdict`` and ``error_type``) of the
-        owner's jobs, newest first.  A status filter reads the owner's index of that status, so
-        it costs the same however many other jobs the owner has; a kind filter reads the
-        summaries it skips (at most 5,000 per call).  ``cursor`` is the id of the last job of
+        """Summaries (workers.record.SUMMARY_FIELDS, ``formula_preview``, ``verdict``,
+        ``error_type``) of the owner's jobs, newest first.  A status filter reads the owner's
+        index of that status, so it costs the same however many other jobs the owner has; a
+        kind filter reads the summaries it skips (at most 5,000 per call).  ``cursor`` is the id of the last job of
         the previous page; the returned cursor is None on the last page."""
         if cursor is not None and not is_job_id(cursor):
             raise ValueError("invalid cursor")
@@ -392,7 +395,8 @@ class JobStore:
                 return page, None
             with self.r.pipeline(transaction=False) as pipe:
                 for job_id in ids:
-                    pipe.hmget(self.job_key(job_id), *SUMMARY_FIELDS, VERDICT, "error")
+                    pipe.hmget(self.job_key(job_id), *SUMMARY_FIELDS, VERDICT, "error",
+                               PREVIEW)
                 rows = pipe.execute()
             expired = []
             for job_id, row in zip(ids, rows, strict=True):

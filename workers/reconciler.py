@@ -10,9 +10,9 @@ the two agree again when a process dies at the wrong moment (issue 10):
   message in kombu's unacked hash until the visibility timeout (615 s by default).  The
   process running a job holds its lease (``P job:<id>:lease``, set by ``begin``, renewed
   every beat by ``JobLease``, ended by ``finish``); without a lease nobody runs it.  -> its
-  message is *restored* to the queue at once.  A message fetched but never begun is
-  restored the same way; either only once it has been held longer than a lease (a
-  redelivered message waiting a moment for its process to begin it is not stranded).
+  message is *restored* to the queue.  A message fetched but never begun is restored the
+  same way; either only once it has been held four leases (``HELD_LEASES``): a redelivered
+  message may wait seconds for a pool process to start and begin it.
 
 A pass (``reconcile``) reads the queue's jobs not yet terminal (``P active:<queue>``)
 that are older than a lease, the job queue's lists and the unacked hash; a job in none of
@@ -22,8 +22,10 @@ two steps (just submitted, just popped, just restored) is never touched.  Every 
 process offers to run a pass every beat (``settings.worker_heartbeat_seconds``); a Redis lock
 lets one of them do it, cluster-wide.
 
-Bound: a stranded job is back on the queue within a lease (3 beats) plus two passes after its
-process died: 25 s with the default 5 s beat, against the 615 s visibility timeout.
+Bound: a stranded job is back on the queue two passes after its lease ran out (3 beats after
+its process died) and its message had been held four leases: 25 s after the death of a job
+that had run a minute, 70 s at most, with the default 5 s beat, against the 615 s visibility
+timeout.
 
 Never finished twice: restoring or republishing can at worst make a job run twice; the job
 store's ``finish`` ends a job once (an atomic check of the status), so the second run's
@@ -55,6 +57,7 @@ return 1
 """
 
 _BATCH = 500  # active jobs read per round trip
+HELD_LEASES = 4  # a fetched message is left to its holder for this many leases
 
 
 def _message_job_id(message: dict) -> str | None:
@@ -124,9 +127,9 @@ def reconcile(store: JobStore, now: float | None = None) -> dict[str, list[str]]
                 if leased or job_id in queued:
                     continue  # a live process runs it, or it waits its turn
                 entry = held.get(job_id)
-                if entry is not None and now - entry[3] < lease:
-                    # fetched less than a lease ago (a redelivery waiting for its process to
-                    # begin it, say): give its holder the time a runner gets
+                if entry is not None and now - entry[3] < HELD_LEASES * lease:
+                    # fetched a short while ago: a redelivery may wait for a pool process to
+                    # start (seconds on a loaded host) before one begins it
                     continue
                 state = f"{status}:{attempts}:{'held' if entry else 'lost'}"
                 if previous.get(job_id) != state:

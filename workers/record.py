@@ -50,6 +50,8 @@ STARTED_TS = "_started_ts"
 RUNNER = "_runner"  # host:pid of the process running the latest delivery
 QUEUE_WAIT_S = "_queue_wait_s"  # in the document begin() returns, not stored
 VERDICT = "_verdict"  # the result's verdict, for list summaries (the result may be megabytes)
+PREVIEW = "_preview"  # the start of the formula's text, for list summaries
+PREVIEW_CHARS = 120
 
 # A job's summary in listings: small fields only (no formula, no result), whatever the job's
 # size, so a page of summaries is bounded.
@@ -108,14 +110,24 @@ def decode(raw: dict[str, str]) -> dict:
     return doc
 
 
+def formula_preview(params: dict) -> str | None:
+    """What a listing shows of the job's formula: the start of its text."""
+    text = params.get("formula_text") if isinstance(params, dict) else None
+    if not isinstance(text, str):
+        return None
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
 def decode_summary(values: list[str | None]) -> dict | None:
-    """A summary from HMGET of (*SUMMARY_FIELDS, VERDICT, "error"); None for a missing job."""
+    """A summary from HMGET of (*SUMMARY_FIELDS, VERDICT, "error", PREVIEW); None for a
+    missing job."""
     if values[0] is None:
         return None
     summary = {name: json.loads(v) if v is not None else None
                for name, v in zip(SUMMARY_FIELDS, values, strict=False)}
     summary["attempts"] = summary["attempts"] or 0
-    verdict, error = values[len(SUMMARY_FIELDS):]
+    verdict, error, preview = values[len(SUMMARY_FIELDS):]
+    summary["formula_preview"] = json.loads(preview) if preview else None
     summary["verdict"] = verdict or None
     error = json.loads(error) if error else None
     summary["error_type"] = error.get("type") if isinstance(error, dict) else None

@@ -58,3 +58,4 @@ def test_list_items_are_summaries_and_a_page_is_bounded(crowded, client, tokens)
     assert items[0]["links"]["self"] == f"/v1/proofs/{ids[-1]}"
     assert len(response.content) < 100 * 600  # each document is over 2,000 bytes
     assert len(json.dumps(items[0])) < 600
+    assert items[0]["formula_preview"] == FILLER[:119] + "…"

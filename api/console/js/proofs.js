@@ -188,10 +188,10 @@ async function loadRecent() {
       $("formula").value = full.data.params.formula_text || "";
       if (FINAL.has(full.data.status)) renderJob(full.data);
       else follow(full.data);
-    } }, el("code", { text: shorten(pretty(job.params.formula_text || job.id)) })),
+    } }, el("code", { text: shorten(pretty(job.formula_preview || job.id)) })),
     " ",
-    el("span", { class: `state state-${job.status}`, text: job.result && job.result.verdict
-      ? `${job.status} · ${job.result.verdict}` : job.status }))));
+    el("span", { class: `state state-${job.status}`, text: job.verdict
+      ? `${job.status} · ${job.verdict}` : job.status }))));
   if (!answer.data.items.length) list.replaceChildren(el("li", { class: "muted", text: "None yet." }));
 }
 
