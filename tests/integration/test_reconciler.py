@@ -95,18 +95,18 @@ def test_jobs_of_a_killed_worker_tree_resume_long_before_the_visibility_timeout(
     wait_status(store, doc["id"], "running")
     long_vt.kill()  # the supervisor and its processes: nobody restores the message at once
     killed = time.monotonic()
-    put_back = _reconciled(store, "restored") + _reconciled(store, "republished")
     long_vt.start()
     try:
         done = _wait_final(store, doc["id"], 60)
     finally:
         long_vt.stop()
-    # four leases (3 beats of 1 s each) + two passes + the 3 s run, with room for a loaded host
+    # Only the reconciler can have put it back this soon (the visibility timeout is 600 s):
+    # four leases (3 beats of 1 s each) + two passes + the 3 s run, with room for a loaded
+    # host.  (pxl_jobs_reconciled_total is not asserted: a metrics write may be dropped on a
+    # loaded Redis, by design, so it cannot be what a test relies on.)
     assert time.monotonic() - killed < 60 < LONG_VISIBILITY_TIMEOUT
     assert done["status"] == "succeeded" and done["attempts"] == 2, done
     assert final_events(store, doc["id"]) == ["succeeded"]
-    # put back by the reconciler (restored, or republished had its message gone too)
-    assert _reconciled(store, "restored") + _reconciled(store, "republished") == put_back + 1
 
 
 def test_killing_worker_processes_at_random_loses_and_duplicates_no_job(long_vt):
