@@ -9,7 +9,6 @@ every job ends exactly once; its size comes from PXL_KILL_LOOP_JOBS / PXL_KILL_L
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -53,16 +52,6 @@ def long_vt(pxl_env, tmp_path_factory):
     proc.kill()
 
 
-def _reconciled(store, action: str) -> int:
-    """pxl_jobs_reconciled_total{action} as the fleet's counters hold it."""
-    from workers.keys import COUNTERS_KEY
-    from workers.metrics import SEP
-
-    field = "pxl_jobs_reconciled_total" + SEP + json.dumps({"action": action},
-                                                         separators=(",", ":"))
-    return int(store.r.hget(store.prefix + COUNTERS_KEY, field) or 0)
-
-
 def _wait_final(store, job_id: str, timeout: float) -> dict:
     done = store.wait_terminal(job_id, timeout)
     assert done is not None and done["status"] in ("succeeded", "failed", "cancelled"), done
@@ -77,15 +66,14 @@ def test_a_job_whose_message_was_lost_is_republished(long_vt):
     # a queued job whose message is in no list and no unacked entry.
     queue_list = keys.broker_queue_keys(settings, settings.queue_name)[0]
     assert store.r.rpop(queue_list) is not None
-    republished = _reconciled(store, "republished")
     long_vt.start()
     try:
+        # nothing but the reconciler's republish makes a message that is gone
         done = _wait_final(store, doc["id"], 30)
     finally:
         long_vt.stop()
     assert done["status"] == "succeeded" and done["attempts"] == 1
     assert final_events(store, doc["id"]) == ["succeeded"]
-    assert _reconciled(store, "republished") == republished + 1
 
 
 def test_jobs_of_a_killed_worker_tree_resume_long_before_the_visibility_timeout(long_vt):
