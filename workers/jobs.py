@@ -393,15 +393,9 @@ class JobStore:
             ids = self.r.zrevrangebylex(index, upper, "-", start=0, num=batch)
             if not ids:
                 return page, None
-            with self.r.pipeline(transaction=False) as pipe:
-                for job_id in ids:
-                    pipe.hmget(self.job_key(job_id), *SUMMARY_FIELDS, VERDICT, "error",
-                               PREVIEW)
-                rows = pipe.execute()
             expired = []
-            for job_id, row in zip(ids, rows, strict=True):
+            for job_id, summary in self.summaries(ids).items():
                 scanned += 1
-                summary = decode_summary(row)
                 if summary is None:
                     expired.append(job_id)
                     continue
@@ -425,6 +419,15 @@ class JobStore:
             if scanned >= 5000 and last_seen:
                 # A sparse kind filter: hand back a cursor rather than scanning without end.
                 return page, (page[-1]["id"] if len(page) == limit else last_seen)
+
+    def summaries(self, job_ids: list[str]) -> dict[str, dict | None]:
+        """Each job's summary (as ``list`` gives them; None for a job that has expired), in
+        the order of ``job_ids``, read in one pipeline."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(self.job_key(job_id), *SUMMARY_FIELDS, VERDICT, "error", PREVIEW)
+            rows = pipe.execute()
+        return {job_id: decode_summary(row) for job_id, row in zip(job_ids, rows, strict=True)}
 
     def read_events(self, job_id: str, after: str | None = None,
                     block_ms: int = 0) -> list[tuple[str, str, dict]]:

@@ -72,6 +72,10 @@ def idempotency_key(prefix: str, owner: str, key: str) -> str:
     return f"{prefix}idem:{owner}:{digest}"
 
 
+def batch_key(prefix: str, batch_id: str) -> str:
+    return f"{prefix}batch:{batch_id}"
+
+
 def result_cache_key(prefix: str, owner: str, digest: str) -> str:
     return f"{prefix}cache:{owner}:{digest}"
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from api.routes import health, jobs, overlays, proofs
+from api.routes import batches, health, jobs, overlays, proofs
 
-ROUTERS = (proofs.router, overlays.router, jobs.router, health.router)
+ROUTERS = (proofs.router, batches.router, overlays.router, jobs.router, health.router)
