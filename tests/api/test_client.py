@@ -14,15 +14,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import uvicorn
 
 from pxl_client import AsyncClient, Client, PxlError, WebhookVerificationError, verify_webhook
 from tests.api.conftest import HARD
+from tests.http_servers import RecordingServer, serve_app
 from tests.integration.conftest import INVALID, ROOT, VALID
 
 pytestmark = pytest.mark.integration
@@ -39,20 +37,6 @@ def clients_doc() -> dict:
     }}}  # fmt: skip
 
 
-def serve(settings):
-    from api.app import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-
-
 @pytest.fixture(scope="module")
 def service(pxl_env, worker):
     from workers.settings import get_settings
@@ -62,10 +46,10 @@ def service(pxl_env, worker):
         "clients": clients_doc(), "rate_limit_per_minute": 1_000_000,
         "rate_limit_burst": 100_000,
     })  # fmt: skip
-    server, thread, url = serve(settings)
-    yield url
-    server.should_exit = True
-    thread.join(10)
+    from api.app import create_app
+
+    with serve_app(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -153,57 +137,33 @@ def test_429_is_retried_after_retry_after(pxl_env, worker):
         "clients": clients_doc(), "rate_limit_per_minute": 120, "rate_limit_burst": 2,
         "key_prefix": get_settings().key_prefix + "limited:",
     })  # fmt: skip
-    server, thread, url = serve(settings)
-    try:
+    from api.app import create_app
+
+    with serve_app(create_app(settings)) as url:
         with Client(url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as client:
             start = time.monotonic()
             for _ in range(5):  # the burst of 2 runs out: the client waits (~0.5 s per 429)
                 client.list(limit=1)
             assert time.monotonic() - start >= 0.5  # it did wait (the limiter did refuse)
-        with Client(url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                    max_retries=0) as impatient:
-            with pytest.raises(PxlError) as refused:
-                for _ in range(5):
-                    impatient.list(limit=1)
-            assert refused.value.status == 429
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-class Receiver(ThreadingHTTPServer):
-    def __init__(self):
-        self.received: list[tuple[dict, bytes]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(handler):  # noqa: N805
-                body = handler.rfile.read(int(handler.headers["Content-Length"]))
-                self.received.append((dict(handler.headers), body))
-                handler.send_response(204)
-                handler.end_headers()
-
-            def log_message(handler, *args):  # noqa: N805
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
+        with (Client(url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                     max_retries=0) as impatient,
+              pytest.raises(PxlError) as refused):
+            for _ in range(5):
+                impatient.list(limit=1)
+        assert refused.value.status == 429
 
 
 def test_verify_webhook_accepts_the_real_callback_and_refuses_a_tampered_one(pxl):
-    receiver = Receiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-        job = pxl.wait(pxl.submit(VALID, callback_url=url)["id"], timeout=60)
+    with RecordingServer(statuses=(204,)) as receiver:
+        job = pxl.wait(pxl.submit(VALID, callback_url=receiver.url + "/hook")["id"], timeout=60)
         deadline = time.monotonic() + 30
-        while not receiver.received:
+        while not receiver.requests:
             assert time.monotonic() < deadline, "no callback arrived"
             time.sleep(0.1)
-    finally:
-        receiver.shutdown()
     from workers.clients import webhook_secret
 
     secret = webhook_secret(CLIENT_ID)  # what the worker signs with (from the master key)
-    headers, body = receiver.received[0]
+    headers, body = receiver.requests[0]["headers"], receiver.requests[0]["body"]
     payload = verify_webhook(headers, body, secret)
     assert payload["type"] == "job.succeeded" and payload["data"]["id"] == job["id"]
     with pytest.raises(WebhookVerificationError):

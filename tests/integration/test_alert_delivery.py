@@ -16,9 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -26,6 +24,7 @@ import pytest
 import yaml
 
 from tests.environment import missing
+from tests.http_servers import RecordingServer
 
 pytestmark = pytest.mark.integration
 
@@ -47,36 +46,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Receiver(ThreadingHTTPServer):
-    """Collects Alertmanager's webhook notifications by path (/pager, /tickets)."""
+def notifications(receiver: RecordingServer) -> list[tuple[str, dict]]:
+    """(path, JSON body) of every notification Alertmanager sent."""
+    return [(r["path"], json.loads(r["body"])) for r in list(receiver.requests)]
 
-    def __init__(self):
-        self.notifications: list[tuple[str, dict]] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(handler):  # noqa: N805 - the server's handler, not a method of ours
-                body = handler.rfile.read(int(handler.headers["Content-Length"]))
-                self.notifications.append((handler.path, json.loads(body)))
-                handler.send_response(200)
-                handler.end_headers()
-
-            def log_message(handler, *args):  # noqa: N805
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def alert_names(self, path: str) -> set[str]:
-        return {
-            alert["labels"]["alertname"]
-            for got, body in list(self.notifications)
-            if got == path
-            for alert in body["alerts"]
-            if alert["status"] == "firing"
-        }
+def alert_names(receiver: RecordingServer, path: str) -> set[str]:
+    return {
+        alert["labels"]["alertname"]
+        for got, body in notifications(receiver)
+        if got == path
+        for alert in body["alerts"]
+        if alert["status"] == "firing"
+    }
 
 
 def wait_http(url: str, limit: float = 60.0) -> None:
@@ -91,7 +73,7 @@ def wait_http(url: str, limit: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def alertmanager_config(receiver: Receiver) -> dict:
+def alertmanager_config(receiver: RecordingServer) -> dict:
     config = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
     paths = {"pager": "/pager", "tickets": "/tickets"}
     for entry in config["receivers"]:
@@ -132,8 +114,7 @@ def prometheus_config(tmp: Path, api: str, alertmanager: str, closed: int) -> di
 
 def test_a_firing_alert_reaches_its_receiver_through_alertmanager(tmp_path):
     prometheus_bin, alertmanager_bin = binary("prometheus"), binary("prometheus-alertmanager")
-    receiver = Receiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = RecordingServer().start()
     api_port, am_port, prom_port, closed = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -165,12 +146,12 @@ def test_a_firing_alert_reaches_its_receiver_through_alertmanager(tmp_path):
         wait_http(f"http://127.0.0.1:{am_port}/-/ready")
         wait_http(f"http://127.0.0.1:{prom_port}/-/ready")
         deadline = time.monotonic() + 120  # generous: CI machines are shared
-        while "PxlRedisDown" not in receiver.alert_names("/pager"):
-            assert time.monotonic() < deadline, f"no page arrived: {receiver.notifications}"
+        while "PxlRedisDown" not in alert_names(receiver, "/pager"):
+            assert time.monotonic() < deadline, f"no page arrived: {notifications(receiver)}"
             time.sleep(0.5)
         # (under load a scrape may also time out and page PxlApiDown: look for Redis's page)
         page, alert = next(
-            (body, a) for path, body in receiver.notifications if path == "/pager"
+            (body, a) for path, body in notifications(receiver) if path == "/pager"
             for a in body["alerts"] if a["labels"]["alertname"] == "PxlRedisDown"
         )  # fmt: skip
         assert page["receiver"] == "pager"
@@ -188,7 +169,7 @@ def test_a_firing_alert_reaches_its_receiver_through_alertmanager(tmp_path):
                 break
             assert time.monotonic() < deadline, f"PxlFlowerDown not inhibited: {flower}"
             time.sleep(0.5)
-        assert "PxlFlowerDown" not in receiver.alert_names("/tickets")
+        assert "PxlFlowerDown" not in alert_names(receiver, "/tickets")
     finally:
         for process in processes:
             process.terminate()
@@ -197,6 +178,6 @@ def test_a_firing_alert_reaches_its_receiver_through_alertmanager(tmp_path):
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        receiver.shutdown()
+        receiver.stop()
         for log in logs:
             log.close()

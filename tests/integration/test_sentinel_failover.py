@@ -14,6 +14,7 @@ saw) are printed; OPERATIONS.md "Redis high availability" quotes a run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,9 +28,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import uvicorn
 
 from tests.environment import missing
+from tests.http_servers import serve_app
 from tests.integration.conftest import VALID, WorkerProcess
 from workers.embedded import redis_server_binary
 from workers.keys import events_key
@@ -147,11 +148,8 @@ def test_failover_under_load_loses_and_repeats_no_job(sentinel_cluster, pxl_env,
     })  # fmt: skip
     worker = WorkerProcess(env, settings=settings, concurrency=2,
                            log=tmp_path / "worker.log").start()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="on"))
-    threading.Thread(target=server.run, daemon=True).start()
-    wait_until(lambda: server.started, 20, "the API")
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    servers = contextlib.ExitStack()
+    base = servers.enter_context(serve_app(create_app(settings)))
 
     accepted: dict[str, str] = {}  # idempotency key -> job id
     seen: dict[str, int] = {}  # what clients saw: status codes and errors, counted
@@ -236,6 +234,6 @@ def test_failover_under_load_loses_and_repeats_no_job(sentinel_cluster, pxl_env,
         assert all(status == "succeeded" for status in finals.values()), report
     finally:
         stop.set()
-        server.should_exit = True
+        servers.close()
         worker.stop()
         os.environ.pop("PXL_REDIS_SENTINELS", None)

@@ -9,48 +9,30 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.http_servers import RecordingServer
 from tests.integration.conftest import ROOT, VALID, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
 
-class OtlpReceiver(ThreadingHTTPServer):
-    """An OTLP/HTTP (protobuf) trace receiver that keeps every span it is sent."""
-
-    def __init__(self):
-        self.spans: list[dict] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(handler):  # noqa: N805 - the server's handler, not a method of ours
-                body = handler.rfile.read(int(handler.headers["Content-Length"]))
-                request = ExportTraceServiceRequest.FromString(body)
-                for resource in request.resource_spans:
-                    service = next(a.value.string_value for a in resource.resource.attributes
-                                   if a.key == "service.name")
-                    for scope in resource.scope_spans:
-                        for span in scope.spans:
-                            self.spans.append(as_dict(service, span))
-                handler.send_response(200)
-                handler.send_header("Content-Type", "application/x-protobuf")
-                handler.end_headers()
-
-            def log_message(handler, *args):  # noqa: N805
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+def received_spans(receiver: RecordingServer) -> list[dict]:
+    """Every span of the OTLP/HTTP (protobuf) export requests the receiver got."""
+    spans = []
+    for request in list(receiver.requests):
+        export = ExportTraceServiceRequest.FromString(request["body"])
+        for resource in export.resource_spans:
+            service = next(a.value.string_value for a in resource.resource.attributes
+                           if a.key == "service.name")
+            for scope in resource.scope_spans:
+                spans.extend(as_dict(service, span) for span in scope.spans)
+    return spans
 
 
 def as_dict(service: str, span) -> dict:
@@ -77,8 +59,7 @@ def traced(request, pxl_env, tmp_path_factory):
     """A traced API and worker (of each pool in turn) on a queue of their own."""
     from workers.settings import get_settings
 
-    receiver = OtlpReceiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = RecordingServer().start()
     pool = request.param
     queue = f"{pxl_env['PXL_QUEUE_NAME']}-traced-{pool}"
     env = {
@@ -112,22 +93,22 @@ def traced(request, pxl_env, tmp_path_factory):
     api.terminate()
     api.wait(15)
     worker.stop()
-    receiver.shutdown()
+    receiver.stop()
 
 
-def spans_of_trace(receiver: OtlpReceiver, job_id: str, limit: float = 20.0) -> list[dict]:
+def spans_of_trace(receiver: RecordingServer, job_id: str, limit: float = 20.0) -> list[dict]:
     """The spans of the trace whose server span carries ``job_id``, once the worker's are in."""
     deadline = time.monotonic() + limit
     while True:
         by_trace = defaultdict(list)
-        for span in list(receiver.spans):
+        for span in received_spans(receiver):
             by_trace[span["trace"]].append(span)
         for spans in by_trace.values():
             names = {s["name"] for s in spans}
             if (any(s["attributes"].get("pxl.job_id") == job_id for s in spans)
                     and "pxl.run proof" in names and "run/pxl.run_job" in names):
                 return spans
-        assert time.monotonic() < deadline, f"no complete trace for {job_id}: {receiver.spans}"
+        assert time.monotonic() < deadline, f"no complete trace for {job_id}"
         time.sleep(0.2)
 
 
