@@ -102,8 +102,10 @@ def sentinel_cluster(tmp_path):
         sentinels = [
             RedisNode(tmp_path, f"sentinel{i}",
                       f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} 2",
-                      f"sentinel down-after-milliseconds {MASTER} 1000",
-                      f"sentinel failover-timeout {MASTER} 5000",
+                      # 1 s was too eager on a busy 2-core box: the just-promoted replica
+                      # looked down too, a second failover followed and lost its writes
+                      f"sentinel down-after-milliseconds {MASTER} 3000",
+                      f"sentinel failover-timeout {MASTER} 10000",
                       f"sentinel parallel-syncs {MASTER} 1", sentinel=True)
             for i in range(3)
         ]  # fmt: skip
