@@ -8,10 +8,10 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY api ./api
 COPY workers ./workers
-RUN python -m venv /opt/pxl && /opt/pxl/bin/pip install .
+RUN python -m venv /opt/pxl && /opt/pxl/bin/pip install . -c constraints.txt
 # The Coq kernel compiled and checked by coqchk at build time (docs/coq.md): the image gets the
 # sources, .vo files and the stamp X-PXL-Coqchk reports; Coq itself stays in this stage.
 COPY coq ./coq

@@ -99,7 +99,7 @@ def test_the_image_runs_pxl_as_a_non_root_user_with_the_build_sha():
         for path in source.split():
             assert (ROOT / path).exists(), path
     ignored = (ROOT / ".dockerignore").read_text()
-    for path in ("pyproject.toml", "README.md", "api/", "workers/"):
+    for path in ("pyproject.toml", "constraints.txt", "README.md", "api/", "workers/"):
         assert f"!{path}" in ignored
 
 
