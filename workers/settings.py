@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from workers.prover.limits import DEFAULT_TIMEOUT_SECONDS
+
 
 class ConfigError(ValueError):
     """An invalid PXL_* value, as the one line a user reads (variable, value, expected, example)."""
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
     key_prefix: str = "pxl:"  # every Redis key the service writes starts with it
     queue_name: str = "pxl"  # the Celery queue proof and overlay jobs go to
     job_ttl_seconds: int = 24 * 3600  # job records and their event streams expire
-    default_job_timeout: float = 30.0  # seconds, when a submission names none
+    default_job_timeout: float = DEFAULT_TIMEOUT_SECONDS  # seconds, when a submission names none
     max_job_timeout: float = 300.0  # seconds, the largest timeout a submission may ask for
     max_prefer_wait: float = 30.0  # the largest N honoured in ``Prefer: wait=N``
     worker_heartbeat_seconds: float = 5.0  # how often a worker announces itself (health, pxl_workers_online)

@@ -1,13 +1,11 @@
 """The ``pxl`` command: one entry point, one module per group of subcommands.
 
-Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds
-its subcommands and sets ``func`` (taking the parsed args, returning the exit
-status).  Heavy imports (FastAPI, Celery, the prover) happen inside the
-handlers so that ``pxl --help`` stays instant: measured with ``python -X importtime -c
-"import api.cli; api.cli.build_parser()"`` it imports in 34 ms, against 680 ms with the app
-and the worker imported at the top (summed top-level times, best of 5, on the shared 2-core
-machine; the interpreter alone: 19 ms).  These are the only function-level imports of the
-platform besides ``workers/tracing.py``'s optional OpenTelemetry.
+Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds the
+subcommands listed beside it and sets ``func`` (taking the parsed args, returning the exit
+status).  Start-up time counts for one-shot commands such as ``pxl prove``, so only the module
+of the chosen subcommand is imported (all of them for ``pxl --help`` or an unknown command),
+and heavy imports (FastAPI, Celery, the settings, the prover) happen inside the handlers.
+Measured with ``python -X importtime``: docs/benchmarks.md, "Start-up".
 """
 
 from __future__ import annotations
@@ -16,28 +14,43 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("prove", "service", "token", "flower", "remote", "coq")
+# module -> the subcommands its register() adds (tests/unit/test_jobs_cli.py keeps them in step)
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "prove": ("prove", "check"),
+    "service": ("serve", "worker", "up"),
+    "token": ("token",),
+    "flower": ("flower",),
+    "remote": ("submit", "job", "events"),
+    "coq": ("coq-check",),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``pxl`` parser; with ``command``, only that subcommand's module is registered."""
     parser = argparse.ArgumentParser(prog="pxl", description="LOGOS PXL Core: S5 proof service")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    chosen = [m for m, commands in COMMAND_MODULES.items() if command in commands]
+    for name in chosen or COMMAND_MODULES:
         importlib.import_module(f"api.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # The first word names the subcommand (``pxl`` itself has no options but -h).
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from workers.settings import ConfigError
-
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:  # an invalid PXL_* value: one line, not a traceback
+    except ValueError as exc:
+        # An invalid PXL_* value: one line, not a traceback.  Only the settings module raises
+        # ConfigError, so when a command never imported it (pxl prove) there is none to catch.
+        settings = sys.modules.get("workers.settings")
+        if settings is None or not isinstance(exc, settings.ConfigError):
+            raise
         print(f"pxl {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -190,9 +190,9 @@ def _write(text: str) -> None:
 
 def _default_timeout() -> float:
     """The service's default job timeout, from its code: `pxl prove` reads no PXL_* setting."""
-    from workers.settings import Settings
+    from workers.prover.limits import DEFAULT_TIMEOUT_SECONDS
 
-    return Settings.model_fields["default_job_timeout"].default
+    return DEFAULT_TIMEOUT_SECONDS
 
 
 def _os_reason(exc: Exception) -> str:

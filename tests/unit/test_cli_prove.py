@@ -351,3 +351,16 @@ def test_traces_count_in_singular_and_plural(capsys):
     assert "(1 world, universal relation)" in out
     status, out, _ = run(["prove", "<>p -> []p"], capsys)
     assert "countermodel: 2 worlds," in out and "(2 worlds, universal relation)" in out
+
+
+def test_prove_imports_neither_the_service_settings_nor_scipy():
+    # Start-up time of a one-shot `pxl prove` (docs/benchmarks.md): pydantic and the settings
+    # belong to the service commands, scipy to the prover's LP (pigeonhole-like problems only).
+    code = ("import sys; from api.cli import main; status = main(['prove', 'p -> p']); "
+            "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'workers.settings', "
+            "'scipy', 'numpy', 'dataclasses', 'api.provenance') if m in sys.modules)); "
+            "sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

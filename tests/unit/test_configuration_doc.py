@@ -39,6 +39,8 @@ def _comment_of(lines: list[str], lineno: int) -> str:
 
 
 def render() -> str:
+    import workers.settings as settings_module
+
     text = SOURCE.read_text()
     lines = text.splitlines()
     tree = ast.parse(text)
@@ -58,6 +60,8 @@ def render() -> str:
         name = node.target.id
         annotation = ast.unparse(node.annotation).replace("|", "\\|")
         default = ast.unparse(node.value) if node.value is not None else "required"
+        if isinstance(node.value, ast.Name):  # a constant shared with the prover: its value
+            default = repr(getattr(settings_module, node.value.id))
         if default.startswith("Field(default_factory="):
             default = default.removeprefix("Field(default_factory=").removesuffix(")")
             default = default.removeprefix("lambda: ")

@@ -46,3 +46,20 @@ def test_every_flag_of_the_service_commands_has_help(command):
     sub = next(a for a in parser._actions if a.dest == "command").choices[command]
     undocumented = [a.option_strings for a in sub._actions if not a.help]
     assert undocumented == []
+
+
+def test_command_table_names_what_each_module_registers():
+    # build_parser imports only the chosen command's module, found through this table.
+    import argparse
+    import importlib
+
+    from api.cli import COMMAND_MODULES
+
+    for module, commands in COMMAND_MODULES.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"api.cli.{module}").register(sub)
+        assert tuple(sub.choices) == commands, module
+    every = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert list(every) == [c for commands in COMMAND_MODULES.values() for c in commands]
+    only = next(a for a in build_parser("check")._actions if a.dest == "command").choices
+    assert list(only) == ["prove", "check"]

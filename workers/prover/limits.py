@@ -9,3 +9,7 @@ The largest benchmark problems we know (LWB, QMLTP) have about 19,000 nodes,
 MAX_TEXT_BYTES = 256 * 1024  # UTF-8 bytes of formula text
 MAX_NODES = 50_000  # tree nodes of the parsed formula
 MAX_DEPTH = 2_000  # nesting depth (a leaf has depth 1)
+
+# A proof's time limit when the caller names none: the service's PXL_DEFAULT_JOB_TIMEOUT
+# default and `pxl prove`'s, kept here so that `pxl prove` need not import the settings.
+DEFAULT_TIMEOUT_SECONDS = 30.0

@@ -33,7 +33,6 @@ JSON document): ``{"id", "parent", "rule", "premise", "entries": [{"id", "world"
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from workers.prover.printer import to_text
 from workers.prover.syntax import And, Box, Const, Dia, Formula, Iff, Implies, Not, Or
@@ -86,13 +85,18 @@ def modal(sign: bool, f: Formula) -> tuple[str, bool, Formula] | None:
     return None
 
 
-@dataclass
 class _Branch:
-    entries: list[tuple[int, Signed]] = field(default_factory=list)  # (entry id, signed)
-    present: dict[Signed, int] = field(default_factory=dict)
-    labels: list[int] = field(default_factory=list)
-    used: set = field(default_factory=set)  # premises (and (premise, label)) already expanded
-    witnessed: set = field(default_factory=set)  # (sign, formula) of pi entries with a world
+    # A plain class: ``dataclasses`` imports ``inspect``, which costs `pxl prove` ~5 ms of start-up.
+    __slots__ = ("entries", "present", "labels", "used", "witnessed")
+
+    def __init__(self, entries: list[tuple[int, Signed]] | None = None,
+                 present: dict[Signed, int] | None = None, labels: list[int] | None = None,
+                 used: set | None = None, witnessed: set | None = None) -> None:
+        self.entries = [] if entries is None else entries  # (entry id, signed)
+        self.present = {} if present is None else present
+        self.labels = [] if labels is None else labels
+        self.used = set() if used is None else used  # premises (and (premise, label)) already expanded
+        self.witnessed = set() if witnessed is None else witnessed  # (sign, formula) of pi entries with a world
 
     def copy(self) -> _Branch:
         return _Branch(
