@@ -87,22 +87,29 @@ def modal(sign: bool, f: Formula) -> tuple[str, bool, Formula] | None:
 
 class _Branch:
     # A plain class: ``dataclasses`` imports ``inspect``, which costs `pxl prove` ~5 ms of start-up.
-    __slots__ = ("entries", "present", "labels", "used", "witnessed")
+    __slots__ = ("entries", "present", "labels", "used", "witnessed", "alpha_at", "pi_at",
+                 "nu_at", "nu_labels")
 
-    def __init__(self, entries: list[tuple[int, Signed]] | None = None,
-                 present: dict[Signed, int] | None = None, labels: list[int] | None = None,
-                 used: set | None = None, witnessed: set | None = None) -> None:
-        self.entries = [] if entries is None else entries  # (entry id, signed)
-        self.present = {} if present is None else present
-        self.labels = [] if labels is None else labels
-        self.used = set() if used is None else used  # premises (and (premise, label)) already expanded
-        self.witnessed = set() if witnessed is None else witnessed  # (sign, formula) of pi entries with a world
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, Signed]] = []  # (entry id, signed)
+        self.present: dict[Signed, int] = {}
+        self.labels: list[int] = []
+        self.used: set = set()  # premises (and (premise, label)) already expanded
+        self.witnessed: set = set()  # (sign, formula) of pi entries with a world
+        # Where the next rule search starts: every entry before ``alpha_at`` (``pi_at``) is
+        # expanded or not of that rule (``used`` only grows, entries are only appended), and
+        # every nu entry before ``nu_at`` is expanded at the first ``nu_labels`` labels.
+        # Without them each step rescanned the branch (quadratic: 0.6 s on 120 nodes).
+        self.alpha_at = self.pi_at = self.nu_at = self.nu_labels = 0
 
     def copy(self) -> _Branch:
-        return _Branch(
-            list(self.entries), dict(self.present), list(self.labels), set(self.used),
-            set(self.witnessed),
-        )
+        other = _Branch()
+        other.entries, other.present = list(self.entries), dict(self.present)
+        other.labels, other.used = list(self.labels), set(self.used)
+        other.witnessed = set(self.witnessed)
+        other.alpha_at, other.pi_at = self.alpha_at, self.pi_at
+        other.nu_at, other.nu_labels = self.nu_at, self.nu_labels
+        return other
 
     def clash(self, s: Signed) -> list[int] | None:
         world, sign, f = s
@@ -118,6 +125,7 @@ class _Builder:
         self.next_entry = 1
         self.max_entries = max_entries
         self.deadline = deadline
+        self.texts: dict[Formula, str] = {}  # the same subformulas recur on many entries
 
     def node(self, parent: int | None, rule: str, premise: int | None,
              signed: list[Signed], branch: _Branch) -> tuple[dict, list[int] | None]:
@@ -129,8 +137,11 @@ class _Builder:
             eid = self.next_entry
             self.next_entry += 1
             world, sign, f = s
+            text = self.texts.get(f)
+            if text is None:
+                text = self.texts[f] = to_text(f)
             entries.append({"id": eid, "world": world, "sign": "T" if sign else "F",
-                            "formula": to_text(f)})
+                            "formula": text})
             branch.entries.append((eid, s))
             branch.present.setdefault(s, eid)
             if world not in branch.labels:
@@ -154,27 +165,36 @@ class _Builder:
         return True
 
     def _linear_step(self, branch: _Branch) -> tuple[str, int, list[Signed]] | None:
-        for eid, (world, sign, f) in branch.entries:
-            if eid not in branch.used:
+        entries, used = branch.entries, branch.used
+        while branch.alpha_at < len(entries):
+            eid, (world, sign, f) = entries[branch.alpha_at]
+            branch.alpha_at += 1
+            if eid not in used:
                 parts = alpha(sign, f)
                 if parts is not None:
-                    branch.used.add(eid)
+                    used.add(eid)
                     return "alpha", eid, [(world, s, g) for s, g in parts]
-        for eid, (_world, sign, f) in branch.entries:
+        while branch.pi_at < len(entries):
+            eid, (_world, sign, f) = entries[branch.pi_at]
+            branch.pi_at += 1
             m = modal(sign, f)
-            if m and m[0] == "pi" and eid not in branch.used:
-                branch.used.add(eid)
+            if m and m[0] == "pi" and eid not in used:
+                used.add(eid)
                 if (sign, f) in branch.witnessed:
                     continue
                 branch.witnessed.add((sign, f))
                 return "pi", eid, [(max(branch.labels) + 1, m[1], m[2])]
-        for eid, (_world, sign, f) in branch.entries:
+        if branch.nu_labels != len(branch.labels):  # a new world: every nu entry applies again
+            branch.nu_at, branch.nu_labels = 0, len(branch.labels)
+        while branch.nu_at < len(entries):
+            eid, (_world, sign, f) = entries[branch.nu_at]
             m = modal(sign, f)
             if m and m[0] == "nu":
                 for label in branch.labels:
-                    if (eid, label) not in branch.used:
-                        branch.used.add((eid, label))
+                    if (eid, label) not in used:
+                        used.add((eid, label))
                         return "nu", eid, [(label, m[1], m[2])]
+            branch.nu_at += 1
         return None
 
     def _split(self, node: dict, branch: _Branch) -> bool:
