@@ -182,13 +182,16 @@ def hint_proof(
     poll: Callable[[], None],
     box_arg: dict[int, int] | None = None,
     root: int | None = None,
+    eager: bool = False,
 ) -> list[list]:
     """DRUP-style steps (flat ``a``/``d``/``n``, ``c``) -> hinted ``pxl-s5-cert/2`` steps.
 
     With ``root`` (kind ``lemmas``) the result ends with the derivation of ``[root]``;
     without it (kind ``worlds``) with the empty clause, and the steps must refute
     ``clauses``.  ``c`` steps are re-checked with ``check_cut`` against the clauses before
-    them (HintError if one fails).  ``poll`` is called between steps (it raises to stop)."""
+    them (HintError if one fails).  ``poll`` is called between steps (it raises to stop).
+    ``eager``: check each necessitation premise as it comes (HintError at the first that is
+    not RUP), for a lemma chain tried without the solver's proof (``propagation_proof``)."""
     f = _Finder(nvars)
     for i, c in enumerate(clauses):
         if i % 1024 == 0:
@@ -209,6 +212,8 @@ def hint_proof(
             b, hyps = step[1], list(step[2:])
             if box_arg is None or b not in box_arg:
                 raise HintError(f"necessitation step {step} outside a lemmas proof")
+            if eager:
+                f.rup_hints([*(-h for h in hyps), box_arg[b]])
             entries.append((["n", b, hyps], f.add_clause([b, *(-h for h in hyps)])))
         elif tag == "c":
             has_cut = True

@@ -27,9 +27,13 @@ def lemma_outline(enc: Encoding, proof: dict, formula_size: int) -> dict | None:
     steps = proof["steps"]
     formulas = _variable_formulas(enc)
 
+    texts: dict[int, str] = {}  # literals recur (the same hypotheses in many lemmas)
+
     def text(literal: int) -> str:
-        base = TRUE if abs(literal) == 1 else formulas[abs(literal)]
-        return to_text(base if literal > 0 else Not(base))
+        if literal not in texts:
+            base = TRUE if abs(literal) == 1 else formulas[abs(literal)]
+            texts[literal] = to_text(base if literal > 0 else Not(base))
+        return texts[literal]
 
     lemmas: list[dict] = []
     total = 0

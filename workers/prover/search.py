@@ -691,6 +691,10 @@ def make_certificate(
             order = first + [sat[k] for k in keep] if keep is not None else list(range(len(lemmas)))
     cuts = {k: cuts[i] for k, i in enumerate(order) if i in cuts}
     lemmas = [lemmas[i] for i in order]
+    if not with_cuts:
+        proof = _propagation_proof(enc, lemmas, watch)
+        if proof is not None:
+            return proof, None
     solver = Solver(name=SOLVER, bootstrap_with=enc.clauses, with_proof=True)
     if watch is not None:
         watch.use(solver)
@@ -740,6 +744,25 @@ def make_certificate(
     except hints.HintError as exc:
         return None, f"internal error: {exc}"
     return _hinted_proof(steps, {"kind": "lemmas"})
+
+
+def _propagation_proof(
+    enc: Encoding, lemmas: list[tuple[int, list[int]]], watch: _Watch | None
+) -> dict | None:
+    """The certificate without a proof-logging solver, when every lemma's premise and then
+    ``[root]`` follow by unit propagation from the encoding and the lemmas before them (most
+    small problems: the solver's replay and its DRUP lines cost more than the proof), else
+    None.  The hint pass checks each premise as it comes, so a chain that needs the solver's
+    learned clauses fails at its first such step."""
+    try:
+        steps = hints.hint_proof(
+            enc.nvars, enc.clauses, [["n", b, *hyps] for b, hyps in lemmas], _poller(watch),
+            enc.box_arg, enc.root, eager=True,
+        )
+    except hints.HintError:
+        return None
+    proof, _ = _hinted_proof(steps, {"kind": "lemmas"})
+    return proof
 
 
 def _poller(watch: _Watch | None) -> Callable[[], None]:

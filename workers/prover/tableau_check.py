@@ -65,7 +65,7 @@ def _alternatives(sign: bool, f: Formula) -> list[list[tuple[bool, Formula]]] | 
     return None
 
 
-def _entry(raw: object, seen_ids: set[int]) -> tuple[int, Entry]:
+def _entry(raw: object, seen_ids: set[int], parsed: dict[str, Formula]) -> tuple[int, Entry]:
     if not isinstance(raw, dict):
         raise TableauError("an entry is an object")
     eid, world, sign, text = (raw.get(k) for k in ("id", "world", "sign", "formula"))
@@ -76,10 +76,12 @@ def _entry(raw: object, seen_ids: set[int]) -> tuple[int, Entry]:
     if eid in seen_ids:
         raise TableauError(f"entry id {eid} used twice")
     seen_ids.add(eid)
-    try:
-        formula = parse_formula(text)
-    except FormulaError as exc:
-        raise TableauError(f"entry {eid}: {exc}") from None
+    formula = parsed.get(text)
+    if formula is None:  # the same texts recur on many entries: each is parsed once
+        try:
+            formula = parsed[text] = parse_formula(text)
+        except FormulaError as exc:
+            raise TableauError(f"entry {eid}: {exc}") from None
     return eid, (world, sign == "T", formula)
 
 
@@ -98,6 +100,7 @@ def _check(formula: Formula, tableau: object) -> str:
     if not isinstance(nodes, list) or not nodes or len(nodes) > MAX_NODES:
         raise TableauError(f"nodes: a list of 1..{MAX_NODES} nodes")
     seen_ids: set[int] = set()
+    parsed: dict[str, Formula] = {}
     entries: list[list[tuple[int, Entry]]] = []
     children: list[list[int]] = [[] for _ in nodes]
     for index, node in enumerate(nodes):
@@ -106,7 +109,7 @@ def _check(formula: Formula, tableau: object) -> str:
         raw_entries = node.get("entries")
         if not isinstance(raw_entries, list) or not raw_entries:
             raise TableauError(f"node {index}: no entries")
-        entries.append([_entry(e, seen_ids) for e in raw_entries])
+        entries.append([_entry(e, seen_ids, parsed) for e in raw_entries])
         parent = node.get("parent")
         if index == 0:
             if parent is not None or node.get("rule") != "goal":
