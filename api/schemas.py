@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
+from workers.batches import MAX_BATCH_ITEMS
 from workers.prover.limits import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES
+from workers.webhooks import MAX_URL_LENGTH
 
 MAX_CONTEXT_BYTES = 4096  # the original contract's `context`, stored with the job
 
@@ -64,7 +66,7 @@ class ProofSubmission(BaseModel):
     timeout: JobTimeout = None
     callback_url: str | None = Field(
         None,
-        max_length=2048,
+        max_length=MAX_URL_LENGTH,
         description="http(s) URL that gets a signed (Standard Webhooks v1) POST when the job ends.",
     )
     overlay: Overlay = Field(
@@ -90,6 +92,40 @@ class ProofSubmission(BaseModel):
             raise ValueError(f"context is limited to {MAX_CONTEXT_BYTES} bytes of JSON")
         return context
 
+class BatchSubmission(BaseModel):
+    """POST /v1/proofs:batch."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"items": [
+            {"formula": "[]p -> p"}, {"formula": "<>p -> []p", "timeout": 5},
+        ]}]},
+    )
+    items: list[ProofSubmission] = Field(
+        min_length=1, max_length=MAX_BATCH_ITEMS,
+        description=f"1..{MAX_BATCH_ITEMS} proof submissions, each as for POST /v1/proofs.",
+    )
+    callback_url: str | None = Field(
+        None, max_length=MAX_URL_LENGTH,
+        description="http(s) URL that gets one signed (Standard Webhooks v1) `batch.completed` "
+        "POST when the batch's last job ends (checked as a job's `callback_url`).",
+    )  # fmt: skip
+
+
+class PingRequest(BaseModel):
+    """POST /v1/webhooks:ping."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"callback_url": "https://example.com/hooks/pxl"}]},
+    )
+    callback_url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="The http(s) URL to send a signed `ping` webhook to (checked as a job's "
+        "`callback_url`).",
+    )
+
+
 class Links(BaseModel):
     self: str = Field(description="This job's URL.")
     job: str = Field(description="The job under /v1/jobs.")
@@ -106,7 +142,8 @@ class WebhookAttempt(BaseModel):
 
 
 class WebhookState(BaseModel):
-    """A job's callback: its URL, its state and every attempt (the delivery log)."""
+    """A webhook's delivery log (a job's callback, a batch's, a ping): its URL, its state and
+    every attempt."""
 
     url: str
     state: Literal["pending", "delivered", "failed"]
@@ -114,6 +151,13 @@ class WebhookState(BaseModel):
     round_start: int | None = Field(
         None, description="After a redelivery: how many attempts came before it."
     )
+
+
+class PingDelivery(WebhookState):
+    """A ping: its id and its delivery log (one attempt)."""
+
+    id: str
+    links: dict[str, str] = Field(description="`self`: this ping's delivery log.")
 
 
 class JobError(BaseModel):
@@ -284,4 +328,5 @@ class Problem(BaseModel):
 
 
 # Models the OpenAPI document lists although no route names them as its body/response model.
-COMPONENT_MODELS: tuple[type[BaseModel], ...] = (Problem, ProofSubmission)
+COMPONENT_MODELS: tuple[type[BaseModel], ...] = (Problem, ProofSubmission, BatchSubmission,
+                                                 PingRequest)

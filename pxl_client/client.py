@@ -226,6 +226,17 @@ class _Operations:
                 break
         return (yield from self._poll(job_id, deadline))
 
+    def _ping(self, callback_url: str, wait: float | None) -> Generator[Any, Any, dict]:
+        log = yield from self._json("POST", "/v1/webhooks:ping",
+                                    json={"callback_url": callback_url})
+        deadline = time.monotonic() + (wait or 0.0)
+        for n in itertools.count():
+            if log["state"] != "pending" or time.monotonic() > deadline:
+                return log
+            yield _Sleep(POLL_INTERVALS_S[min(n, len(POLL_INTERVALS_S) - 1)])
+            log = yield from self._json("GET", log["links"]["self"])
+        raise AssertionError("unreachable")
+
     def _poll(self, job_id: str, deadline: float | None) -> Generator[Any, Any, dict]:
         for n in itertools.count():
             job = yield from self._json("GET", f"/v1/jobs/{job_id}")
@@ -341,6 +352,12 @@ class Client(_ClientBase):
                                     ("cursor", cursor)) if v is not None}
         return self._run(self._json("GET", "/v1/jobs", params=params))
 
+    def ping(self, callback_url: str, *, wait: float | None = 30.0) -> dict:
+        """Have the service send a signed ``ping`` webhook to ``callback_url``; its delivery
+        log once it was sent (``state`` ``delivered`` or ``failed``), or still ``pending``
+        after ``wait`` seconds (0 or None: at once)."""
+        return self._run(self._ping(callback_url, wait))
+
     def events(self, job_id: str) -> Iterator[tuple[str, dict]]:
         """The job's events as they happen: (event name, data), until the final one."""
         request = self._build("GET", f"/v1/jobs/{job_id}/events")
@@ -434,6 +451,9 @@ class AsyncClient(_ClientBase):
         params = {k: v for k, v in (("status", status), ("kind", kind), ("limit", limit),
                                     ("cursor", cursor)) if v is not None}
         return await self._run(self._json("GET", "/v1/jobs", params=params))
+
+    async def ping(self, callback_url: str, *, wait: float | None = 30.0) -> dict:
+        return await self._run(self._ping(callback_url, wait))
 
     async def events(self, job_id: str) -> AsyncIterator[tuple[str, dict]]:
         request = self._build("GET", f"/v1/jobs/{job_id}/events")

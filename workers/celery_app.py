@@ -261,13 +261,18 @@ def queue_depth(client, settings: Settings) -> int:
         return sum(pipe.execute())
 
 
-def schedule_webhook(settings: Settings, job_id: str, attempt: int, delay: float) -> None:
-    """Send delivery attempt ``attempt`` of the job's callback, due in ``delay`` seconds."""
+def schedule_webhook(settings: Settings, subject_id: str, attempt: int, delay: float,
+                     subject: str = "job") -> None:
+    """Send delivery attempt ``attempt`` of a webhook (a job's callback, a batch's, a ping),
+    due in ``delay`` seconds."""
     # A countdown keeps the message unacknowledged in a worker; beyond the visibility
     # timeout Redis would hand it out again, so long waits hop (see webhooks.run_delivery).
     longest = min(settings.webhook_max_countdown, visibility_timeout(settings) / 2)
+    args = [subject_id, attempt, time.time() + delay]
+    if subject != "job":  # a job's message keeps the three arguments it always had
+        args.append(subject)
     app_for(settings).send_task(
-        DELIVER_WEBHOOK, args=[job_id, attempt, time.time() + delay],
+        DELIVER_WEBHOOK, args=args,
         queue=webhook_queue(settings), countdown=min(delay, longest) or None)
 
 

@@ -30,6 +30,7 @@ import redis
 
 from workers import events, heartbeats, idempotency, keys, metrics
 from workers.record import (
+    BATCH,
     CANCEL,
     DOCUMENT_FIELDS,
     KINDS,
@@ -66,10 +67,26 @@ local function move_status(prefix, owner_json, job_id, to, ttl)
 end
 """
 
+# The end of a job of a batch with a callback counts the batch down (workers.keys
+# .batch_pending_key, built here from the prefix) in the same atomic write that ends the job;
+# the one write that brings it to 0 answers the batch's id: exactly one caller queues the
+# batch's webhook however many jobs end at the same moment.
+_BATCH_COUNTDOWN_LUA = """
+local function batch_countdown(prefix, job_key)
+  local batch = redis.call('HGET', job_key, '__BATCH__')
+  if not batch or batch == '' then return '' end
+  if redis.call('DECR', prefix .. 'batch:' .. batch .. ':pending') == 0 then return batch end
+  return ''
+end
+""".replace("__BATCH__", BATCH)
+# the same as one script, queued in finish paths that are WATCH transactions
+_BATCH_COUNTDOWN_EVAL = _BATCH_COUNTDOWN_LUA + "return batch_countdown(ARGV[1], KEYS[1])"
+
 # finish(): a job leaves a non-terminal status once, with exactly one final event, and
-# leaves the active set; its lease ends.  KEYS: job, events, metrics' 3, active, lease;
-# ARGV[17]: the key prefix, ARGV[18]: the verdict (or '').
-_FINISH_LUA = _MOVE_STATUS_LUA + """
+# leaves the active set; its lease ends; its batch is counted down.  Returns {document, the
+# batch id when this was the batch's last job or ''}.  KEYS: job, events, metrics' 3,
+# active, lease; ARGV[17]: the key prefix, ARGV[18]: the verdict (or '').
+_FINISH_LUA = _MOVE_STATUS_LUA + _BATCH_COUNTDOWN_LUA + """
 local current = redis.call('HMGET', KEYS[1], 'id', 'status', 'owner')
 if not current[1] then return false end
 local s = current[2]
@@ -89,8 +106,9 @@ for i, name in ipairs(names) do parts[i] = '"' .. name .. '":' .. (raw[i] or 'nu
 local doc = '{' .. table.concat(parts, ',') .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[8], 'data', doc)
 redis.call('EXPIRE', KEYS[2], ARGV[6])
+local completed_batch = batch_countdown(ARGV[17], KEYS[1])
 __METRICS__
-return doc
+return {doc, completed_batch}
 """.replace("__NAMES__", ", ".join(f"'{name}'" for name in DOCUMENT_FIELDS)).replace(
     "__METRICS__", metrics.FINISHED_LUA).replace("__VERDICT__", VERDICT)
 
@@ -232,8 +250,11 @@ class JobStore:
     # --- submission ----------------------------------------------------------------------
 
     def submit(self, *, kind: str, owner: str, params: dict, callback_url: str | None = None,
-               idempotency_key: str | None = None,
-               request_id: str | None = None) -> tuple[dict, bool]:
+               idempotency_key: str | None = None, request_id: str | None = None,
+               batch_id: str | None = None) -> tuple[dict, bool]:
+        """Record and queue a job; (its document, True) or, for a replayed Idempotency-Key,
+        (the earlier job, False).  ``batch_id``: the job counts toward that batch's countdown
+        (workers.batches.open_countdown opened it)."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
         ttl = self.settings.job_ttl_seconds
@@ -269,6 +290,8 @@ class JobStore:
         fields = {name: dumps(doc[name]) for name in DOCUMENT_FIELDS}
         fields[SUBMITTED_TS] = repr(now)
         fields[PREVIEW] = dumps(formula_preview(params))
+        if batch_id:
+            fields[BATCH] = batch_id
         key = self.job_key(job_id)
         if idem_key:
             # The record first, then the claim of the key (which may lose a race), then the
@@ -297,6 +320,8 @@ class JobStore:
             queued_key = keys.owner_status_key(self.prefix, owner, JobStatus.QUEUED)
             pipe.zadd(queued_key, {job_id: 0})
             pipe.expire(queued_key, ttl)
+            if batch_id:  # counted up with its creation, so its end can never come first
+                pipe.incr(keys.batch_pending_key(self.prefix, batch_id))
             event_position = len(pipe.command_stack)
             events.append_event(pipe, self.settings, job_id, "queued", {"status": "queued"})
             if self._job_message is not None:
@@ -318,6 +343,8 @@ class JobStore:
                 pipe.zrem(keys.owner_status_key(self.prefix, owner, JobStatus.QUEUED), job_id)
                 if idem_key:
                     pipe.delete(idem_key)
+                if batch_id:  # the batch's submission holds it above 0: no completion here
+                    pipe.decr(keys.batch_pending_key(self.prefix, batch_id))
                 job_commands = len(pipe.command_stack)
                 # it was counted as submitted above, in the same round trip as the record
                 metrics.write_job_submitted(pipe, self.settings, kind, -1)
@@ -484,12 +511,12 @@ class JobStore:
                 outcome["doc"] = self._write_terminal(pipe, doc, raw, JobStatus.CANCELLED)
                 outcome["ended"] = True
 
-        self.r.transaction(txn, key)
+        results = self.r.transaction(txn, key)
         doc = outcome.get("doc")
         if doc is None or doc["owner"] != owner:
             return None
         if outcome.get("ended"):
-            self._after_terminal(doc, run_s=0.0)
+            self._after_terminal(doc, run_s=0.0, results=results)
             self._revoke(job_id)
         return doc
 
@@ -558,6 +585,7 @@ class JobStore:
             doc = decode(raw)
             if doc["status"] in TERMINAL_STATUSES:
                 outcome["skipped"] = doc
+                outcome["batch"] = raw.get(BATCH)
                 return
             pipe.multi()
             if raw.get(CANCEL) == "1":
@@ -591,14 +619,17 @@ class JobStore:
             metrics.write_job_started(pipe, self.settings, doc["kind"], queue_wait_s)
             return job_commands
 
-        self._transaction(key, txn)
+        results = self._transaction(key, txn)
         if "ended" in outcome:
-            self._after_terminal(outcome["ended"], run_s=0.0)
+            self._after_terminal(outcome["ended"], run_s=0.0, results=results)
             return None
         if "started" in outcome:
             return outcome["started"]
         if "skipped" in outcome:
+            # the process that ended it may have died before queueing these
             self._ensure_webhook_scheduled(outcome["skipped"])
+            if outcome["batch"]:
+                self._ensure_batch_webhook_scheduled(outcome["batch"])
         return None
 
     def timings(self, job_id: str) -> tuple[float | None, float | None]:
@@ -641,29 +672,32 @@ class JobStore:
         if not reply:
             return None
         metrics.finished_recorded()
-        doc = json.loads(reply)
+        doc = json.loads(reply[0])
         self._ensure_webhook_scheduled(doc)
+        if reply[1]:
+            self.schedule_webhook(reply[1], attempt=1, delay=0.0, subject="batch")
         return doc
 
     def _kind(self, job_id: str) -> str:
         raw = self.r.hget(self.job_key(job_id), "kind")
         return json.loads(raw) if raw else "none"
 
-    def _transaction(self, key: str, txn: Callable[[redis.client.Pipeline], int | None]) -> None:
+    def _transaction(self, key: str,
+                     txn: Callable[[redis.client.Pipeline], int | None]) -> list | None:
         """WATCH ``key`` and run ``txn(pipe)``, which reads, calls ``pipe.multi()``, queues its
         writes and returns how many of the queued commands are the job's own (metrics writes
         may follow them: one round trip), or None when it writes nothing.  Retried when
         ``key`` changed meanwhile.  Errors of the job's commands raise; the metrics' are
-        logged and ignored, as the metrics hooks never break a job."""
+        logged and ignored, as the metrics hooks never break a job.  The commands' results,
+        or None when nothing was written."""
         with self.r.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(key)
                     job_commands = txn(pipe)
                     if job_commands is None:
-                        return
-                    _execute(pipe, job_commands)
-                    return
+                        return None
+                    return _execute(pipe, job_commands)
                 except redis.WatchError:
                     continue
 
@@ -684,6 +718,9 @@ class JobStore:
         pipe.delete(self.lease_key(doc["id"]))
         public = {name: doc[name] for name in DOCUMENT_FIELDS}
         events.append_event(pipe, self.settings, doc["id"], status.value, public)
+        if raw.get(BATCH):  # where in the transaction's results the countdown's answer is
+            doc["_batch_countdown_at"] = len(pipe.command_stack)
+            pipe.eval(_BATCH_COUNTDOWN_EVAL, 1, key, self.prefix)
         return doc
 
     def _move_status(self, pipe, doc: dict, to: JobStatus) -> None:
@@ -694,11 +731,15 @@ class JobStore:
         pipe.zadd(target, {doc["id"]: 0})
         pipe.expire(target, self.settings.job_ttl_seconds)
 
-    def _after_terminal(self, doc: dict, run_s: float) -> None:
+    def _after_terminal(self, doc: dict, run_s: float, results: list | None = None) -> None:
+        """After a WATCH transaction ended the job (``results``: its commands' results)."""
         end_to_end = doc.pop("_end_to_end_s", 0.0)
+        countdown_at = doc.pop("_batch_countdown_at", None)
         metrics.job_finished(doc["kind"], doc["status"], _verdict(doc["result"]), run_s,
                              end_to_end)
         self._ensure_webhook_scheduled(doc)
+        if countdown_at is not None and results and results[countdown_at]:
+            self.schedule_webhook(results[countdown_at], attempt=1, delay=0.0, subject="batch")
 
     def _ensure_webhook_scheduled(self, doc: dict) -> None:
         """Queue the first callback of a terminal job.  Called again when a redelivered task
@@ -708,14 +749,29 @@ class JobStore:
         if hook and hook.get("state") == "pending" and not hook.get("attempts"):
             self.schedule_webhook(doc["id"], attempt=1, delay=0.0)
 
-    def schedule_webhook(self, job_id: str, *, attempt: int, delay: float) -> None:
-        """Queue delivery attempt ``attempt`` of the job's callback in ``delay`` seconds."""
-        self._schedule_webhook(job_id, attempt, delay)
+    def _ensure_batch_webhook_scheduled(self, batch_id: str) -> None:
+        """Queue the first attempt of a batch's webhook if the batch is complete (its countdown
+        is 0) and nothing was sent yet: the redelivery path of a batch's job, as above."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.get(keys.batch_pending_key(self.prefix, batch_id))
+            pipe.hget(keys.webhook_log_key(self.prefix, "batch", batch_id), "webhook")
+            pending, raw_hook = pipe.execute()
+        hook = json.loads(raw_hook) if raw_hook else None
+        if pending == "0" and hook and hook["state"] == "pending" and not hook["attempts"]:
+            self.schedule_webhook(batch_id, attempt=1, delay=0.0, subject="batch")
 
-    def update_webhook(self, job_id: str, change: Callable[[dict], dict | None]) -> dict | None:
-        """Apply ``change`` to the job's webhook state atomically; returns the new state, or
-        None when the job is gone or ``change`` declined (returned None)."""
-        key = self.job_key(job_id)
+    def schedule_webhook(self, subject_id: str, *, attempt: int, delay: float,
+                         subject: str = "job") -> None:
+        """Queue delivery attempt ``attempt`` of a webhook in ``delay`` seconds: a job's
+        callback, a batch's (``subject="batch"``) or a ping (``"ping"``)."""
+        self._schedule_webhook(subject_id, attempt, delay, subject)
+
+    def update_webhook(self, subject_id: str, change: Callable[[dict], dict | None], *,
+                       subject: str = "job") -> dict | None:
+        """Apply ``change`` to a delivery log (a job's ``webhook``, or a batch's or ping's:
+        workers.keys.webhook_log_key) atomically; returns the new state, or None when its
+        subject is gone or ``change`` declined (returned None)."""
+        key = keys.webhook_log_key(self.prefix, subject, subject_id)
         outcome: dict[str, Any] = {}
 
         def txn(pipe: redis.client.Pipeline) -> None:

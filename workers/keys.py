@@ -6,6 +6,12 @@ isolated deployments (everything starts with ``P``).
 
 * ``P job:<id>`` hash — the job record (workers.jobs); ``…:events`` its event stream;
   ``…:webhook:<attempt>`` the lock of one callback delivery.
+* ``P batch:<id>`` — a batch's record (workers.batches); ``…:pending`` its count of jobs not
+  yet final plus one while the batch is being submitted (only for a batch with a callback;
+  the job store's finish paths count it down, and build this name too).
+* ``P batch:<id>:webhook`` / ``P ping:<id>:webhook`` hashes — the delivery log (``webhook``)
+  and ``owner`` of a batch's callback and of a ping (a job's log is its record's ``webhook``);
+  ``…:webhook:<attempt>`` the lock of one delivery, as for jobs.
 * ``P job:<id>:lease`` — set while a live process runs the job (workers.reconciler).
 * ``P active:<queue>`` sorted set — ids of the queue's jobs not yet terminal, by submission
   time (the reconciler's worklist); ``P reconciler:<queue>:lock`` / ``…:suspects`` — its lock
@@ -39,8 +45,16 @@ def events_key(prefix: str, job_id: str) -> str:
     return f"{prefix}job:{job_id}:events"
 
 
-def webhook_lock_key(prefix: str, job_id: str, attempt: int) -> str:
-    return f"{prefix}job:{job_id}:webhook:{attempt}"
+def webhook_log_key(prefix: str, subject: str, subject_id: str) -> str:
+    """The hash holding the delivery log (field ``webhook``) of a webhook's subject: a job's
+    record itself, else the batch's or the ping's own hash."""
+    if subject == "job":
+        return job_key(prefix, subject_id)
+    return f"{prefix}{subject}:{subject_id}:webhook"
+
+
+def webhook_lock_key(prefix: str, subject: str, subject_id: str, attempt: int) -> str:
+    return f"{prefix}{subject}:{subject_id}:webhook:{attempt}"
 
 
 def lease_key(prefix: str, job_id: str) -> str:
@@ -74,6 +88,10 @@ def idempotency_key(prefix: str, owner: str, key: str) -> str:
 
 def batch_key(prefix: str, batch_id: str) -> str:
     return f"{prefix}batch:{batch_id}"
+
+
+def batch_pending_key(prefix: str, batch_id: str) -> str:
+    return f"{prefix}batch:{batch_id}:pending"
 
 
 def result_cache_key(prefix: str, owner: str, digest: str) -> str:

@@ -51,6 +51,7 @@ RUNNER = "_runner"  # host:pid of the process running the latest delivery
 QUEUE_WAIT_S = "_queue_wait_s"  # in the document begin() returns, not stored
 VERDICT = "_verdict"  # the result's verdict, for list summaries (the result may be megabytes)
 PREVIEW = "_preview"  # the start of the formula's text, for list summaries
+BATCH = "_batch"  # the id of the batch (with a callback) whose countdown the job's end moves
 PREVIEW_CHARS = 120
 
 # A job's summary in listings: small fields only (no formula, no result), whatever the job's

@@ -1,4 +1,5 @@
-"""The Celery tasks: ``pxl.run_job`` (every kind of job) and ``pxl.deliver_webhook``.
+"""The Celery tasks: ``pxl.run_job`` (every kind of job) and ``pxl.deliver_webhook`` (a job's
+callback, a batch's, a ping: workers.webhooks).
 
 Both are thin: the job store does the state transitions, the runners the work, the
 webhooks module the delivery.  Infrastructure errors (Redis connection trouble) are
@@ -196,5 +197,6 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     autoretry_for=INFRASTRUCTURE_ERRORS, max_retries=_settings.job_infra_retries,
     retry_backoff=1, retry_backoff_max=60, retry_jitter=True,
 )
-def deliver_webhook(self, job_id: str, attempt: int = 1, not_before: float | None = None) -> str:
-    return run_delivery(worker_store(), job_id, attempt, not_before)
+def deliver_webhook(self, subject_id: str, attempt: int = 1, not_before: float | None = None,
+                    subject: str = "job") -> str:
+    return run_delivery(worker_store(), subject_id, attempt, not_before, subject)

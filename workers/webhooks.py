@@ -1,19 +1,28 @@
-"""Job callbacks: Standard Webhooks v1 signing, an SSRF guard, and retried delivery.
+"""Webhooks: Standard Webhooks v1 signing, an SSRF guard, and retried delivery.
 
-When a job with a ``callback_url`` ends, ``pxl.deliver_webhook`` POSTs the job document::
+Three subjects send webhooks, each through ``pxl.deliver_webhook`` (a worker: the API may
+have no egress), signed alike and logged alike:
 
-    {"type": "job.succeeded", "timestamp": "...", "data": {<job document>}}
+* a job with a ``callback_url``, when it ends: ``{"type": "job.succeeded", "timestamp":
+  "...", "data": {<job document>}}`` (``job.failed``, ``job.cancelled``);
+* a batch with a ``callback_url``, once, when its last job ends (workers.batches):
+  ``{"type": "batch.completed", ..., "data": {<the batch's status>}}``;
+* a ping (``POST /v1/webhooks:ping``), to test an endpoint: ``{"type": "ping", ...,
+  "data": {"id": <ping id>}}``, one attempt, no retries.
 
-with the headers ``webhook-id`` (``msg_<job id>``, the same on every retry so receivers
+The headers: ``webhook-id`` (``msg_<subject id>``, the same on every retry so receivers
 can deduplicate), ``webhook-timestamp`` (Unix seconds of this attempt) and
 ``webhook-signature`` (``v1,<base64 HMAC-SHA256 over "<id>.<timestamp>.<body>">``), keyed by
-the owner's secret (``whsec_<base64>``, workers.clients.webhook_secret).
+the owner's secret (``whsec_<base64>``, workers.clients.webhook_secret; two signatures
+during a rotation).
 
 A non-2xx answer, a redirect, a timeout or a host that does not resolve is a failed attempt;
 the next one waits ``settings.webhook_retry_schedule[n]`` seconds +-``webhook_retry_jitter``;
 after the last the delivery is ``failed``.  An address the SSRF guard refuses (the host
 resolves elsewhere than at submission) fails the delivery at once: a retry would be refused
-too.  Every attempt is recorded on the job document.
+too.  Every attempt is recorded in the subject's delivery log ``{"url", "state",
+"attempts": [{"at", "status", "latency_ms", "error"}]}``: a job's ``webhook`` field, or the
+hash workers.keys.webhook_log_key names for a batch or a ping.
 
 SSRF guard: the host is resolved and every address must be globally routable (no private,
 loopback, link-local, multicast, reserved, unspecified, metadata or IPv4-mapped IPv6
@@ -38,13 +47,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from workers import keys, metrics
+from workers import batches, keys, metrics
 from workers.clients import WEBHOOK_SECRET_PREFIX, webhook_secrets
 from workers.jobs import JobStore
-from workers.record import DOCUMENT_FIELDS, TERMINAL_STATUSES, rfc3339
+from workers.record import DOCUMENT_FIELDS, TERMINAL_STATUSES, dumps, new_job_id, rfc3339
 from workers.settings import Settings
 
 SIGNATURE_VERSION = "v1"
+JOB, BATCH, PING = "job", "batch", "ping"  # what a webhook is about (its subject)
+SUBJECTS = (JOB, BATCH, PING)
 MAX_URL_LENGTH = 2048
 _METADATA = frozenset({ipaddress.ip_address("169.254.169.254"),
                        ipaddress.ip_address("fd00:ec2::254")})
@@ -204,13 +215,55 @@ def validate_callback_url(url: str, settings: Settings) -> str:
     return url
 
 
-# --- delivery -----------------------------------------------------------------------------
+# --- delivery ---------------------------------------------------------------------------
+
+
+def _encode(event_type: str, data: dict) -> bytes:
+    body = {"type": event_type, "timestamp": rfc3339(time.time()), "data": data}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def payload(doc: dict) -> bytes:
-    data = {name: doc[name] for name in DOCUMENT_FIELDS if name != "webhook"}
-    body = {"type": f"job.{doc['status']}", "timestamp": rfc3339(time.time()), "data": data}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """A job's callback: its document (without the delivery log)."""
+    return _encode(f"job.{doc['status']}",
+                   {name: doc[name] for name in DOCUMENT_FIELDS if name != "webhook"})
+
+
+def _log(store: JobStore, subject: str, subject_id: str) -> tuple[str, dict] | None:
+    """(owner, delivery log) of a batch or a ping, None when it has none or is gone."""
+    owner, hook = store.r.hmget(keys.webhook_log_key(store.prefix, subject, subject_id),
+                                "owner", "webhook")
+    return (json.loads(owner), json.loads(hook)) if owner and hook else None
+
+
+def _batch_complete(store: JobStore, batch_id: str) -> bool:
+    return store.r.get(keys.batch_pending_key(store.prefix, batch_id)) == "0"
+
+
+def _subject(store: JobStore, subject: str, subject_id: str) -> tuple[str, dict, object] | None:
+    """(owner, delivery log, what the body is made of) of a webhook due now; None when its
+    subject is gone, has no webhook, or is not ready (a job not ended, a batch not complete)."""
+    if subject == JOB:
+        doc = store.get(subject_id)
+        if doc is None or not doc["webhook"] or doc["status"] not in TERMINAL_STATUSES:
+            return None
+        return doc["owner"], doc["webhook"], doc
+    found = _log(store, subject, subject_id)
+    if found is None or (subject == BATCH and not _batch_complete(store, subject_id)):
+        return None
+    return found[0], found[1], None
+
+
+def _body(store: JobStore, subject: str, subject_id: str, source: object) -> bytes:
+    if subject == JOB:
+        return payload(source)
+    if subject == PING:
+        return _encode("ping", {"id": subject_id})
+    batch = json.loads(store.r.get(keys.batch_key(store.prefix, subject_id)) or "null")
+    if batch is None:
+        raise LookupError(f"batch {subject_id} has expired")
+    view = batches.status(batch, store.summaries([i["id"] for i in batch["items"] if "id" in i]))
+    return _encode("batch.completed", batches.completed_payload_data(view))
 
 
 def post(url: str, body: bytes, headers: dict, settings: Settings, *,
@@ -249,38 +302,44 @@ def retry_delay(settings: Settings, attempt: int) -> float | None:
     return max(0.0, base * (1 + random.uniform(-jitter, jitter)))
 
 
-def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float | None) -> str:
-    """One delivery attempt (the body of ``pxl.deliver_webhook``)."""
+def run_delivery(store: JobStore, subject_id: str, attempt: int, not_before: float | None,
+                 subject: str = JOB) -> str:
+    """One delivery attempt (the body of ``pxl.deliver_webhook``) of a job's callback, a
+    batch's or a ping."""
     settings = store.settings
     now = time.time()
+    if subject not in SUBJECTS:
+        return "gone"  # a message this version does not know how to deliver
     if not_before is not None and now < not_before - 0.05:
         # Long waits hop through several short Celery countdowns (see celery_app).
-        store.schedule_webhook(job_id, attempt=attempt, delay=not_before - now)
+        store.schedule_webhook(subject_id, attempt=attempt, delay=not_before - now,
+                               subject=subject)
         return "waiting"
-    doc = store.get(job_id)
-    if doc is None or not doc["webhook"] or doc["status"] not in TERMINAL_STATUSES:
+    due = _subject(store, subject, subject_id)
+    if due is None:
         return "gone"
-    hook = doc["webhook"]
+    owner, hook, source = due
     if hook["state"] != "pending" or len(hook["attempts"]) != attempt - 1:
         return "duplicate"
-    lock = keys.webhook_lock_key(store.prefix, job_id, attempt)
+    lock = keys.webhook_lock_key(store.prefix, subject, subject_id, attempt)
     if not store.r.set(lock, "1", nx=True, ex=int(settings.webhook_timeout_seconds * 3 + 60)):
         # Another delivery of this attempt is under way, or its worker died mid-request.
         # Look again once the lock has expired: a recorded attempt makes that a no-op.
-        store.schedule_webhook(job_id, attempt=attempt, delay=max(1, store.r.ttl(lock)) + 1)
+        store.schedule_webhook(subject_id, attempt=attempt,
+                               delay=max(1, store.r.ttl(lock)) + 1, subject=subject)
         return "duplicate"
 
     record = {"at": rfc3339(now), "status": None, "latency_ms": None, "error": None}
     outcome = "retry"
     try:
-        body = payload(doc)
-        msg_id, ts = f"msg_{job_id}", int(time.time())
+        body = _body(store, subject, subject_id, source)
+        msg_id, ts = f"msg_{subject_id}", int(time.time())
         headers = {
             "content-type": "application/json",
             "user-agent": "logos-pxl-core-webhooks/1",
             "webhook-id": msg_id,
             "webhook-timestamp": str(ts),
-            "webhook-signature": signatures(webhook_secrets(doc["owner"], settings), msg_id,
+            "webhook-signature": signatures(webhook_secrets(owner, settings), msg_id,
                                             ts, body),
         }
         sent = time.monotonic()
@@ -301,12 +360,13 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
         outcome = "refused"
     except httpx.HTTPError as exc:
         record["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    except LookupError as exc:  # WebhookSecretMissing: never send unsigned
+    except LookupError as exc:  # WebhookSecretMissing (never send unsigned), batch expired
         record["error"] = f"not sent: {exc}"
 
-    # A refused address is refused again on every retry: the delivery fails at once.
-    # a redelivery starts the retry schedule again (its attempts count from round_start)
-    delay = (None if outcome in ("delivered", "refused")
+    # A refused address is refused again on every retry: the delivery fails at once; a ping
+    # tests the endpoint as it is now: one attempt.  A redelivery starts the retry schedule
+    # again (its attempts count from round_start).
+    delay = (None if outcome in ("delivered", "refused") or subject == PING
              else retry_delay(settings, attempt - hook.get("round_start", 0)))
 
     def change(current: dict) -> dict | None:
@@ -319,26 +379,21 @@ def run_delivery(store: JobStore, job_id: str, attempt: int, not_before: float |
             current["state"] = "failed"
         return current
 
-    new = store.update_webhook(job_id, change)
+    new = store.update_webhook(subject_id, change, subject=subject)
     if new is None:
         return "duplicate"
     final = new["state"]
     metrics.webhook_delivery("failed" if final == "failed" else outcome)
     if final == "pending":
-        store.schedule_webhook(job_id, attempt=attempt + 1, delay=delay)
+        store.schedule_webhook(subject_id, attempt=attempt + 1, delay=delay, subject=subject)
     return final
 
 
 class DeliveryConflict(Exception):
-    """A redelivery was asked for while the job or its delivery has not finished."""
+    """A redelivery was asked for while its subject or a delivery has not finished."""
 
 
-def redeliver(store: JobStore, doc: dict) -> dict:
-    """Send a finished job's callback again (a new round of the retry schedule); the
-    webhook state as it now is. ``DeliveryConflict`` while the job or a delivery runs."""
-    if doc["status"] not in TERMINAL_STATUSES:
-        raise DeliveryConflict("the job has not finished; its callback is sent when it does")
-
+def _redeliver(store: JobStore, subject: str, subject_id: str) -> dict:
     def change(current: dict) -> dict | None:
         if current.get("state") == "pending":
             return None
@@ -346,8 +401,50 @@ def redeliver(store: JobStore, doc: dict) -> dict:
         current["round_start"] = len(current.get("attempts", []))
         return current
 
-    new = store.update_webhook(doc["id"], change)
+    new = store.update_webhook(subject_id, change, subject=subject)
     if new is None:
         raise DeliveryConflict("a delivery of this callback is under way")
-    store.schedule_webhook(doc["id"], attempt=len(new["attempts"]) + 1, delay=0)
+    store.schedule_webhook(subject_id, attempt=len(new["attempts"]) + 1, delay=0,
+                           subject=subject)
     return new
+
+
+def redeliver(store: JobStore, doc: dict) -> dict:
+    """Send a finished job's callback again (a new round of the retry schedule); the
+    webhook state as it now is. ``DeliveryConflict`` while the job or a delivery runs."""
+    if doc["status"] not in TERMINAL_STATUSES:
+        raise DeliveryConflict("the job has not finished; its callback is sent when it does")
+    return _redeliver(store, JOB, doc["id"])
+
+
+def redeliver_batch(store: JobStore, batch_id: str) -> dict:
+    """Send a complete batch's webhook again, as ``redeliver`` does a job's."""
+    if not _batch_complete(store, batch_id):
+        raise DeliveryConflict("the batch has jobs not yet ended; its webhook is sent when "
+                               "the last one ends")
+    return _redeliver(store, BATCH, batch_id)
+
+
+def delivery_log(store: JobStore, subject: str, subject_id: str, owner: str) -> dict | None:
+    """The owner's batch's or ping's delivery log; None when it has none, has expired or is
+    another client's."""
+    found = _log(store, subject, subject_id)
+    return found[1] if found and found[0] == owner else None
+
+
+def send_ping(store: JobStore, owner: str, url: str) -> tuple[str, dict]:
+    """Record a ping of ``url`` (checked by the caller: validate_callback_url) and queue its
+    one delivery; (its id, its delivery log). Kept as long as job records."""
+    ping_id = new_job_id()
+    hook = {"url": url, "state": "pending", "attempts": []}
+    key = keys.webhook_log_key(store.prefix, PING, ping_id)
+    with store.r.pipeline(transaction=True) as pipe:
+        pipe.hset(key, mapping={"owner": dumps(owner), "webhook": dumps(hook)})
+        pipe.expire(key, store.settings.job_ttl_seconds)
+        pipe.execute()
+    try:
+        store.schedule_webhook(ping_id, attempt=1, delay=0.0, subject=PING)
+    except Exception:
+        store.r.delete(key)  # the broker refused: no ping that no worker will ever send
+        raise
+    return ping_id, hook

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from api.routes import batches, health, jobs, overlays, proofs
+from api.routes import batches, health, jobs, overlays, proofs, webhooks
 
-ROUTERS = (proofs.router, batches.router, overlays.router, jobs.router, health.router)
+ROUTERS = (proofs.router, batches.router, overlays.router, jobs.router, webhooks.router,
+           health.router)

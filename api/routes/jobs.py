@@ -31,12 +31,12 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 
 register_problem_type(
     "no-callback", 404, "No callback",
-    "The job has no callback_url, so it has no deliveries.",
+    "The job (or batch) has no callback_url, so it has no deliveries.",
 )
 register_problem_type(
     "delivery-conflict", 409, "Delivery not possible now",
-    "A redelivery was asked for while the job has not finished or a delivery of its callback "
-    "is under way; ask again when its webhook state is delivered or failed.",
+    "A redelivery was asked for while the job (or batch) has not finished or a delivery of "
+    "its callback is under way; ask again when its webhook state is delivered or failed.",
 )
 
 # Job ids are uuid4 hex or ULIDs; anything else cannot name a job, so it is a 404 without a

@@ -143,8 +143,10 @@ def submit_proof(
     idempotency_key: str | None,
     rid: str,
     use_cache: bool = True,
+    batch_id: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Validate and queue (blocking: DNS for the callback, Redis, the broker)."""
+    """Validate and queue (blocking: DNS for the callback, Redis, the broker); ``batch_id``:
+    the job counts toward that batch's completion (workers.batches)."""
     params = proof_params(submission, settings)
     if not use_cache:
         params["cache"] = False  # the worker proves it again (workers/cache.py)
@@ -157,6 +159,7 @@ def submit_proof(
         callback_url=submission.callback_url,
         idempotency_key=idempotency_key,
         rid=rid,
+        batch_id=batch_id,
     )
 
 
@@ -170,6 +173,7 @@ def enqueue(
     callback_url: str | None,
     idempotency_key: str | None,
     rid: str,
+    batch_id: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Queue a job of any kind with checked params (blocking); store errors become problems."""
     if callback_url is not None:
@@ -182,6 +186,7 @@ def enqueue(
             callback_url=callback_url,
             idempotency_key=idempotency_key,
             request_id=rid,
+            batch_id=batch_id,
         )
     except IdempotencyConflict:
         raise ProblemError(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 
 import pytest
 
-from tests.api.conftest import assert_problem
+from pxl_client import verify_webhook
+from tests.api.conftest import HARD, assert_problem
+from tests.http_servers import RecordingServer
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +96,102 @@ def test_a_batch_is_charged_in_proportion_to_its_size(api_settings, tokens, pxl_
         assert first.status_code == 202, first.text
         again = client.post("/v1/proofs:batch", json=big, headers=headers)  # 4 tokens left
         assert again.status_code == 429 and int(again.headers["retry-after"]) >= 1
+
+
+def wait_delivered(client, url: str, headers: dict, limit: float = 60.0) -> dict:
+    deadline = time.monotonic() + limit
+    while True:
+        log = client.get(url, headers=headers).json()
+        if log["state"] != "pending":
+            return log
+        assert time.monotonic() < deadline, log
+        time.sleep(0.1)
+
+
+def test_a_batch_with_a_callback_gets_one_webhook_once_every_item_is_final(
+        client, tokens, api_settings, worker):
+    from workers.clients import webhook_secret
+
+    sub = f"batcher-{uuid.uuid4().hex[:8]}"
+    auth = tokens(sub)
+    with RecordingServer() as receiver:
+        items = [{"formula": "[]p -> p"}, {"formula": "[](p ->"},
+                 {"formula": "<>p -> []p", "callback_url": receiver.url + "/item"},
+                 {"formula": HARD, "timeout": 60}]
+        response = client.post("/v1/proofs:batch", headers=auth,
+                               json={"items": items, "callback_url": receiver.url + "/batch"})
+        assert response.status_code == 202, response.text
+        batch = response.json()
+        deliveries = f"/v1/batches/{batch['id']}/deliveries"
+        assert batch["links"]["deliveries"] == deliveries
+        assert batch["callback_url"] == receiver.url + "/batch"
+        hard = batch["items"][3]["id"]
+        # the quick items end; the hard one runs on: no batch webhook yet
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/batches/{batch['id']}", headers=auth).json()["counts"] \
+                .get("succeeded", 0) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        log = client.get(deliveries, headers=auth).json()
+        assert (log["state"], log["attempts"]) == ("pending", [])
+        assert [r["path"] for r in receiver.requests] in ([], ["/item"])
+        client.delete(f"/v1/jobs/{hard}", headers=auth)  # the last item ends: cancelled
+        log = wait_delivered(client, deliveries, auth)
+        time.sleep(1.0)  # room for a second webhook, were one sent
+        batch_requests = [r for r in receiver.requests if r["path"] == "/batch"]
+        assert len(batch_requests) == 1
+        # a redelivery sends it again (the same message), logged
+        again = client.post(f"{deliveries}:redeliver", headers=auth)
+        assert again.status_code == 202, again.text
+        deadline = time.monotonic() + 30
+        while len(client.get(deliveries, headers=auth).json()["attempts"]) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert log["state"] == "delivered" and len(log["attempts"]) == 1
+    assert log["attempts"][0]["status"] == 200
+    assert [r["path"] for r in receiver.requests].count("/item") == 1  # the item's own
+    resent = [r for r in receiver.requests if r["path"] == "/batch"]
+    assert len(resent) == 2 and resent[1]["headers"]["webhook-id"] == f"msg_{batch['id']}"
+    [request] = batch_requests
+    assert request["headers"]["webhook-id"] == f"msg_{batch['id']}"
+    event = verify_webhook(request["headers"], request["body"], webhook_secret(sub, api_settings))
+    assert event["type"] == "batch.completed"
+    data = event["data"]
+    assert data["id"] == batch["id"] and data["done"] and data["size"] == 4
+    assert data["counts"] == {"succeeded": 2, "rejected": 1, "cancelled": 1}
+    assert [(i["index"], i.get("status"), i.get("verdict")) for i in data["items"]] == [
+        (0, "succeeded", "valid"), (1, None, None), (2, "succeeded", "invalid"),
+        (3, "cancelled", None)]
+    assert data["items"][1]["error"]["type"].endswith("invalid-formula")
+    assert json.loads(request["body"])["data"] == data
+
+
+def test_a_batch_callback_is_checked_and_optional(client, tokens, worker):
+    auth = tokens()
+    refused = client.post("/v1/proofs:batch", headers=auth, json={
+        "items": [{"formula": "p -> p"}], "callback_url": "http://10.0.0.7/hook"})
+    assert_problem(refused, 422, "invalid-callback-url")
+    plain = client.post("/v1/proofs:batch", headers=auth,
+                        json={"items": [{"formula": "p -> p"}]}).json()
+    assert "deliveries" not in plain["links"]
+    assert_problem(client.get(f"/v1/batches/{plain['id']}/deliveries", headers=auth), 404,
+                   "no-callback")
+    assert_problem(client.get(f"/v1/batches/{plain['id']}/deliveries", headers=tokens()), 404,
+                   "batch-not-found")
+    with RecordingServer() as receiver:
+        running = client.post("/v1/proofs:batch", headers=auth, json={
+            "items": [{"formula": HARD, "timeout": 60}], "callback_url": receiver.url}).json()
+        early = client.post(f"/v1/batches/{running['id']}/deliveries:redeliver", headers=auth)
+        assert_problem(early, 409, "delivery-conflict")
+        client.delete(f"/v1/jobs/{running['items'][0]['id']}", headers=auth)
+
+
+def test_a_batch_of_refused_items_only_completes_at_once(client, tokens, api_settings, worker):
+    auth = tokens()
+    with RecordingServer() as receiver:
+        batch = client.post("/v1/proofs:batch", headers=auth, json={
+            "items": [{"formula": "[](p ->"}], "callback_url": receiver.url}).json()
+        log = wait_delivered(client, batch["links"]["deliveries"], auth)
+    assert log["state"] == "delivered"
+    [request] = receiver.requests
+    assert json.loads(request["body"])["data"]["counts"] == {"rejected": 1}

@@ -4,7 +4,7 @@ a configured client with a secret), the session's real `pxl worker`, the real Re
 Covers the client's promises: client-credentials token (and its refresh), submit / get / wait
 (event stream, resumed or polled) / cancel / list, both the blocking and the asyncio client,
 Retry-After on 429, idempotency keys by default, Standard Webhooks verification of a real
-callback, and the `pxl submit/job/events` commands built on it.
+callback, pings, and the `pxl submit/job/events` commands built on it.
 """
 
 from __future__ import annotations
@@ -170,6 +170,29 @@ def test_verify_webhook_accepts_the_real_callback_and_refuses_a_tampered_one(pxl
         verify_webhook(headers, body.replace(b"valid", b"VALID"), secret)
     with pytest.raises(WebhookVerificationError):
         verify_webhook(headers, body, "whsec_" + "b3RoZXItc2VjcmV0LW9mLWFub3RoZXItY2xpZW50")
+
+
+def test_ping_tests_an_endpoint_with_both_clients(pxl, service):
+    from workers.clients import webhook_secret
+
+    with RecordingServer(statuses=(200, 503)) as receiver:
+        delivered = pxl.ping(receiver.url + "/hook")
+
+        async def run():
+            async with AsyncClient(service, client_id=CLIENT_ID,
+                                   client_secret=CLIENT_SECRET) as client:
+                return await client.ping(receiver.url + "/hook")
+
+        refused = asyncio.run(run())
+    assert delivered["state"] == "delivered" and delivered["attempts"][0]["status"] == 200
+    assert refused["state"] == "failed" and refused["attempts"][0]["status"] == 503
+    first = receiver.requests[0]
+    payload = verify_webhook(first["headers"], first["body"], webhook_secret(CLIENT_ID))
+    assert payload == {"type": "ping", "timestamp": payload["timestamp"],
+                       "data": {"id": delivered["id"]}}
+    with pytest.raises(PxlError) as bad:
+        pxl.ping("http://10.9.8.7/hook")
+    assert bad.value.status == 422 and bad.value.problem["type"].endswith("invalid-callback-url")
 
 
 def test_the_remote_cli_commands(service):

@@ -1,15 +1,17 @@
 """JobStore on the real test Redis (its Lua scripts and transactions as they run in production):
-records, TTLs, events, idempotency, listing, cancel, exactly-once ends."""
+records, TTLs, events, idempotency, listing, cancel, exactly-once ends, and the exactly-once
+completion of a batch (its countdown, moved in the same atomic write that ends a job)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
 import redis
 
 from tests.environment import delete_keys, redis_url
-from workers import metrics
+from workers import batches, keys, metrics
 from workers.idempotency import IdempotencyConflict
 from workers.jobs import JobStore, QueueFull
 from workers.record import JobStatus, is_job_id, new_job_id
@@ -33,8 +35,9 @@ class Celery:
     def revoke(self, job_id):
         self.revoked.append(job_id)
 
-    def schedule(self, job_id, attempt, delay):
-        self.webhooks.append((job_id, attempt, delay))
+    def schedule(self, subject_id, attempt, delay, subject="job"):
+        self.webhooks.append((subject_id, attempt, delay) if subject == "job"
+                             else (subject_id, attempt, delay, subject))
 
 
 @pytest.fixture
@@ -351,3 +354,121 @@ def test_a_result_over_the_stored_limit_keeps_its_verdict_and_says_what_it_lost(
     assert kept["verdict"] == "invalid" and "result_truncated" in kept
     for original in (big_certificate, big_everything):
         assert len(dumps(bounded_result(original))) <= MAX_RESULT_BYTES
+
+
+# --- a batch's countdown (workers.batches) ------------------------------------------------
+
+BATCH_URL = "https://example.com/batch-hook"
+
+
+def batch_webhooks(celery, batch_id: str) -> list[tuple]:
+    return [call for call in celery.webhooks if call == (batch_id, 1, 0.0, "batch")]
+
+
+def open_batch(store, jobs: int) -> tuple[str, list[str]]:
+    batch_id = batches.new_batch_id()
+    batches.open_countdown(store.r, store.prefix, batch_id, 600)
+    return batch_id, [submit(store, batch_id=batch_id)[0]["id"] for _ in range(jobs)]
+
+
+def record_batch(store, batch_id: str, job_ids: list[str]) -> bool:
+    items = [{"index": i, "id": job_id} for i, job_id in enumerate(job_ids)]
+    _batch, complete = batches.create(store.r, store.prefix, "alice", items, 600,
+                                      batch_id=batch_id, callback_url=BATCH_URL)
+    return complete
+
+
+def batch_pending(store, batch_id: str) -> int:
+    return int(store.r.get(keys.batch_pending_key(store.prefix, batch_id)))
+
+
+def _end(store, barrier, job_id: str, how: str) -> None:
+    barrier.wait()
+    if how == "finish":
+        store.finish(job_id, JobStatus.SUCCEEDED, result={"verdict": "invalid"})
+    else:
+        assert store.cancel(job_id, "alice")["status"] == "cancelled"
+
+
+def _release(store, barrier, batch_id: str, job_ids: list[str], released: list[bool]) -> None:
+    barrier.wait()
+    released.append(record_batch(store, batch_id, job_ids))
+
+
+@pytest.mark.parametrize("ends", [("finish", "finish"), ("finish", "cancel"),
+                                  ("cancel", "cancel")])
+def test_the_last_two_jobs_ending_at_once_complete_the_batch_exactly_once(store, celery, ends):
+    """Two workers end a batch's last two jobs at the same moment (through the finish script
+    or the cancel transaction) while the API releases its hold: in every round exactly one
+    of the three writes brings the countdown to 0 and queues the batch's webhook."""
+    for _round in range(30):
+        batch_id, job_ids = open_batch(store, 3)
+        for job_id, how in zip(job_ids[1:], ends, strict=True):
+            if how == "finish":
+                store.begin(job_id)  # a cancel ends only a queued job at once
+        store.begin(job_ids[0])
+        store.finish(job_ids[0], JobStatus.SUCCEEDED, result={"verdict": "valid"})
+        assert batch_webhooks(celery, batch_id) == []  # two still running
+        barrier = threading.Barrier(3)
+        released: list[bool] = []
+        threads = [threading.Thread(target=_end, args=(store, barrier, job_id, how))
+                   for job_id, how in zip(job_ids[1:], ends, strict=True)]
+        threads.append(threading.Thread(target=_release,
+                                        args=(store, barrier, batch_id, job_ids, released)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert batch_pending(store, batch_id) == 0
+        assert len(batch_webhooks(celery, batch_id)) + released.count(True) == 1
+
+
+def test_a_batch_completes_only_when_its_last_job_ends(store, celery):
+    batch_id, job_ids = open_batch(store, 2)
+    assert not record_batch(store, batch_id, job_ids)  # jobs still queued: the hold goes, 2 remain
+    assert batch_pending(store, batch_id) == 2
+    store.begin(job_ids[0])
+    store.finish(job_ids[0], JobStatus.FAILED, error={"type": "x", "detail": "y"})
+    assert batch_webhooks(celery, batch_id) == []
+    store.begin(job_ids[1])
+    assert store.finish(job_ids[1], JobStatus.SUCCEEDED, result={}) is not None
+    assert batch_webhooks(celery, batch_id) == [(batch_id, 1, 0.0, "batch")]
+    assert store.finish(job_ids[1], JobStatus.SUCCEEDED, result={}) is None  # a duplicate
+    assert batch_pending(store, batch_id) == 0  # not counted twice
+
+
+def test_a_batch_whose_jobs_all_ended_first_completes_when_recorded(store, celery):
+    batch_id, job_ids = open_batch(store, 1)
+    store.cancel(job_ids[0], "alice")
+    assert batch_webhooks(celery, batch_id) == []  # the submission still holds it
+    assert record_batch(store, batch_id, job_ids)
+
+
+def test_a_redelivered_job_queues_a_completed_batch_webhook_not_yet_sent(store, celery):
+    """The process that ended the last job may die before queueing the batch's webhook: the
+    redelivery of the job's message (which finds the job ended) queues it."""
+    batch_id, job_ids = open_batch(store, 1)
+    record_batch(store, batch_id, job_ids)
+    store.begin(job_ids[0])
+    store.finish(job_ids[0], JobStatus.SUCCEEDED, result={})
+    celery.webhooks.clear()  # as if it had died before sending the message
+    assert store.begin(job_ids[0]) is None
+    assert batch_webhooks(celery, batch_id) == [(batch_id, 1, 0.0, "batch")]
+    celery.webhooks.clear()
+    store.update_webhook(batch_id, lambda hook: {**hook, "attempts": [{"status": 200}],
+                                                 "state": "delivered"}, subject="batch")
+    assert store.begin(job_ids[0]) is None
+    assert batch_webhooks(celery, batch_id) == []  # sent already: nothing more
+
+
+def test_a_job_that_the_broker_refused_leaves_the_countdown_as_it_was(store, celery):
+    batch_id = batches.new_batch_id()
+    batches.open_countdown(store.r, store.prefix, batch_id, 600)
+
+    def refuse(*_args):
+        raise ConnectionError("broker down")
+
+    store._job_message, store._enqueue = None, refuse
+    with pytest.raises(ConnectionError):
+        submit(store, batch_id=batch_id)
+    assert batch_pending(store, batch_id) == 1  # only the submission's hold

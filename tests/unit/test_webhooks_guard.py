@@ -163,7 +163,7 @@ def hook_store():
                           callback_url="https://example.com/hook")
     store.begin(doc["id"])
     store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "valid"})
-    assert scheduled == [(doc["id"], 1, 0.0)]
+    assert scheduled == [(doc["id"], 1, 0.0, "job")]
     scheduled.clear()
     try:
         yield store, doc["id"], scheduled
@@ -182,7 +182,8 @@ def test_a_long_wait_hops_instead_of_sending(hook_store):
 
     store, job_id, scheduled = hook_store
     assert run_delivery(store, job_id, 2, time.time() + 3600) == "waiting"
-    [(again_id, attempt, delay)] = scheduled
+    [(again_id, attempt, delay, subject)] = scheduled
+    assert subject == "job"
     assert (again_id, attempt) == (job_id, 2) and 3590 < delay <= 3600
     assert store.get(job_id)["webhook"]["attempts"] == []
 
@@ -198,5 +199,6 @@ def test_stale_or_concurrent_deliveries_are_dropped(hook_store):
     assert run_delivery(store, job_id, 1, None) == "duplicate"
     assert store.get(job_id)["webhook"]["attempts"] == []
     # ... or died on it: the same attempt is looked at again after the lock expires
-    [(again_id, attempt, delay)] = scheduled
+    [(again_id, attempt, delay, subject)] = scheduled
+    assert subject == "job"
     assert (again_id, attempt) == (job_id, 1) and 50 <= delay <= 52
