@@ -20,7 +20,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "service": ("serve", "worker", "up"),
     "token": ("token",),
     "flower": ("flower",),
-    "remote": ("submit", "job", "events"),
+    "remote": ("submit", "job", "events", "ping"),
     "coq": ("coq-check",),
 }
 

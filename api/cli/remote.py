@@ -1,10 +1,12 @@
-"""``pxl submit``, ``pxl job``, ``pxl events``: a running service, through pxl_client.
+"""``pxl submit``, ``pxl job``, ``pxl events``, ``pxl ping``: a running service, through
+pxl_client.
 
 The service is ``PXL_URL`` (default http://127.0.0.1:8080, or ``--url``); the token is
 ``PXL_TOKEN``, or one is fetched with ``PXL_CLIENT_ID`` and ``PXL_CLIENT_SECRET``. These are
 the client's variables, not settings of the service. Exit status of ``submit --wait`` follows
 ``pxl prove``: 0 valid, 1 invalid, 2 unknown; 3 for a refused submission, 4 when the job
-failed or was cancelled.
+failed or was cancelled. ``pxl ping URL`` has the service send a signed ``ping`` webhook to
+URL and prints its delivery log: 0 delivered, 4 failed (or still pending), 3 refused.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def register(sub) -> None:
                             help="follow a job's events until its final one")
     events.add_argument("job_id")
     events.set_defaults(func=_events)
+
+    ping = sub.add_parser("ping", parents=[common],
+                          help="have a service send a signed ping webhook to a URL")
+    ping.add_argument("callback_url")
+    ping.set_defaults(func=_ping)
 
 
 def _client(args):
@@ -114,3 +121,17 @@ def _events(args) -> int:
     except (PxlError, httpx.HTTPError) as exc:
         return _failure(exc)
     return 0
+
+
+def _ping(args) -> int:
+    import httpx
+
+    from pxl_client import PxlError
+
+    try:
+        with _client(args) as client:
+            log = client.ping(args.callback_url)
+    except (PxlError, httpx.HTTPError) as exc:
+        return _failure(exc)
+    _print(log)
+    return 0 if log["state"] == "delivered" else 4

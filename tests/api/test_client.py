@@ -217,6 +217,14 @@ def test_the_remote_cli_commands(service):
     assert [line.split()[0] for line in events.stdout.splitlines()][-1] == "succeeded"
     refused = pxl_cli("submit", "[](p ->")
     assert refused.returncode == 3 and "422" in refused.stderr
+    with RecordingServer(statuses=(204, 500)) as receiver:
+        pinged = pxl_cli("ping", receiver.url + "/hook")
+        assert pinged.returncode == 0, pinged.stderr
+        assert json.loads(pinged.stdout)["attempts"][0]["status"] == 204
+        failed = pxl_cli("ping", receiver.url + "/hook")
+        assert failed.returncode == 4 and json.loads(failed.stdout)["state"] == "failed"
+    assert len(receiver.requests) == 2
+    assert pxl_cli("ping", "http://10.0.0.1/hook").returncode == 3
 
 
 def test_the_example_in_docs_client_md_runs_as_written(service, tokens):
