@@ -51,7 +51,7 @@ def register(subparsers) -> None:
         metavar="FILE.v",
         help="for a valid verdict, write a Coq proof of it to FILE.v (check: pxl coq-check FILE.v)",
     )
-    prove.set_defaults(func=run_prove)
+    prove.set_defaults(func=run_prove, exit_at_once=True)
     _bad_usage_exits_with(prove, EXIT_BAD_INPUT)
 
     check = subparsers.add_parser(
@@ -64,7 +64,7 @@ def register(subparsers) -> None:
         ),
     )
     check.add_argument("file", metavar="FILE", help="the result document; '-' for standard input")
-    check.set_defaults(func=run_check)
+    check.set_defaults(func=run_check, exit_at_once=True)
     _bad_usage_exits_with(check, EXIT_BAD_INPUT)
 
 
@@ -108,13 +108,14 @@ def _read_source(name: str) -> str:
 
 def read_cli_formula(text: str):
     """A formula from command-line text: PXL syntax, or the JSON form when it starts with '{'."""
-    from workers.prover.jsonform import formula_from_json_text
-    from workers.prover.parser import parse_formula
-
     if text.startswith("\ufeff"):
         text = text[1:]
     if text.lstrip().startswith("{"):
+        from workers.prover.jsonform import formula_from_json_text
+
         return formula_from_json_text(text)
+    from workers.prover.parser import parse_formula
+
     return parse_formula(text)
 
 

@@ -39,10 +39,13 @@ import base64
 import binascii
 import json
 import re
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from workers.prover.syntax import Formula, postorder
 from workers.prover.wording import count
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 FORMAT = "pxl-s5-cert/2"  # hinted RUP steps (written by the prover)
 FORMAT_V1 = "pxl-s5-cert/1"  # unhinted DRUP steps (still read)
@@ -296,6 +299,8 @@ class RupChecker:
 
 def _multiplier(raw: object, where: str) -> Fraction:
     """A non-negative rational: a JSON integer or a string of digits, optionally "/digits"."""
+    from fractions import Fraction  # only cutting-plane steps need it: start-up of `pxl prove`
+
     if type(raw) is int:
         value = Fraction(raw)
     elif (
@@ -345,6 +350,8 @@ def check_cut(db: RupChecker, body: object, where: str = "cut") -> list[int]:
     negative one).  The y-weighted sum ``c.x >= d`` must be violated by every point of the
     box [0,1]^n that agrees with s: max over that box of ``c.x`` < d, in exact rationals.
     """
+    from fractions import Fraction  # only cutting-plane steps need it: start-up of `pxl prove`
+
     clause, rows, cliques = _cut_parts(body, where)
     for lits in [clause, *(entry[1] for entry in rows), *(entry[1] for entry in cliques)]:
         for lit in lits:

@@ -24,7 +24,6 @@ and the caller keeps going with CDCL.  Soundness argument: docs/certificates.md.
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 
 from workers.prover.certificate import CertificateError, RupChecker, check_cut
 
@@ -262,6 +261,8 @@ def refute(
 def _body(
     clause: list[int], rows: list[list[int]], cuts: list[list[int]], y: list[float], den: int
 ) -> dict:
+    from fractions import Fraction  # here, not at the top: start-up of `pxl prove`
+
     peak = max(y)
     scaled = [Fraction(v / peak).limit_denominator(den) if v > 1e-9 * peak else 0 for v in y]
     return {

@@ -6,8 +6,6 @@ The API's ``formula`` field and ``prove()`` both go through ``read_formula``.
 from __future__ import annotations
 
 from workers.prover.errors import JSON, FormulaError
-from workers.prover.jsonform import formula_from_json
-from workers.prover.original_form import is_original_form, original_to_json
 from workers.prover.parser import parse_formula
 from workers.prover.syntax import Formula
 
@@ -18,6 +16,11 @@ def read_formula(value: str | dict | Formula) -> Formula:
         return value
     if isinstance(value, str):
         return parse_formula(value)
+    # The JSON forms' modules only when needed: `pxl prove` imports this module (through
+    # search) for text alone, and its start-up time counts (docs/benchmarks.md).
+    from workers.prover.jsonform import formula_from_json
+    from workers.prover.original_form import is_original_form, original_to_json
+
     if is_original_form(value):  # the original system's {"type": …} objects
         return formula_from_json(original_to_json(value))
     if isinstance(value, dict):
