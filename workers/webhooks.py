@@ -396,7 +396,10 @@ class DeliveryConflict(Exception):
 def _redeliver(store: JobStore, subject: str, subject_id: str) -> dict:
     def change(current: dict) -> dict | None:
         if current.get("state") == "pending":
-            return None
+            # No attempt yet: its message may be lost (the process that was to publish it
+            # died), so it is queued again; were it not lost, the attempt number makes the
+            # second message a no-op.  With attempts, retries are under way.
+            return None if current.get("attempts") else current
         current["state"] = "pending"
         current["round_start"] = len(current.get("attempts", []))
         return current

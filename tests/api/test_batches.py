@@ -195,3 +195,28 @@ def test_a_batch_of_refused_items_only_completes_at_once(client, tokens, api_set
     assert log["state"] == "delivered"
     [request] = receiver.requests
     assert json.loads(request["body"])["data"]["counts"] == {"rejected": 1}
+
+
+def test_a_batch_webhook_whose_message_was_lost_is_sent_on_redelivery(client, tokens, store,
+                                                                     worker):
+    """The API recorded a complete batch and died before queueing its webhook: the log stays
+    pending with no attempt, and a redelivery queues it."""
+    from workers import batches
+
+    sub = f"lost-{uuid.uuid4().hex[:8]}"
+    auth = tokens(sub)
+    with RecordingServer() as receiver:
+        batch_id = batches.new_batch_id()
+        batches.open_countdown(store.r, store.prefix, batch_id, 600)
+        _batch, complete = batches.create(store.r, store.prefix, sub, [], 600,
+                                          batch_id=batch_id, callback_url=receiver.url)
+        assert complete  # ... and nothing was queued
+        deliveries = f"/v1/batches/{batch_id}/deliveries"
+        assert client.get(deliveries, headers=auth).json()["attempts"] == []
+        again = client.post(f"{deliveries}:redeliver", headers=auth)
+        assert again.status_code == 202, again.text
+        assert (again.json()["state"], again.json()["attempts"]) == ("pending", [])
+        log = wait_delivered(client, deliveries, auth)
+        time.sleep(1.0)  # room for a second webhook, were one sent
+    assert log["state"] == "delivered" and len(log["attempts"]) == 1
+    assert len(receiver.requests) == 1

@@ -202,3 +202,16 @@ def test_stale_or_concurrent_deliveries_are_dropped(hook_store):
     [(again_id, attempt, delay, subject)] = scheduled
     assert subject == "job"
     assert (again_id, attempt) == (job_id, 1) and 50 <= delay <= 52
+
+
+@pytest.mark.integration
+def test_a_redelivery_requeues_a_first_attempt_never_made_and_not_a_retry_under_way(hook_store):
+    from workers.webhooks import DeliveryConflict, redeliver
+
+    store, job_id, scheduled = hook_store
+    # the job ended, its first attempt was never made (its message lost): queued again
+    assert redeliver(store, store.get(job_id))["state"] == "pending"
+    assert scheduled == [(job_id, 1, 0, "job")]
+    store.update_webhook(job_id, lambda hook: {**hook, "attempts": [{"status": 503}]})
+    with pytest.raises(DeliveryConflict):  # retries are under way
+        redeliver(store, store.get(job_id))
