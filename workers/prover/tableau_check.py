@@ -122,10 +122,25 @@ def _check(formula: Formula, tableau: object) -> str:
             children[parent].append(index)
 
     leaves = 0
-    # depth-first over the tree, with the branch's entries (id -> entry) and labels
-    stack: list[tuple[int, dict[int, Entry]]] = [(0, dict(entries[0]))]
+    # Depth-first over the tree with one branch (entry id -> entry) and the number of its
+    # entries at each world, extended on the way down and undone on the way up (``~index``
+    # on the stack): a copy per node made the check quadratic in the tree's depth.
+    branch: dict[int, Entry] = {}
+    worlds: dict[int, int] = {}
+    stack = [0]
     while stack:
-        index, branch = stack.pop()
+        index = stack.pop()
+        if index < 0:
+            for eid, (world, _sign, _f) in entries[~index]:
+                del branch[eid]
+                worlds[world] -= 1
+                if not worlds[world]:
+                    del worlds[world]
+            continue
+        for eid, entry in entries[index]:
+            branch[eid] = entry
+            worlds[entry[0]] = worlds.get(entry[0], 0) + 1
+        stack.append(~index)
         node = nodes[index]
         kids = children[index]
         if not kids:
@@ -134,9 +149,10 @@ def _check(formula: Formula, tableau: object) -> str:
             continue
         if node.get("closed") is not None:
             raise TableauError(f"node {index}: an inner node cannot be closed")
-        _check_expansion(index, [nodes[k] for k in kids], [entries[k] for k in kids], branch)
-        for k in kids:
-            stack.append((k, {**branch, **dict(entries[k])}))
+        _check_expansion(
+            index, [nodes[k] for k in kids], [entries[k] for k in kids], branch, worlds
+        )
+        stack.extend(kids)
     return f"closed tableau: {len(nodes)} nodes, {len(seen_ids)} entries, {leaves} closed branches"
 
 
@@ -159,8 +175,9 @@ def _check_closed(index: int, closed: object, branch: dict[int, Entry]) -> None:
 
 def _check_expansion(
     index: int, kids: list[dict], kid_entries: list[list[tuple[int, Entry]]],
-    branch: dict[int, Entry],
+    branch: dict[int, Entry], labels: dict[int, int],
 ) -> None:
+    """``labels``: the worlds of the branch's entries (with their counts)."""
     rules = {k.get("rule") for k in kids}
     premises = {k.get("premise") for k in kids}
     if len(rules) != 1 or len(premises) != 1:
@@ -169,7 +186,6 @@ def _check_expansion(
     if type(premise) is not int or premise not in branch:
         raise TableauError(f"node {index}: a child's premise is not an entry on its branch")
     world, sign, f = branch[premise]
-    labels = {w for w, _s, _f in branch.values()}
     got = [[(w, s, g) for _id, (w, s, g) in es] for es in kid_entries]
     if rule == "beta":
         alternatives = _alternatives(sign, f)
