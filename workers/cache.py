@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from workers import keys
-from workers.record import dumps
 
 CACHEABLE_VERDICTS = frozenset({"valid", "invalid"})
 
@@ -58,9 +58,29 @@ def lookup(client, key: str) -> tuple[str, dict] | None:
     return entry["job_id"], entry["result"]
 
 
-def remember(client, key: str, job_id: str, result: dict, ttl_s: int) -> bool:
-    """Keep ``result`` of job ``job_id`` if its verdict is decisive; whether it was kept."""
-    if result.get("verdict") not in CACHEABLE_VERDICTS or result.get("cached"):
-        return False
-    client.set(key, dumps({"job_id": job_id, "result": result}), ex=ttl_s)
-    return True
+def cacheable(result: dict | None) -> bool:
+    """Whether a finished proof's result is kept: a decisive verdict, not itself a hit."""
+    return (isinstance(result, dict) and result.get("verdict") in CACHEABLE_VERDICTS
+            and not result.get("cached"))
+
+
+@dataclass(frozen=True)
+class CacheWrite:
+    """What a proof job leaves for the result cache, written by the job store's ``finish``
+    in the job's final round trip (``FINISH_LUA``): the entry's key (None: keep nothing; the
+    entry is written only for a succeeded job whose result is ``cacheable``) and the miss or
+    bypass to count (None: nothing to count, a hit was counted when it was read)."""
+
+    entry_key: str | None
+    outcome: str | None
+
+
+# For the job store's finish script, once the job is final: the entry built from the result's
+# JSON as the record stores it (ARGV[3]), so that the result is encoded once.  KEYS[8]: the
+# entry (absent: keep nothing); ARGV[6]: the TTL; the Lua local ``job_id``.
+FINISH_LUA = """
+if KEYS[8] then
+  redis.call('SET', KEYS[8], '{"job_id":"' .. job_id .. '","result":' .. ARGV[3] .. '}',
+             'EX', ARGV[6])
+end
+"""

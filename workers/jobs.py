@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from workers import events, heartbeats, idempotency, keys, metrics
+from workers import cache, events, heartbeats, idempotency, keys, metrics
 from workers.record import (
     BATCH,
     CANCEL,
@@ -43,7 +43,7 @@ from workers.record import (
     TERMINAL_STATUSES,
     VERDICT,
     JobStatus,
-    bounded_result,
+    bounded_result_json,
     decode,
     decode_summary,
     dumps,
@@ -85,7 +85,8 @@ _BATCH_COUNTDOWN_EVAL = _BATCH_COUNTDOWN_LUA + "return batch_countdown(ARGV[1], 
 # finish(): a job leaves a non-terminal status once, with exactly one final event, and
 # leaves the active set; its lease ends; its batch is counted down.  Returns {document, the
 # batch id when this was the batch's last job or ''}.  KEYS: job, events, metrics' 3,
-# active, lease; ARGV[17]: the key prefix, ARGV[18]: the verdict (or '').
+# active, lease, and the result cache's entry to write (optional); ARGV[17]: the key prefix,
+# ARGV[18]: the verdict (or ''), ARGV[19]: the result cache's counter to increment (or '').
 _FINISH_LUA = _MOVE_STATUS_LUA + _BATCH_COUNTDOWN_LUA + """
 local current = redis.call('HMGET', KEYS[1], 'id', 'status', 'owner')
 if not current[1] then return false end
@@ -108,9 +109,13 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[8], 'data
 redis.call('EXPIRE', KEYS[2], ARGV[6])
 local completed_batch = batch_countdown(ARGV[17], KEYS[1])
 __METRICS__
+local job_id = string.sub(current[1], 2, -2)
+__CACHE__
+if ARGV[19] ~= '' then redis.pcall('HINCRBY', KEYS[3], ARGV[19], 1) end  -- the cache's count
 return {doc, completed_batch}
 """.replace("__NAMES__", ", ".join(f"'{name}'" for name in DOCUMENT_FIELDS)).replace(
-    "__METRICS__", metrics.FINISHED_LUA).replace("__VERDICT__", VERDICT)
+    "__METRICS__", metrics.FINISHED_LUA).replace("__VERDICT__", VERDICT).replace(
+    "__CACHE__", cache.FINISH_LUA)
 
 
 # begin(), the common case: a queued (or redelivered running) job, not cancelled, with
@@ -648,27 +653,38 @@ class JobStore:
             pipe.execute()
 
     def finish(self, job_id: str, status: JobStatus | str, *, result: dict | None = None,
-               error: dict | None = None, kind: str | None = None) -> dict | None:
+               error: dict | None = None, kind: str | None = None,
+               cache_write: cache.CacheWrite | None = None) -> dict | None:
         """Make the job terminal.  Returns the final document if this call ended it, None when
         it was already terminal (a duplicate delivery) or is gone.  ``kind`` (the job's, for
-        the metrics' labels) is read from the record when not given.
+        the metrics' labels) is read from the record when not given.  ``cache_write``: what
+        the proof leaves for the result cache (workers.cache), written with the job.
 
         One Lua script: the status check, the record, the final event (the whole document,
-        assembled from the stored JSON fields) and the metrics in one atomic round trip."""
+        assembled from the stored JSON fields), the metrics and the result cache's entry in
+        one atomic round trip."""
         status = JobStatus(status)
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"{status.value} is not a terminal status")
-        result = bounded_result(result)
+        result, result_json = bounded_result_json(result)
         now = time.time()
         metric_keys, metric_args = metrics.finished_script_args(
             self.settings, kind or self._kind(job_id), status.value, _verdict(result))
+        script_keys = [self.job_key(job_id), self.events_key(job_id), *metric_keys,
+                       keys.active_key(self.prefix, self.settings.queue_name),
+                       self.lease_key(job_id)]
+        if (cache_write is not None and cache_write.entry_key
+                and status is JobStatus.SUCCEEDED and cache.cacheable(result)):
+            script_keys.append(cache_write.entry_key)
+        cache_count = (metrics.proof_cache_field(cache_write.outcome)
+                       if cache_write is not None and cache_write.outcome else "")
         reply = self._finish_script(
-            keys=[self.job_key(job_id), self.events_key(job_id), *metric_keys,
-                  keys.active_key(self.prefix, self.settings.queue_name), self.lease_key(job_id)],
-            args=[dumps(status.value), dumps(rfc3339(now)), dumps(result), dumps(error),
+            keys=script_keys,
+            args=[dumps(status.value), dumps(rfc3339(now)), result_json, dumps(error),
                   dumps(1.0) if status is JobStatus.SUCCEEDED else "",
                   self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
-                  status.value, repr(now), *metric_args, self.prefix, _verdict(result) or ""])
+                  status.value, repr(now), *metric_args, self.prefix, _verdict(result) or "",
+                  cache_count])
         if not reply:
             return None
         metrics.finished_recorded()

@@ -342,9 +342,13 @@ def proof_cache(outcome: str) -> None:
 
 
 def write_proof_cache(pipe, settings: Settings, outcome: str) -> None:
-    """proof_cache's count on a pipeline of the caller's (with the cache entry it writes)."""
-    labels = {"outcome": _label_value(outcome)}
-    _count(pipe, settings.key_prefix, "pxl_proof_cache_total", labels)
+    """proof_cache's count on a pipeline of the caller's."""
+    pipe.hincrby(settings.key_prefix + COUNTERS_KEY, proof_cache_field(outcome), 1)
+
+
+def proof_cache_field(outcome: str) -> str:
+    """The counters' field of proof_cache (the job store's finish script counts it)."""
+    return "pxl_proof_cache_total" + SEP + _labels_json({"outcome": _label_value(outcome)})
 
 
 def rate_limit_rejection() -> None:

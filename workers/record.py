@@ -144,9 +144,15 @@ _KEPT_TRACE_LINES = 20
 def bounded_result(result: dict | None) -> dict | None:
     """``result`` if its JSON fits MAX_RESULT_BYTES, else a smaller copy with a note: first
     without the certificate, then with a shortened trace, then only the verdict's fields."""
-    if result is None or len(dumps(result)) <= MAX_RESULT_BYTES:
-        return result
-    size = len(dumps(result))
+    return bounded_result_json(result)[0]
+
+
+def bounded_result_json(result: dict | None) -> tuple[dict | None, str]:
+    """``bounded_result`` and its JSON (the common case encodes the result once)."""
+    encoded = dumps(result)
+    if result is None or len(encoded) <= MAX_RESULT_BYTES:
+        return result, encoded
+    size = len(encoded)
     reduced = dict(result)
     note = (f"the result ({size} bytes) is over the {MAX_RESULT_BYTES} bytes a job stores; "
             "`pxl prove --json` gives the whole result locally")
@@ -159,4 +165,4 @@ def bounded_result(result: dict | None) -> dict | None:
         reduced = {name: result[name] for name in ("verdict", "szs_status", "elapsed_ms",
                                                   "queue_wait_ms", "run_ms") if name in result}
     reduced["result_truncated"] = note
-    return reduced
+    return reduced, dumps(reduced)

@@ -46,7 +46,8 @@ class JobContext:
         self._last_progress = float("-inf")
         self._lock = threading.Lock()
         self._cache_key: str | None = None  # this job's result cache entry, once computed
-        self._cache_outcome: str | None = None  # a miss or bypass not counted yet
+        self._cache_outcome: str | None = None  # a miss or bypass, counted by finish
+        self._cache_entry = False  # the proof ran: finish keeps its result (if decisive)
 
     def should_stop(self) -> bool:
         """True once the job's cancel flag is set.  Cheap: Redis is asked at most every
@@ -79,8 +80,8 @@ class JobContext:
 
     def cached_result(self, params: dict) -> dict | None:
         """The owner's cached result for these params (workers/cache.py), marked as cached,
-        or None; counts a hit now, a miss or bypass with ``remember_result`` (one round trip
-        for both). Redis trouble is a miss."""
+        or None; counts a hit now, a miss or bypass with the job's final record
+        (``cache_write``). Redis trouble is a miss."""
         if self.owner is None:
             return None
         if params.get("cache") is False:
@@ -96,22 +97,21 @@ class JobContext:
         self._cache_outcome = "miss"
         return None
 
-    def remember_result(self, params: dict, result: dict | None) -> None:
-        """Keep ``result`` in the owner's cache (None: the proof failed, keep nothing) and
-        count the miss or bypass that ``cached_result`` saw, in one round trip."""
+    def remember_result(self, params: dict) -> None:
+        """The proof ran: its result goes to the owner's cache when the job succeeds with a
+        decisive verdict (written by the job store's ``finish``, see ``cache_write``)."""
+        if self.owner is not None and self._cache_key is None:
+            with contextlib.suppress(Exception):  # the cache is an optimisation
+                self._cache_key = cache.cache_key(self.store.prefix, self.owner, params)
+        self._cache_entry = self._cache_key is not None
+
+    def cache_write(self) -> cache.CacheWrite | None:
+        """What the job leaves for the result cache, for the job store's ``finish`` (one
+        round trip with the job's final record): the entry, and the miss or bypass to count."""
         if self.owner is None:
-            return
-        outcome, self._cache_outcome = self._cache_outcome, None
-        with contextlib.suppress(Exception):  # the cache is an optimisation
-            pipe = self.store.r.pipeline(transaction=False)
-            if result is not None:
-                key = self._cache_key or cache.cache_key(self.store.prefix, self.owner, params)
-                cache.remember(pipe, key, self.job_id, result,
-                               self.store.settings.job_ttl_seconds)
-            if outcome:
-                metrics.write_proof_cache(pipe, get_settings(), outcome)
-            if len(pipe):
-                pipe.execute()
+            return None
+        return cache.CacheWrite(self._cache_key if self._cache_entry else None,
+                                self._cache_outcome)
 
 
 Runner = Callable[[dict, JobContext], dict]
@@ -125,11 +125,8 @@ def run_proof(params: dict, ctx: JobContext) -> dict:
     cached = ctx.cached_result(params)
     if cached is not None:
         return cached
-    document = None
-    try:
-        document = prove_params(params, ctx)
-    finally:  # the miss or bypass is counted even when the proof raised
-        ctx.remember_result(params, document)
+    document = prove_params(params, ctx)
+    ctx.remember_result(params)
     return document
 
 

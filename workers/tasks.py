@@ -151,7 +151,7 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     try:
         runner = RUNNERS[kind]
     except KeyError:
-        store.finish(job_id, JobStatus.FAILED, kind=kind,
+        store.finish(job_id, JobStatus.FAILED, kind=kind, cache_write=ctx.cache_write(),
                      error={"type": "unknown_kind", "detail": f"no runner for kind {kind!r}"})
         return JobStatus.FAILED.value
     try:
@@ -164,12 +164,12 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     except INFRASTRUCTURE_ERRORS:
         raise
     except ValueError as exc:  # bad input (FormulaError is one): fail now, never retry
-        store.finish(job_id, JobStatus.FAILED, kind=kind,
+        store.finish(job_id, JobStatus.FAILED, kind=kind, cache_write=ctx.cache_write(),
                      error={"type": "invalid_input", "detail": str(exc)})
         return JobStatus.FAILED.value
     except Exception as exc:  # noqa: BLE001 - a bug in a runner: record it, do not retry
         log.exception("job %s (%s) crashed", job_id, kind)
-        store.finish(job_id, JobStatus.FAILED, kind=kind,
+        store.finish(job_id, JobStatus.FAILED, kind=kind, cache_write=ctx.cache_write(),
                      error={"type": "internal", "detail": f"{type(exc).__name__}: {exc}"})
         return JobStatus.FAILED.value
     run_ms = (time.monotonic() - started) * 1000.0
@@ -178,7 +178,7 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
 
     # Cancelled while running: the runner stopped for it (or gave up without a verdict).
     if ctx.stop_seen or (result.get("verdict") == "unknown" and store.cancel_requested(job_id)):
-        store.finish(job_id, JobStatus.CANCELLED, kind=kind)
+        store.finish(job_id, JobStatus.CANCELLED, kind=kind, cache_write=ctx.cache_write())
         return JobStatus.CANCELLED.value
     queue_wait_s = doc.get(QUEUE_WAIT_S)
     if queue_wait_s is None:  # a document not from begin()
@@ -188,7 +188,8 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
     result["queue_wait_ms"] = round(queue_wait_s * 1000.0, 3) if queue_wait_s is not None \
         else None
     result["run_ms"] = round(run_ms, 3)
-    store.finish(job_id, JobStatus.SUCCEEDED, result=result, kind=kind)
+    store.finish(job_id, JobStatus.SUCCEEDED, result=result, kind=kind,
+                 cache_write=ctx.cache_write())
     return JobStatus.SUCCEEDED.value
 
 

@@ -5,6 +5,7 @@ completion of a batch (its countdown, moved in the same atomic write that ends a
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -472,3 +473,48 @@ def test_a_job_that_the_broker_refused_leaves_the_countdown_as_it_was(store, cel
     with pytest.raises(ConnectionError):
         submit(store, batch_id=batch_id)
     assert batch_pending(store, batch_id) == 1  # only the submission's hold
+
+def test_finish_writes_the_result_cache_entry_and_its_count_with_the_job(store, redis_db):
+    from workers import cache
+    from workers.metrics import COUNTERS_KEY, proof_cache_field
+
+    counters = store.prefix + COUNTERS_KEY
+    entry = store.prefix + "test-cache-entry"
+    doc, _ = submit(store)
+    store.begin(doc["id"])
+    result = {"verdict": "valid", "szs_status": "Theorem", "run_ms": 1.5}
+    store.finish(doc["id"], JobStatus.SUCCEEDED, result=result,
+                 cache_write=cache.CacheWrite(entry, "bypass"))
+    assert cache.lookup(redis_db, entry) == (doc["id"], result)
+    assert 0 < redis_db.ttl(entry) <= store.settings.job_ttl_seconds
+    assert redis_db.hget(counters, proof_cache_field("bypass")) == "1"
+
+    # Not decisive, not succeeded, or a duplicate end: no entry (the count still goes with
+    # the job's end, once).
+    for status, result in ((JobStatus.SUCCEEDED, {"verdict": "unknown"}),
+                           (JobStatus.FAILED, None), (JobStatus.CANCELLED, None)):
+        other, _ = submit(store)
+        store.begin(other["id"])
+        missed = store.prefix + "test-cache-" + other["id"]
+        assert store.finish(other["id"], status, result=result,
+                            cache_write=cache.CacheWrite(missed, "miss")) is not None
+        assert store.finish(other["id"], status, result=result,
+                            cache_write=cache.CacheWrite(missed, "miss")) is None
+        assert redis_db.get(missed) is None
+    assert redis_db.hget(counters, proof_cache_field("miss")) == "3"
+
+
+def test_the_lease_of_a_running_job_is_renewed_every_beat_until_it_is_released(
+        redis_db, celery, prefix):
+    from workers.reconciler import JobLease
+
+    settings = Settings(_env_file=None, key_prefix=prefix, worker_heartbeat_seconds=0.3)
+    store = JobStore(redis_db, settings, enqueue=celery.enqueue, queue_depth=lambda: 0)
+    jobs = [submit(store)[0]["id"] for _ in range(2)]
+    for job_id in jobs:
+        assert store.begin(job_id) is not None  # takes the lease (1 s: three beats, rounded)
+    with JobLease(store, jobs[0]), JobLease(store, jobs[1]):
+        time.sleep(2.5)  # well past the lease taken by begin
+        assert all(redis_db.exists(store.lease_key(job_id)) for job_id in jobs)
+    time.sleep(1.6)  # released: the lease runs out
+    assert not any(redis_db.exists(store.lease_key(job_id)) for job_id in jobs)
