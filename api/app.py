@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = job_store(settings)
+    app.state.job_path_redis = {}  # api.deps.job_path_redis
     problems.install(app)
     app.add_middleware(HeaderCountMiddleware)  # inside the header middleware: its 431 gets them
     for router in ROUTERS:

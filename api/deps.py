@@ -11,6 +11,7 @@ deeper than we parse and for fields pydantic refuses.  Routes take
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
@@ -24,6 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from api.problems import ProblemError
+from workers.connection import BLOCKING_READ_CONNECTIONS, make_async_client
+from workers.events import MAX_BLOCK_MS
 from workers.record import MAX_DOCUMENT_NESTING
 from workers.settings import Settings
 
@@ -56,6 +59,34 @@ def get_settings(request: Request) -> Settings:
 def get_store(request: Request):
     """The app's ``workers.jobs.JobStore`` (created by create_app)."""
     return request.app.state.store
+
+
+# redis.asyncio connections of the job path (the submission script, waits) per event loop:
+# commands wait up to JOB_PATH_WAIT_S for one of their pool; blocking reads (Prefer: wait)
+# have a pool of their own, as the threads' blocking reads do (workers.connection).
+JOB_PATH_CONNECTIONS = 32
+JOB_PATH_WAIT_S = 5.0
+
+
+def job_path_redis(request: Request):
+    """(commands, blocking reads): this event loop's redis.asyncio clients for the job path,
+    decoding responses and speaking RESP2 as the job store's own client does."""
+    loop = asyncio.get_running_loop()
+    clients = request.app.state.job_path_redis  # id(loop) -> (loop, commands, blocking)
+    entry = clients.get(id(loop))
+    if entry is None or entry[0] is not loop:
+        settings: Settings = request.app.state.settings
+        options = {"decode_responses": True, "protocol": 2, "socket_connect_timeout": 5,
+                   "health_check_interval": 30}
+        commands = make_async_client(settings, max_connections=JOB_PATH_CONNECTIONS,
+                                     wait_s=JOB_PATH_WAIT_S, socket_timeout=30, **options)
+        blocking = make_async_client(settings, max_connections=BLOCKING_READ_CONNECTIONS,
+                                     wait_s=None, socket_timeout=MAX_BLOCK_MS / 1000 + 10,
+                                     **options)
+        for key in [k for k, v in clients.items() if v[0].is_closed()]:
+            del clients[key]
+        entry = clients[id(loop)] = (loop, commands, blocking)
+    return entry[1], entry[2]
 
 
 def request_id(request: Request) -> str:

@@ -288,6 +288,7 @@ def job_store(settings: Settings | None = None) -> JobStore:
         job_message=None if tracing.enabled() else functools.partial(job_message, settings),
         revoke=functools.partial(revoke_job, settings),
         queue_depth=functools.partial(queue_depth, client, settings),
+        queue_lists=broker_queue_keys(settings, settings.queue_name),
         schedule_webhook=functools.partial(schedule_webhook, settings),
         blocking_client=blocking_redis_client(settings),
     )

@@ -34,6 +34,19 @@ def read_events(client, prefix: str, job_id: str, after: str | None = None,
         reply = client.xread(streams, count=100, block=int(min(block_ms, MAX_BLOCK_MS)))
     else:
         reply = client.xread(streams, count=100)
+    return decode_events(reply)
+
+
+async def read_events_async(client, prefix: str, job_id: str, after: str | None = None,
+                            block_ms: int = 0) -> list[tuple[str, str, dict]]:
+    """``read_events`` on a redis.asyncio client (decoding responses, RESP2)."""
+    streams = {keys.events_key(prefix, job_id): after or "0"}
+    block = int(min(block_ms, MAX_BLOCK_MS)) if block_ms and block_ms > 0 else None
+    return decode_events(await client.xread(streams, count=100, block=block))
+
+
+def decode_events(reply) -> list[tuple[str, str, dict]]:
+    """(event id, name, data) of an XREAD reply on one job's stream."""
     out = []
     for _stream, entries in reply or []:
         for event_id, fields in entries:

@@ -152,6 +152,133 @@ return raw
 """.replace("__METRICS__", metrics.STARTED_LUA)
 
 
+# submit(): the checks (the owner's live jobs, the queue's depth) and the job's writes in one
+# round trip: record, owner index, active set, the owner's queued set, the "queued" event,
+# the queue message, the submission counter and its batch's countdown.  KEYS: the owner's
+# queued and running sets, record, owner index, active, events, counters, the message's list,
+# the batch's countdown, then the queue's lists whose lengths are its depth.  ARGV: check,
+# write the record, write the rest ('1'/'0'), live limit, max depth, TTL, job id, now, id
+# floor, events maxlen, event data, message ('' none), counter field, in a batch ('1'/'0'),
+# then the record's fields and values.  Returns {'live', n} or {'full', n}
+# (refused), {'checked'} (checks only) or {'queued', the event's id}.
+_SUBMIT_LUA = """
+if ARGV[1] == '1' then
+  local live = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+  if live >= tonumber(ARGV[4]) then return {'live', live} end
+  local depth = 0
+  for i = 10, #KEYS do depth = depth + redis.call('LLEN', KEYS[i]) end
+  if depth >= tonumber(ARGV[5]) then return {'full', depth} end
+end
+if ARGV[3] ~= '1' then return {'checked'} end
+local ttl, job_id = ARGV[6], ARGV[7]
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[3], unpack(ARGV, 15, #ARGV))
+  redis.call('EXPIRE', KEYS[3], ttl)
+end
+redis.call('ZADD', KEYS[4], 0, job_id)
+redis.call('ZREMRANGEBYLEX', KEYS[4], '-', '(' .. ARGV[9])
+redis.call('EXPIRE', KEYS[4], ttl)
+redis.call('ZADD', KEYS[5], ARGV[8], job_id)
+redis.call('ZADD', KEYS[1], 0, job_id)
+redis.call('EXPIRE', KEYS[1], ttl)
+local event = redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*',
+                         'event', 'queued', 'data', ARGV[11])
+redis.call('EXPIRE', KEYS[6], ttl)
+if ARGV[14] == '1' then  -- counted up with its creation, so its end can never come first
+  redis.call('INCR', KEYS[9])
+end
+if ARGV[12] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[12]) end
+redis.pcall('HINCRBY', KEYS[7], ARGV[13], 1)  -- a metric never breaks a job
+return {'queued', event}
+"""
+
+
+class _Submission:
+    """One submission's document and the keys and arguments of its _SUBMIT_LUA calls."""
+
+    def __init__(self, store: JobStore, kind: str, owner: str, params: dict,
+                 callback_url: str | None, request_id: str | None, batch_id: str | None = None):
+        settings = store.settings
+        now = time.time()
+        self.job_id = job_id = new_job_id(now)
+        self.kind, self.params = kind, params
+        self.doc = {
+            "id": job_id, "kind": kind, "owner": owner, "status": JobStatus.QUEUED.value,
+            "progress": None, "submitted_at": rfc3339(now), "started_at": None,
+            "finished_at": None, "attempts": 0, "params": params, "result": None,
+            "error": None,
+            "webhook": {"url": callback_url, "state": "pending", "attempts": []}
+            if callback_url else None,
+            "request_id": request_id,
+        }
+        self.fields = {name: dumps(self.doc[name]) for name in DOCUMENT_FIELDS}
+        self.fields[SUBMITTED_TS] = repr(now)
+        self.fields[PREVIEW] = dumps(formula_preview(params))
+        if batch_id:
+            self.fields[BATCH] = batch_id
+        self.key = store.job_key(job_id)
+        self.owner_key = store.owner_key(owner)
+        message_list, message = (store._job_message(job_id, params, request_id)
+                                 if store._job_message is not None else ("", ""))
+        self.keys = [
+            keys.owner_status_key(store.prefix, owner, JobStatus.QUEUED),
+            keys.owner_status_key(store.prefix, owner, JobStatus.RUNNING),
+            self.key, self.owner_key, keys.active_key(store.prefix, settings.queue_name),
+            store.events_key(job_id), store.prefix + metrics.COUNTERS_KEY,
+            message_list or self.key,
+            keys.batch_pending_key(store.prefix, batch_id) if batch_id else self.key,
+            *store._queue_lists,
+        ]
+        ttl = settings.job_ttl_seconds
+        self._args = [
+            settings.max_live_jobs_per_client, settings.max_queue_depth, ttl, job_id,
+            repr(now), id_floor(now - ttl), settings.job_events_maxlen,
+            dumps({"status": "queued"}), message, metrics.job_submitted_field(kind),
+            "1" if batch_id else "0",
+        ]
+
+    def args(self, *, check: bool, record: bool, rest: bool) -> list:
+        fields = [item for pair in self.fields.items() for item in pair] if record else []
+        return ["1" if check else "0", "1" if record else "0", "1" if rest else "0",
+                *self._args, *fields]
+
+
+class _Wait:
+    """The state of one ``wait_terminal``: where in the job's stream it is, until when."""
+
+    def __init__(self, store: JobStore, job_id: str, timeout_s: float):
+        self.job_id = job_id
+        self.deadline = time.monotonic() + max(0.0, timeout_s)
+        with store._lock:
+            # after the "queued" event the submission just wrote: one round trip less
+            self.after = store._queued_event_ids.pop(job_id, None) or "0"
+        self.remaining = 0.0
+
+    def block_ms(self) -> int:
+        """How long the next read may block: slices are capped so that an expired job
+        cannot hold the wait forever."""
+        self.remaining = self.deadline - time.monotonic()
+        block_ms = int(min(self.remaining, 5.0) * 1000) if self.remaining > 0 else 0
+        return max(1, block_ms) if block_ms else 0
+
+    def final(self, read: list[tuple[str, str, dict]]) -> dict | None:
+        """The final document, if one of these events (the next ones read) carries it."""
+        for event_id, name, data in read:
+            self.after = event_id
+            if name in TERMINAL_STATUSES and data.get("id") == self.job_id:
+                return data
+        return None
+
+    def read_again(self, read: list) -> bool:
+        """Events came but not the final one, and there is time left: read on without
+        looking at the record."""
+        return bool(read) and self.remaining > 0
+
+    def ends_with(self, doc: dict | None) -> bool:
+        """Whether the wait answers this record: gone, terminal, or the time is up."""
+        return doc is None or doc["status"] in TERMINAL_STATUSES or self.remaining <= 0
+
+
 class TooManyLiveJobs(Exception):
     """The client already has settings.max_live_jobs_per_client jobs queued or running (429):
     no client can fill the queue, or Redis, for the others."""
@@ -211,6 +338,7 @@ class JobStore:
                  queue_depth: Callable[[], int] | None = None,
                  schedule_webhook: Callable[[str, int, float], None] | None = None,
                  job_message: Callable[[str, dict, str | None], tuple[str, str]] | None = None,
+                 queue_lists: list[str] | None = None,
                  blocking_client: redis.Redis | None = None):
         self.r = redis_client
         # blocking reads (waits, event streams) use their own connections when given
@@ -227,9 +355,14 @@ class JobStore:
         # (list key, payload) of a job's queue message, when the queue can take it as a plain
         # Redis push: submit() then writes it in the job's own transaction, else calls enqueue.
         self._job_message = job_message
+        # The Redis lists holding the queue's waiting messages, when the queue has them: the
+        # submission script counts them itself (else it asks queue_depth first).
+        self._queue_lists = list(queue_lists or ())
         self._lock = threading.Lock()
         self._finish_script = redis_client_script(self.r, _FINISH_LUA)
         self._begin_script = redis_client_script(self.r, _BEGIN_LUA)
+        self._submit_script = redis_client_script(self.r, _SUBMIT_LUA)
+        self._async_scripts: dict[int, Any] = {}  # id(async client) -> its submit script
         self._queued_event_ids: dict[str, str] = {}  # job id -> its "queued" event (see submit)
 
     # --- keys (workers.keys, under this store's prefix) ------------------------------------
@@ -269,40 +402,16 @@ class JobStore:
             existing = self._replay(idem_key, owner, fingerprint)
             if existing:
                 return existing, False
-
-        live_limit = self.settings.max_live_jobs_per_client
-        with self.r.pipeline(transaction=False) as pipe:
-            for live in (JobStatus.QUEUED, JobStatus.RUNNING):
-                pipe.zcard(keys.owner_status_key(self.prefix, owner, live))
-            if sum(pipe.execute()) >= live_limit:
-                raise TooManyLiveJobs(live_limit)
-        depth = self.queue_depth()
-        if depth >= self.settings.max_queue_depth:
-            metrics.backpressure_rejection(kind)
-            raise QueueFull(depth, self.settings.queue_full_retry_after)
-
-        now = time.time()
-        job_id = new_job_id(now)
-        doc = {
-            "id": job_id, "kind": kind, "owner": owner, "status": JobStatus.QUEUED.value,
-            "progress": None, "submitted_at": rfc3339(now), "started_at": None,
-            "finished_at": None, "attempts": 0, "params": params, "result": None,
-            "error": None,
-            "webhook": {"url": callback_url, "state": "pending", "attempts": []}
-            if callback_url else None,
-            "request_id": request_id,
-        }
-        fields = {name: dumps(doc[name]) for name in DOCUMENT_FIELDS}
-        fields[SUBMITTED_TS] = repr(now)
-        fields[PREVIEW] = dumps(formula_preview(params))
-        if batch_id:
-            fields[BATCH] = batch_id
-        key = self.job_key(job_id)
+        self._check_queue_depth(kind)
+        sub = _Submission(self, kind, owner, params, callback_url, request_id, batch_id)
+        job_id, key = sub.job_id, sub.key
         if idem_key:
-            # The record first, then the claim of the key (which may lose a race), then the
-            # index and the event; without a key all of it is one round trip (below).
+            # The checks, the record, the claim of the key (which may lose a race), then the
+            # rest; without a key all of it is one round trip (below).
+            self._submitted(sub, self._submit_script(
+                keys=sub.keys, args=sub.args(check=True, record=False, rest=False)))
             with self.r.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=fields)
+                pipe.hset(key, mapping=sub.fields)
                 pipe.expire(key, ttl)
                 pipe.execute()
             if not idempotency.claim(self.r, idem_key, job_id, fingerprint, ttl):
@@ -312,29 +421,12 @@ class JobStore:
                 if existing:
                     return existing, False
                 raise idempotency.IdempotencyConflict("(expired)")
-
-        owner_key = self.owner_key(owner)
-        with self.r.pipeline(transaction=True) as pipe:
-            if not idem_key:
-                pipe.hset(key, mapping=fields)
-                pipe.expire(key, ttl)
-            pipe.zadd(owner_key, {job_id: 0})
-            pipe.zremrangebylex(owner_key, "-", "(" + id_floor(now - ttl))
-            pipe.expire(owner_key, ttl)
-            pipe.zadd(keys.active_key(self.prefix, self.settings.queue_name), {job_id: now})
-            queued_key = keys.owner_status_key(self.prefix, owner, JobStatus.QUEUED)
-            pipe.zadd(queued_key, {job_id: 0})
-            pipe.expire(queued_key, ttl)
-            if batch_id:  # counted up with its creation, so its end can never come first
-                pipe.incr(keys.batch_pending_key(self.prefix, batch_id))
-            event_position = len(pipe.command_stack)
-            events.append_event(pipe, self.settings, job_id, "queued", {"status": "queued"})
-            if self._job_message is not None:
-                pipe.lpush(*self._job_message(job_id, params, request_id))
-            job_commands = len(pipe.command_stack)
-            metrics.write_job_submitted(pipe, self.settings, kind)
-            results = _execute(pipe, job_commands)
-        self._remember_event(job_id, results[event_position])
+            reply = self._submit_script(
+                keys=sub.keys, args=sub.args(check=False, record=False, rest=True))
+        else:
+            reply = self._submit_script(
+                keys=sub.keys, args=sub.args(check=True, record=True, rest=True))
+        self._submitted(sub, reply)
         try:
             if self._job_message is None:
                 self._enqueue(job_id, params)
@@ -343,7 +435,7 @@ class JobStore:
             # The broker refused: leave no job behind that no worker will ever see.
             with self.r.pipeline(transaction=True) as pipe:
                 pipe.delete(key, self.events_key(job_id))
-                pipe.zrem(owner_key, job_id)
+                pipe.zrem(sub.owner_key, job_id)
                 pipe.zrem(keys.active_key(self.prefix, self.settings.queue_name), job_id)
                 pipe.zrem(keys.owner_status_key(self.prefix, owner, JobStatus.QUEUED), job_id)
                 if idem_key:
@@ -357,7 +449,51 @@ class JobStore:
             raise
         if self.settings.redis_min_replica_acks:
             self._await_replicas(key)
-        return doc, True
+        return sub.doc, True
+
+    def can_submit_async(self, *, callback_url: str | None, idempotency_key: str | None) -> bool:
+        """Whether ``submit_async`` takes this submission: one round trip, nothing blocking
+        (no callback URL to resolve, no idempotency claim, a queue message the store writes
+        itself, no replica acknowledgements to wait for); else ``submit``, in a thread."""
+        return (callback_url is None and idempotency_key is None
+                and self._job_message is not None and bool(self._queue_lists)
+                and not self.settings.redis_min_replica_acks)
+
+    async def submit_async(self, client, *, kind: str, owner: str, params: dict,
+                           request_id: str | None = None) -> tuple[dict, bool]:
+        """``submit`` of a submission ``can_submit_async`` takes, on ``client`` (a
+        redis.asyncio client of the same Redis, decoding responses): the same script, so
+        the same checks and writes, without a thread."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
+        sub = _Submission(self, kind, owner, params, None, request_id)
+        script = self._async_scripts.get(id(client))
+        if script is None or script.registered_client is not client:
+            script = self._async_scripts[id(client)] = client.register_script(_SUBMIT_LUA)
+        reply = await script(keys=sub.keys, args=sub.args(check=True, record=True, rest=True))
+        self._submitted(sub, reply)
+        return sub.doc, True
+
+    def _check_queue_depth(self, kind: str) -> None:
+        """The depth check for a queue whose lists the store does not know (the script
+        counts them otherwise)."""
+        if not self._queue_lists:
+            depth = self.queue_depth()
+            if depth >= self.settings.max_queue_depth:
+                metrics.backpressure_rejection(kind)
+                raise QueueFull(depth, self.settings.queue_full_retry_after)
+
+    def _submitted(self, sub: _Submission, reply: list) -> None:
+        """Act on the submission script's reply: refusals raise, a queued job's event id is
+        kept for a wait that follows."""
+        outcome = reply[0]
+        if outcome == "live":
+            raise TooManyLiveJobs(self.settings.max_live_jobs_per_client)
+        if outcome == "full":
+            metrics.backpressure_rejection(sub.kind)
+            raise QueueFull(int(reply[1]), self.settings.queue_full_retry_after)
+        if outcome == "queued":
+            self._remember_event(sub.job_id, reply[1])
 
     def _await_replicas(self, key: str) -> None:
         """Answer only once enough replicas hold the job (PXL_REDIS_MIN_REPLICA_ACKS).
@@ -473,22 +609,33 @@ class JobStore:
         Blocks on the job's event stream only: the final event carries the whole public
         document as it was written, so the hash is read only when the wait ends without one
         (timeout, or a job that expired or never existed)."""
-        deadline = time.monotonic() + max(0.0, timeout_s)
-        with self._lock:
-            after = self._queued_event_ids.pop(job_id, None) or "0"
+        wait = _Wait(self, job_id, timeout_s)
         while True:
-            remaining = deadline - time.monotonic()
-            # Blocking slices are capped so that an expired job cannot hold us forever.
-            block_ms = int(min(remaining, 5.0) * 1000) if remaining > 0 else 0
-            events = self.read_events(job_id, after, max(1, block_ms) if block_ms else 0)
-            for event_id, name, data in events:
-                after = event_id
-                if name in TERMINAL_STATUSES and data.get("id") == job_id:
-                    return data
-            if events and remaining > 0:
+            read = self.read_events(job_id, wait.after, wait.block_ms())
+            final = wait.final(read)
+            if final is not None:
+                return final
+            if wait.read_again(read):
                 continue
             doc = self.get(job_id)
-            if doc is None or doc["status"] in TERMINAL_STATUSES or remaining <= 0:
+            if wait.ends_with(doc):
+                return doc
+
+    async def wait_terminal_async(self, client, job_id: str, timeout_s: float) -> dict | None:
+        """``wait_terminal`` on ``client`` (a redis.asyncio client of the same Redis for
+        blocking reads, decoding responses, RESP2), without a thread."""
+        wait = _Wait(self, job_id, timeout_s)
+        while True:
+            read = await events.read_events_async(client, self.prefix, job_id, wait.after,
+                                                  wait.block_ms())
+            final = wait.final(read)
+            if final is not None:
+                return final
+            if wait.read_again(read):
+                continue
+            raw = await client.hgetall(self.job_key(job_id)) if is_job_id(job_id) else None
+            doc = decode(raw) if raw and "id" in raw else None
+            if wait.ends_with(doc):
                 return doc
 
     # --- cancellation --------------------------------------------------------------------

@@ -186,9 +186,13 @@ def job_submitted(kind: str, amount: int = 1) -> None:
 
 
 def write_job_submitted(pipe, settings: Settings, kind: str, amount: int = 1) -> None:
-    """Add the write of job_submitted to the caller's pipeline (the job store's submission)."""
-    labels = {"kind": _label_value(kind)}
-    _count(pipe, settings.key_prefix, "pxl_jobs_submitted_total", labels, amount)
+    """Add the write of job_submitted to the caller's pipeline."""
+    pipe.hincrby(settings.key_prefix + COUNTERS_KEY, job_submitted_field(kind), amount)
+
+
+def job_submitted_field(kind: str) -> str:
+    """The counters' field of job_submitted (the job store's submission script counts it)."""
+    return "pxl_jobs_submitted_total" + SEP + _labels_json({"kind": _label_value(kind)})
 
 
 def job_started(kind: str, queue_wait_s: float) -> None:

@@ -7,6 +7,7 @@ its canonical JSON form and text.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from api.auth import Principal, require_scope
 from api.deps import (
     get_settings,
     get_store,
+    job_path_redis,
     json_body,
     json_body_openapi,
     request_id,
@@ -41,6 +43,9 @@ from workers.webhooks import CallbackURLError, validate_callback_url
 router = APIRouter(prefix="/v1", tags=["proofs"])
 log = logging.getLogger("pxl.api")
 
+# Bodies up to this size have their formula read on the event loop (well under a millisecond).
+INLINE_FORMULA_BYTES = 4096
+
 _WAIT_RE = re.compile(r'\s*wait\s*=\s*"?(\d{1,9})"?\s*\Z', re.IGNORECASE)
 
 
@@ -61,6 +66,18 @@ def prefer_wait(prefer: str | None, max_wait: float) -> int | None:
         if match and wait is None:
             wait = min(int(match.group(1)), int(max_wait))
     return wait or None
+
+
+async def wait_for_result_async(store, client, doc: dict[str, Any],
+                                wait: int | None) -> dict[str, Any]:
+    """``wait_for_result`` on a redis.asyncio client for blocking reads (no thread)."""
+    if wait is None or doc["status"] in TERMINAL:
+        return doc
+    try:
+        return await store.wait_terminal_async(client, doc["id"], float(wait)) or doc
+    except redis.RedisError as exc:
+        log.warning("wait for job %s ended early: %s", doc["id"], exc)
+        return doc
 
 
 def wait_for_result(store, doc: dict[str, Any], wait: int | None) -> dict[str, Any]:
@@ -178,7 +195,7 @@ def enqueue(
     """Queue a job of any kind with checked params (blocking); store errors become problems."""
     if callback_url is not None:
         check_callback_url(callback_url, settings)
-    try:
+    with store_problems(settings):
         return store.submit(
             kind=kind,
             owner=owner,
@@ -188,6 +205,13 @@ def enqueue(
             request_id=rid,
             batch_id=batch_id,
         )
+
+
+@contextlib.contextmanager
+def store_problems(settings: Settings):
+    """The job store's refusals of a submission as their problems."""
+    try:
+        yield
     except IdempotencyConflict:
         raise ProblemError(
             "idempotency-conflict",
@@ -208,6 +232,26 @@ def enqueue(
             headers={"Retry-After": str(exc.retry_after)},
             retry_after=exc.retry_after,
         ) from None
+
+
+async def submit_and_wait_async(request: Request, store, settings: Settings, owner: str,
+                                submission: ProofSubmission, wait: int | None, rid: str,
+                                use_cache: bool) -> dict[str, Any]:
+    """The submission and its wait on the event loop, on redis.asyncio (one round trip to
+    queue the job, then the wait's reads), for what ``store.can_submit_async`` takes.  A
+    formula of a larger body is read in a thread: reading it may take milliseconds."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) <= INLINE_FORMULA_BYTES:
+        params = proof_params(submission, settings)
+    else:
+        params = await run_blocking(proof_params, submission, settings)
+    if not use_cache:
+        params["cache"] = False  # the worker proves it again (workers/cache.py)
+    commands, blocking = job_path_redis(request)
+    with store_problems(settings):
+        doc, _created = await store.submit_async(
+            commands, kind="proof", owner=owner, params=params, request_id=rid)
+    return await wait_for_result_async(store, blocking, doc, wait)
 
 
 HEADER_REFS = {
@@ -293,7 +337,12 @@ async def submit(
 
     slot = wait_slot(principal.sub) if wait is not None else None  # 429 before any job
     try:
-        doc = await run_blocking(submit_and_wait)
+        if store.can_submit_async(callback_url=submission.callback_url,
+                                  idempotency_key=idempotency_key):
+            doc = await submit_and_wait_async(
+                request, store, settings, principal.sub, submission, wait, rid, use_cache)
+        else:
+            doc = await run_blocking(submit_and_wait)
     finally:
         if slot is not None:
             slot.release()

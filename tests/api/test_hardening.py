@@ -187,16 +187,22 @@ def test_a_wait_that_fails_answers_the_created_job_not_an_error(api_settings, to
     def wait_fails(job_id, timeout_s):  # as when Redis refuses the wait's connection
         raise redis.ConnectionError("Too many connections")
 
+    async def wait_fails_async(client, job_id, timeout_s):
+        wait_fails(job_id, timeout_s)
+
     store.wait_terminal = wait_fails
+    store.wait_terminal_async = wait_fails_async
     headers = tokens()
     with TestClient(app) as client:
-        response = client.post("/v1/proofs", json={"formula": "p -> p"},
-                               headers={**headers, "Prefer": "wait=2"})
-        assert response.status_code == 202, response.text
-        job_id = response.json()["id"]
-        assert response.headers["location"] == f"/v1/proofs/{job_id}"
-        assert client.get(f"/v1/jobs/{job_id}", headers=headers).status_code == 200
-        client.delete(f"/v1/jobs/{job_id}", headers=headers)
+        # on the event loop, and in a thread (an Idempotency-Key takes the blocking path)
+        for extra in ({}, {"Idempotency-Key": "wait-fails"}):
+            response = client.post("/v1/proofs", json={"formula": "p -> p"},
+                                   headers={**headers, "Prefer": "wait=2", **extra})
+            assert response.status_code == 202, response.text
+            job_id = response.json()["id"]
+            assert response.headers["location"] == f"/v1/proofs/{job_id}"
+            assert client.get(f"/v1/jobs/{job_id}", headers=headers).status_code == 200
+            client.delete(f"/v1/jobs/{job_id}", headers=headers)
 
 
 # --- memory (finding 6) -------------------------------------------------------------------
