@@ -46,6 +46,8 @@ class RecordingServer(ThreadingHTTPServer):
                 self.requests.append({"path": handler.path, "headers": headers, "body": body})
                 status = self.statuses[min(len(self.requests), len(self.statuses)) - 1]
                 handler.send_response(status)
+                if 300 <= status < 400:  # a redirect a webhook sender must not follow
+                    handler.send_header("Location", "http://127.0.0.1:1/elsewhere")
                 handler.send_header("Content-Length", "0")
                 handler.end_headers()
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.http_servers import RecordingServer
 from tests.integration.conftest import VALID, WorkerProcess, submit_proof
 from workers.clients import webhook_secret
 from workers.webhooks import verify
@@ -16,44 +15,12 @@ from workers.webhooks import verify
 pytestmark = pytest.mark.integration
 
 
-class Receiver:
-    """A local webhook receiver answering with ``statuses`` in turn (the last one repeats)."""
-
-    def __init__(self, statuses=(200,)):
-        self.statuses = list(statuses)
-        self.requests: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.requests.append({"headers": headers, "body": body, "path": self.path})
-                n = len(receiver.requests)
-                status = receiver.statuses[min(n, len(receiver.statuses)) - 1]
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+class Receiver(RecordingServer):
+    """The recording receiver at a URL with a path and a query, as real endpoints have."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/pxl?x=1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        return super().url + "/hooks/pxl?x=1"
 
 
 def wait_webhook(store, job_id: str, state: str, timeout: float = 20.0) -> dict:
@@ -68,7 +35,7 @@ def wait_webhook(store, job_id: str, state: str, timeout: float = 20.0) -> dict:
 
 
 def test_signed_webhook_reaches_the_receiver(store, worker):
-    with Receiver([200]) as receiver:
+    with Receiver((200,)) as receiver:
         doc = submit_proof(store, VALID, callback_url=receiver.url)
         hook = wait_webhook(store, doc["id"], "delivered")
     assert len(receiver.requests) == 1
@@ -86,7 +53,7 @@ def test_signed_webhook_reaches_the_receiver(store, worker):
 
 
 def test_failing_receiver_is_retried_until_it_answers(store, worker):
-    with Receiver([500, 302, 204]) as receiver:
+    with Receiver((500, 302, 204)) as receiver:
         doc = submit_proof(store, VALID, callback_url=receiver.url)
         hook = wait_webhook(store, doc["id"], "delivered")
     assert [a["status"] for a in hook["attempts"]] == [500, 302, 204]
@@ -100,7 +67,7 @@ def test_failing_receiver_is_retried_until_it_answers(store, worker):
 
 def test_receiver_that_never_answers_ends_failed_after_the_schedule(store, worker):
     # The test schedule (PXL_WEBHOOK_RETRY_SCHEDULE) allows 1 + 2 attempts.
-    with Receiver([503]) as receiver:
+    with Receiver((503,)) as receiver:
         doc = submit_proof(store, VALID, callback_url=receiver.url)
         hook = wait_webhook(store, doc["id"], "failed")
         time.sleep(1.0)  # no further attempt arrives
@@ -128,7 +95,7 @@ def test_the_guard_runs_again_at_delivery_with_the_allowlist_of_then(pxl_env, tm
     settings = get_settings().model_copy(update={"queue_name": queue})
     worker = WorkerProcess({**pxl_env, "PXL_QUEUE_NAME": queue, "PXL_WEBHOOK_ALLOWLIST": "[]"},
                            concurrency=1, settings=settings, log=tmp_path / "worker.log")
-    with Receiver([200]) as receiver:
+    with Receiver((200,)) as receiver:
         validate_callback_url(receiver.url, settings)  # what the API checks at submission
         worker.start()
         try:
