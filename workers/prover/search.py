@@ -93,6 +93,13 @@ WORLDS_LITERALS_PER_ROUND = 500
 # Attempts up to this size are always allowed (small random formulas: rnd3cnf-d2-n4-L60-0
 # took 1.4 s instead of 0.14 s when its round-16 attempt was skipped).
 WORLDS_FREE_LITERALS = 50_000
+# Countermodel probes between those attempts: after a probe the loop runs PROBE_WAIT times
+# as long as that probe took before the next one (about twice as costly) starts, so probes
+# take at most about a third of the time (2 and 8 measured alike on random depth-3 sets).
+PROBE_WAIT = 4.0
+# The first probe waits until the loop has run about as long as building its k copies takes
+# (measured 0.4-0.9 us per literal here), so that it never dominates a short search.
+PROBE_SECONDS_PER_LITERAL = 1e-6
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS, doubled after each attempt that
@@ -446,8 +453,38 @@ class _Cegar:
         # the argument true iff m[index] == literal.
         arg_at = {b: (abs(a) - 1, a) for b, a in enc.box_arg.items()}
         attempt = 0
+        probe = 0
+        # monotonic time from which the next probe may start
+        probe_at = time.monotonic() + PROBE_SECONDS_PER_LITERAL * 8 * self.literals
         while True:
             self.rounds += 1
+            if self.rounds > WORLDS_FIRST_ROUND and time.monotonic() >= probe_at:
+                # Countermodel probes between the scheduled attempts below: k = 8, 16, ...
+                # worlds (below the bound: they only look for countermodels), twice the
+                # worlds and conflicts each time, each started only after the loop has run
+                # PROBE_WAIT times as long as the previous probe took.  The scheduled
+                # attempts alone are sized by rounds, so random modal formulas whose rounds
+                # are slow waited 1,024 rounds for a countermodel that 8 worlds give in
+                # 0.03 s (rnd3cnf-d3-n10-L140-0: 5.1 s -> 0.4 s, docs/benchmarks.md).
+                k = min(
+                    8 << probe,
+                    self.bound - 1,
+                    WORLDS_MAX_LITERALS // max(1, self.literals),
+                    cert.MAX_WORLD_VARIABLES // enc.nvars,
+                )
+                if k < 2:
+                    probe_at = float("inf")
+                else:
+                    started = time.monotonic()
+                    worlds = self._try_worlds(k, WORLDS_CONFLICTS << probe)
+                    if isinstance(worlds, list):
+                        self.trace.append(
+                            f"round {self.rounds}: a countermodel with at most {k} worlds "
+                            "found by encoding the worlds together"
+                        )
+                        return False, worlds
+                    probe += 1
+                    probe_at = time.monotonic() + PROBE_WAIT * (time.monotonic() - started)
             if self.rounds == WORLDS_FIRST_ROUND << (2 * attempt):
                 # Many rounds: countermodels with a few worlds are often found much faster
                 # by encoding the worlds at once; growing k and budget per attempt.
