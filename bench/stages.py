@@ -74,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         if not line.strip():
             continue
         prob = json.loads(line)
-        start = time.perf_counter()
-        formula = read_formula(prob["formula"])
-        parse = time.perf_counter() - start
+        parse = float("inf")
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            formula = read_formula(prob["formula"])
+            parse = min(parse, time.perf_counter() - start)
         if k_world_literals(formula) > args.max_literals:
             continue
         best: dict[str, float] | None = None
@@ -102,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         t = totals[group]
         prove_ms = t["total"] * 1000
         print(f"{group}: {counts[group]} problems, prove {prove_ms:.1f} ms in total "
-              f"(parse {t['parse'] * 1000:.1f} ms besides)")
-        for stage in ORDER:
+              f"(and parsing the text before it {t['parse'] * 1000:.1f} ms)")
+        for stage in ORDER[1:]:
             share = t[stage] / t["total"] if t["total"] else 0.0
             print(f"  {stage:14s} {t[stage] * 1000:9.2f} ms  {100 * share:5.1f} %")
     return 0

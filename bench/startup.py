@@ -29,11 +29,14 @@ def main() -> int:
     parser.add_argument("--formula", default="p -> p")
     parser.add_argument("--pxl", default=str(Path(sys.executable).parent / "pxl"),
                         help="the pxl console script (default: beside this Python)")
+    parser.add_argument("--also", action="append", default=[], metavar="SCRIPT",
+                        help="another pxl script to time in the same rounds (e.g. an older tree)")
     args = parser.parse_args()
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "python -c 'import pysat.solvers'": [sys.executable, "-c", "import pysat.solvers"],
         f"pxl prove '{args.formula}'": [args.pxl, "prove", args.formula],
+        **{f"{script} prove": [script, "prove", args.formula] for script in args.also},
     }
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for argv in commands.values():
@@ -48,13 +51,14 @@ def main() -> int:
                                   env=env)
             times[name].append((time.perf_counter() - start) * 1000.0)
             cpu[name].append((_children_cpu() - before) * 1000.0)
-            if done.returncode != 0 and name.startswith("pxl"):
+            if done.returncode != 0 and argv[0] != sys.executable:
                 sys.exit(f"{name} exited {done.returncode}: {done.stderr.decode()}")
     floor = statistics.median(times["python -c pass"])
-    print(f"{'command':<36} {'median ms':>10} {'min ms':>8} {'cpu ms':>8} {'median / bare':>14}")
+    width = max(36, *(len(name) for name in commands))
+    print(f"{'command':<{width}} {'median ms':>10} {'min ms':>8} {'cpu ms':>8} {'median / bare':>14}")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:<36} {median:>10.1f} {min(values):>8.1f} "
+        print(f"{name:<{width}} {median:>10.1f} {min(values):>8.1f} "
               f"{statistics.median(cpu[name]):>8.1f} {median / floor:>14.2f}")
     return 0
 
