@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("file")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--max-literals", type=int, default=200_000)
+    ap.add_argument("--small-ms", type=float, default=1.0,
+                    help="also summarise the problems whose baseline takes less than this")
     args = ap.parse_args(argv)
     rows = []
     for line in Path(args.file).read_text(encoding="utf-8").splitlines():
@@ -89,8 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"problems {len(rows)}  median prove {statistics.median(o for _, o, _ in rows):.2f} ms"
           f"  median baseline {statistics.median(b for _, _, b in rows):.2f} ms"
           f"  median ratio {statistics.median(ratios):.2f}"
+          f"  geometric mean ratio {statistics.geometric_mean(ratios):.2f}"
           f"  total prove {sum(o for _, o, _ in rows):.1f} ms"
           f"  total baseline {sum(b for _, _, b in rows):.1f} ms")
+    small = [(o, b) for _, o, b in rows if b < args.small_ms]
+    if small:
+        print(f"small (baseline under {args.small_ms:g} ms): {len(small)} problems"
+              f"  median ratio {statistics.median(o / b for o, b in small):.2f}"
+              f"  total prove {sum(o for o, _ in small):.1f} ms"
+              f"  total baseline {sum(b for _, b in small):.1f} ms")
     return 0
 
 

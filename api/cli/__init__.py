@@ -5,7 +5,7 @@ subcommands listed beside it and sets ``func`` (taking the parsed args, returnin
 status).  Start-up time counts for one-shot commands such as ``pxl prove``, so only the module
 of the chosen subcommand is imported (all of them for ``pxl --help`` or an unknown command),
 and heavy imports (FastAPI, Celery, the settings, the prover) happen inside the handlers.
-Measured with ``python -X importtime``: docs/benchmarks.md, "Start-up".
+Measured with ``python -X importtime``: docs/benchmarks.md, "Per-call and start-up cost".
 """
 
 from __future__ import annotations
