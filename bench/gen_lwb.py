@@ -6,7 +6,8 @@ their published definitions, and emits each class at a sweep of parameters n so 
 the formula sizes run from about a thousand nodes up to the input limits
 (``workers/prover/limits.py``).  S5 verdicts differ from the K/KT/S4 ones the class names
 promise, so ``expected`` is null; bench/run.py checks every answer's evidence instead
-(certificate or countermodel).
+(certificate or countermodel).  Classes: lin, branch (K/KT/S4), grz, poly, s5 (n and p
+each) and kt_45_n.
 
 Binary connectives are written fully parenthesised and left-nested, as the LWB
 generator prints lists (``((a | b) | c)``), unless ``--flat`` joins lists n-ary
@@ -110,6 +111,20 @@ def ax_grz1(a: str) -> str:
 
 def ax_4(a: str) -> str:
     return imp(box(a), box(box(a)))
+
+
+def ax_t(a: str) -> str:
+    return imp(box(a), a)
+
+
+def iff(a: str, b: str) -> str:
+    return f"({a} <-> {b})"
+
+
+def dias(k: int, a: str) -> str:
+    for _ in range(k):
+        a = dia(a)
+    return a
 
 
 # -- classes ----------------------------------------------------------------------------
@@ -216,6 +231,62 @@ def k_grz_p(n: int) -> str:
     return imp(lhs, disj(ax_grz1(p(1)), ax_grz1(p(2)), ax_grz1(p(3))))
 
 
+def kt_45_n(n: int) -> str:
+    q = p(0)
+    items = [
+        disj(
+            boxes(n, disj(box(q), box(dia(neg(q))))),
+            neg(boxes(i, ax_4(q))),
+            neg(boxes(i, ax_4(dia(q)))),
+            neg(boxes(i, ax_t(q))),
+            neg(boxes(i, ax_4(imp(dia(q), q)))),
+            neg(boxes(i, ax_4(imp(box(q), q)))),
+        )
+        for i in range(1, n + 1)
+    ]
+    return disj(*items)
+
+
+def _poly(m: int) -> str:
+    # f(i) = <>(f(i-1) | <>^i (p_i <-> p_{i+1})) | [] p_{i+2}, f(0) = false; at i = m the
+    # equivalence closes the cycle (p_m <-> p_1).  Built inside out (no recursion).
+    f = "false"
+    for i in range(1, m + 1):
+        link = iff(p(i), p(1)) if i == m else iff(p(i), p(i + 1))
+        f = disj(dia(disj(f, dias(i, link))), box(p(i + 2)))
+    first = boxes(m + 1, conj(*(p(i) for i in range(1, m + 2))))
+    second = boxes(m + 1, conj(*(neg(p(2 * i)) for i in range(1, m + 2))))
+    return disj(first, f, second)
+
+
+def k_poly_n(n: int) -> str:
+    return _poly(3 * n if n % 2 == 0 else 3 * n + 1)
+
+
+def k_poly_p(n: int) -> str:
+    return _poly(3 * n if n % 2 == 1 else 3 * n + 1)
+
+
+def _s5_chain(i: int, m: int) -> str:
+    # g(i) = <>((p_i & ~p_{i+1}) | (~p_i & p_{i+1})) | [] g(i+1), g(m) = false.
+    g = "false"
+    for j in range(m - 1, i - 1, -1):
+        g = disj(dia(disj(conj(p(j), neg(p(j + 1))), conj(neg(p(j)), p(j + 1)))), box(g))
+    return g
+
+
+def s4_s5_n(n: int) -> str:
+    last = p(6 * n)
+    return disj(box(dia(disj(box(last), _s5_chain(1, 6 * n - 5)))), box(imp(dia(p(1)), neg(last))))
+
+
+def s4_s5_p(n: int) -> str:
+    last = p(3 * n)
+    eqs = disj(*(iff(p(i), p(i + 1)) for i in range(1, 3 * n - 1)))
+    inner = disj(box(eqs), box(last), _s5_chain(1, 3 * n - 1))
+    return disj(box(dia(inner)), box(imp(dia(p(1)), neg(last))))
+
+
 CLASSES = {
     "k_lin_n": lin_n,
     "k_lin_p": lin_p,
@@ -227,6 +298,11 @@ CLASSES = {
     "s4_branch_p": s4_branch_p,
     "k_grz_n": k_grz_n,
     "k_grz_p": k_grz_p,
+    "kt_45_n": kt_45_n,
+    "k_poly_n": k_poly_n,
+    "k_poly_p": k_poly_p,
+    "s4_s5_n": s4_s5_n,
+    "s4_s5_p": s4_s5_p,
 }
 
 
