@@ -96,6 +96,26 @@ def test_prove_agrees_with_sat_oracle_on_bigger_formulas(f, clauses):
         assert report.ok, report.reason
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bigger_formulas, st.lists(bigger_formulas, min_size=2, max_size=6))
+def test_countermodel_probes_every_round_agree_with_the_oracle(f, clauses):
+    # A probe (k worlds below the bound) before every round, the scheduled attempts never.
+    from unittest import mock
+
+    from workers.prover import search
+
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 0),
+        mock.patch.object(search, "PROBE_WAIT", 0.0),
+        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+    ):
+        for g in (f, Not(And(clauses))):
+            res = prove(g, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
+            report = check_result_document(res.to_document())
+            assert report.ok, report.reason
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(formulas)
 def test_the_two_oracles_agree(f):
