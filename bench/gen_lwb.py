@@ -7,7 +7,7 @@ the formula sizes run from about a thousand nodes up to the input limits
 (``workers/prover/limits.py``).  S5 verdicts differ from the K/KT/S4 ones the class names
 promise, so ``expected`` is null; bench/run.py checks every answer's evidence instead
 (certificate or countermodel).  Classes: lin, branch (K/KT/S4), grz, poly, s5 (n and p
-each) and kt_45_n.
+each), path (kt n, s4 n and p) and kt_45_n.
 
 Binary connectives are written fully parenthesised and left-nested, as the LWB
 generator prints lists (``((a | b) | c)``), unless ``--flat`` joins lists n-ary
@@ -287,6 +287,82 @@ def s4_s5_p(n: int) -> str:
     return disj(box(dia(inner)), box(imp(dia(p(1)), neg(last))))
 
 
+def _path_el(level: int, n: int) -> int:
+    """The 'path' through the six atoms of each level: 2 at level 1, then +5 (mod 6) per
+    level up to n // 2 and +3 beyond."""
+    x = 2
+    for lv in range(2, level + 1):
+        x += 3 if lv > n // 2 else 5
+        if x > 6:
+            x -= 6
+    return x
+
+
+def _without(x: int, *items: int) -> list[int]:
+    return [y for y in items if y != x] if x in items else list(items)
+
+
+def _steps(level: int, k: int, targets: list[int], back: bool) -> str:
+    # <>^level (~p_{level,k} & [] p_{level+1,x}) per target x (back: the indices swapped)
+    out = []
+    for x in targets:
+        a, b = (x, k) if back else (k, x)
+        out.append(dias(level, conj(neg(p(10 * level + a)), box(p(10 * (level + 1) + b)))))
+    return disj(*out)
+
+
+def _left_to_right(level: int, k: int, n: int, broken: bool) -> str:
+    # broken (the _n classes): the path is cut at level n // 2, so the formula is not provable
+    if level == n:
+        return "false"
+    x, here = _path_el(level + 1, n), _path_el(level, n)
+    cut = broken and level == n // 2
+    if k % 2 == 0:
+        if k != here or cut:
+            return "false"
+        return _steps(level, k, [x], back=False)
+    if k == here:
+        return _steps(level, k, [1, 3, 5] if cut else [1, 3, x, 5], back=False)
+    return _steps(level, k, _without(x, 1, 3, 5), back=False)
+
+
+def _right_to_left(level: int, k: int, n: int) -> str:
+    if level == 1 or k % 2 == 1:
+        return "false"
+    return _steps(level - 1, k, _without(_path_el(level - 1, n), 2, 4, 6), back=True)
+
+
+def _path_links(m: int, broken: bool) -> str:
+    return disj(
+        *(
+            disj(_left_to_right(i, j, m, broken), _right_to_left(i, j, m))
+            for i in range(1, m + 1)
+            for j in range(1, 7)
+        )
+    )
+
+
+def kt_path_n(n: int) -> str:
+    m = n + 1
+    first = disj(*(box(p(10 + i)) for i in (1, _path_el(1, m), 3, 5)))
+    last = disj(*(dias(m, neg(p(10 * m + i))) for i in (2, 4, _path_el(m, m), 6)))
+    return disj(first, _path_links(m, broken=True), last)
+
+
+def _s4_path(m: int, broken: bool) -> str:
+    first = disj(*(box(box(p(10 + i))) for i in (1, _path_el(1, m), 3, 5)))
+    last = dia(disj(*(dia(neg(p(10 * m + i))) for i in (2, 4, _path_el(m, m), 6))))
+    return disj(first, _path_links(m, broken), last)
+
+
+def s4_path_n(n: int) -> str:
+    return _s4_path(n + 1, broken=True)
+
+
+def s4_path_p(n: int) -> str:
+    return _s4_path(n, broken=False)
+
+
 CLASSES = {
     "k_lin_n": lin_n,
     "k_lin_p": lin_p,
@@ -303,6 +379,9 @@ CLASSES = {
     "k_poly_p": k_poly_p,
     "s4_s5_n": s4_s5_n,
     "s4_s5_p": s4_s5_p,
+    "kt_path_n": kt_path_n,
+    "s4_path_n": s4_path_n,
+    "s4_path_p": s4_path_p,
 }
 
 

@@ -19,7 +19,7 @@ def series(problems: dict[str, dict], run: dict) -> dict[str, list[tuple[int, fl
     out: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
     for row in run["problems"]:
         prob = problems.get(row["id"])
-        if prob is None:
+        if prob is None or "size" not in prob:  # not from gen_lwb.py (e.g. random ones)
             continue
         out[prob["family"].removeprefix("lwb-")].append(
             (prob["size"], row["ms"] / 1000.0, row["verdict"] != "unknown")
@@ -47,25 +47,39 @@ def main(argv: list[str] | None = None) -> int:
             problems[prob["id"]] = prob
     now = series(problems, json.loads(Path(args.run).read_text()))
     befores = [series(problems, json.loads(Path(b).read_text())) for b in args.before]
-    fig, ax = plt.subplots(figsize=(9, 6))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (family, points) in enumerate(sorted(now.items())):
-        colour = colours[i % len(colours)]
-        xs = [p[0] for p in points]
-        ys = [p[1] for p in points]
-        ax.plot(xs, ys, "-o", color=colour, label=family, markersize=4)
+    # One panel per class (time against size), so that many classes stay readable.
+    families = sorted(now)
+    cols = 5 if len(families) > 8 else min(3, len(families))
+    rows = -(-len(families) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.flat[len(families):]:
+        ax.set_visible(False)
+    for ax, family in zip(axes.flat, families, strict=False):
+        points = now[family]
+        ax.plot([p[0] for p in points], [p[1] for p in points], "-o", color="C0",
+                markersize=3, label="after" if befores else None)
         for x, y, ok in points:
             if not ok:
-                ax.plot([x], [y], "x", color=colour, markersize=9)
-        for before in befores:
+                ax.plot([x], [y], "x", color="C0", markersize=8)
+        for i, before in enumerate(befores):
             old = before.get(family)
             if old:
-                ax.plot([p[0] for p in old], [p[1] for p in old], "--", color=colour, alpha=0.5)
-    ax.set_xlabel("formula size (nodes)")
-    ax.set_ylabel("seconds (x: no answer within the limit)")
-    ax.set_title(args.title + ("; dashed: before" if befores else ""))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+                colour = f"C{i + 1}"
+                ax.plot([p[0] for p in old], [p[1] for p in old], "--o", color=colour,
+                        markersize=3, alpha=0.7, label="before" if len(befores) == 1 else None)
+                for x, y, ok in old:
+                    if not ok:
+                        ax.plot([x], [y], "x", color=colour, markersize=8)
+        ax.set_title(family, fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_formatter(lambda x, _pos: f"{x / 1000:g}k")
+    if befores:
+        axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("formula size (nodes)", fontsize=9)
+    fig.supylabel("seconds (x: no answer within the limit)", fontsize=9)
+    fig.suptitle(args.title + ("; dashed: before" if befores else ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(args.out, dpi=90)
     print(f"wrote {args.out}")
