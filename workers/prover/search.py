@@ -535,7 +535,8 @@ class _Cegar:
                 assumptions=[-enc.root, *(b for b in beta if b > 0)]
             )
             if ok:
-                forced = {-x for x in implied if x < 0}
+                implied_set = set(implied)  # (a set in C: building it in Python cost more)
+                forced = {b for b in false_boxes if -b in implied_set}
                 false_boxes = [b for b in false_boxes if b in forced] + [
                     b for b in false_boxes if b not in forced
                 ]
