@@ -16,6 +16,10 @@ import importlib
 import os
 import sys
 
+# The status when the output cannot be written (a full disk): the interpreter's own when it
+# cannot flush standard output at exit, which os._exit (run) skips.
+EXIT_OUTPUT_FAILED = 120
+
 # module -> the subcommands its register() adds (tests/unit/test_jobs_cli.py keeps them in step)
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "prove": ("prove", "check"),
@@ -47,14 +51,42 @@ def run() -> None:
     (``pxl prove``, ``pxl check``) leaves with ``os._exit`` once its output is flushed: the
     interpreter's clean-up (tearing down every imported module) would add about 6 ms to a
     `pxl prove` of about 45 ms (docs/benchmarks.md), and such a command has nothing to
-    clean up (no atexit work, no open files, only the prover's daemon watcher thread)."""
+    clean up (no atexit work, no open files, only the prover's daemon watcher thread).
+    The flush is ``write_output``'s: output that cannot be written is an error, not a 0."""
     args, status = _dispatch(sys.argv[1:])
     if getattr(args, "exit_at_once", False):
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+        if not write_output(args.command):
+            status = EXIT_OUTPUT_FAILED
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
         os._exit(status)
     sys.exit(status)
+
+
+def write_output(command: str, text: str = "") -> bool:
+    """Write ``text`` to standard output and flush it; False (said on stderr) when it cannot
+    be written, e.g. a full disk: the caller exits EXIT_OUTPUT_FAILED, never with an answer
+    nobody got.  A closed pipe (`pxl prove … | head`) is not a failure: the answer is in the
+    exit status.  Either way standard output then points at /dev/null, so that no later
+    flush (the interpreter's at exit) fails again."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_output()
+    except OSError as exc:
+        _discard_output()
+        reason = exc.strerror or str(exc)
+        print(f"pxl {command}: cannot write the output: {reason}", file=sys.stderr)
+        return False
+    except ValueError:  # standard output was closed: nothing can be written or lost
+        pass
+    return True
+
+
+def _discard_output() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _dispatch(argv: list[str] | None) -> tuple[argparse.Namespace, int]:

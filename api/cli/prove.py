@@ -2,7 +2,8 @@
 
 Exit status of `pxl prove`: 0 valid, 1 invalid, 2 unknown, 3 bad input (also for
 usage errors, so that 2 always means "unknown").  `pxl check`: 0 the document
-holds, 1 it does not (the reason is printed), 3 the file cannot be read.
+holds, 1 it does not (the reason is printed), 3 the file cannot be read.  Both: 120
+when the output cannot be written (api.cli.write_output; a closed pipe is not that).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from api.cli import EXIT_OUTPUT_FAILED, write_output
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
 EXIT_BY_VERDICT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "unknown": EXIT_UNKNOWN}
@@ -149,12 +152,13 @@ def run_prove(args: argparse.Namespace) -> int:
         print("pxl prove: interrupted", file=sys.stderr)
         return 130
     if args.json:
-        _write(json.dumps(result.to_document(), indent=2, ensure_ascii=False) + "\n")
+        written = write_output("prove", json.dumps(result.to_document(), indent=2,
+                                                   ensure_ascii=False) + "\n")
     else:
-        _write(format_result(result))
+        written = write_output("prove", format_result(result))
     if args.coq:
         _write_coq_proof(result, args.coq)
-    return EXIT_BY_VERDICT[result.verdict]
+    return EXIT_BY_VERDICT[result.verdict] if written else EXIT_OUTPUT_FAILED
 
 
 def _write_coq_proof(result, path: str) -> None:
@@ -177,16 +181,6 @@ def _write_coq_proof(result, path: str) -> None:
         print(f"pxl prove: cannot write {path}: {_os_reason(exc)}", file=sys.stderr)
         return
     print(f"pxl prove: Coq proof written to {path} (check: pxl coq-check {path})", file=sys.stderr)
-
-
-def _write(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:  # e.g. `pxl prove --json … | head`: the verdict is in the exit status
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _default_timeout() -> float:
@@ -272,8 +266,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     report = check_result_document(doc)
     if report.ok:
-        print(f"ok: {report.reason}")
-        return CHECK_OK
+        return CHECK_OK if write_output("check", f"ok: {report.reason}\n") else EXIT_OUTPUT_FAILED
     return _rejected(report.reason)
 
 

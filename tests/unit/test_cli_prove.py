@@ -364,3 +364,72 @@ def test_prove_imports_neither_the_service_settings_nor_scipy():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+# -- output that cannot be written (`run`, the console script, leaves with os._exit) -------
+
+RUN = "import sys; from api.cli import run; run()"
+
+
+def _buffered_env() -> dict:
+    """The environment without PYTHONUNBUFFERED: a file or pipe on stdout is block-buffered,
+    as for most users, so a write error can surface only when the output is flushed."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def _no_file_growth() -> None:
+    import resource
+
+    # Writes to regular files fail (EFBIG, as on a full disk); Python ignores SIGXFSZ.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize("command", ["prove", "prove --json", "check"])
+def test_output_that_cannot_be_written_is_an_error_not_the_answer(tmp_path, command,
+                                                                   unbuffered):
+    # `pxl check doc > out` on a full disk must not exit 0 ("it holds") with nothing written,
+    # nor `pxl prove` exit 1 ("invalid") for a valid formula: 120 and a line on stderr, as
+    # the interpreter itself answers when it cannot flush standard output.
+    document = tmp_path / "valid.json"
+    document.write_text(pxl("prove", "--json", VALID).stdout)
+    argv = {"prove": ["prove", VALID], "prove --json": ["prove", "--json", VALID],
+            "check": ["check", str(document)]}[command]
+    env = _buffered_env()
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    out = tmp_path / "out.txt"
+    with out.open("wb") as sink:
+        done = subprocess.run([sys.executable, "-c", RUN, *argv], stdout=sink,
+                              stderr=subprocess.PIPE, text=True, env=env, timeout=120,
+                              preexec_fn=_no_file_growth, check=False)
+    assert out.read_bytes() == b""
+    assert done.returncode == 120, done.stderr
+    assert "cannot write the output" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize("command", ["prove", "check"])
+def test_a_closed_pipe_keeps_the_answer_in_the_exit_status(tmp_path, command, unbuffered):
+    # `pxl prove … | head -0`, `pxl check doc | true`: nobody reads the output; the verdict
+    # (prove) or the check's outcome is still the exit status, without a traceback.
+    import os
+
+    document = tmp_path / "valid.json"
+    document.write_text(pxl("prove", "--json", VALID).stdout)
+    argv = ["prove", VALID] if command == "prove" else ["check", str(document)]
+    env = _buffered_env()
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the child writes: every write is EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-c", RUN, *argv], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, env=env, timeout=120,
+                              check=False)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
