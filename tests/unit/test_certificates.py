@@ -29,6 +29,19 @@ VALID = [
 ]
 
 
+@pytest.fixture(params=["propagation", "solver"])
+def certificate_path(request, monkeypatch):
+    """Both ways the prover builds a lemma certificate (search.make_certificate): the hint
+    pass alone when the lemma chain follows by unit propagation (these small formulas), and
+    the proof-logging solver's replay otherwise (forced here).  Every mutation test runs on
+    the certificates of both, so neither can slip a proof past the checker untested."""
+    from workers.prover import search
+
+    if request.param == "solver":
+        monkeypatch.setattr(search, "_propagation_proof", lambda *_args: None)
+    return request.param
+
+
 def _doc(text):
     doc = prove(text).to_document()
     assert doc["verdict"] == "valid" and doc["certificate"], doc
@@ -42,7 +55,7 @@ def _with_proof(doc, proof):
 
 
 @pytest.mark.parametrize("text", VALID)
-def test_certificate_checks(text):
+def test_certificate_checks(text, certificate_path):
     doc = _doc(text)
     assert check_result_document(doc).ok
 
@@ -56,7 +69,7 @@ def test_checker_encoding_matches_search_encoding():
 
 
 @pytest.mark.parametrize("text", VALID)
-def test_flipped_or_dropped_necessitation_steps_are_rejected(text):
+def test_flipped_or_dropped_necessitation_steps_are_rejected(text, certificate_path):
     doc = _doc(text)
     proof = cert.decode(doc["certificate"])
     assert proof["format"] == cert.FORMAT == "pxl-s5-cert/2"
@@ -95,7 +108,7 @@ def _as_v1(proof):
 
 
 @pytest.mark.parametrize("text", VALID)
-def test_hints_are_followed_and_wrong_hints_are_rejected(text):
+def test_hints_are_followed_and_wrong_hints_are_rejected(text, certificate_path):
     doc = _doc(text)
     proof = cert.decode(doc["certificate"])
     hinted = [i for i, s in enumerate(proof["steps"]) if s[0] in ("a", "n") and s[-1]]
@@ -117,7 +130,7 @@ def test_hints_are_followed_and_wrong_hints_are_rejected(text):
 
 
 @pytest.mark.parametrize("text", VALID)
-def test_old_unhinted_certificates_stay_readable(text):
+def test_old_unhinted_certificates_stay_readable(text, certificate_path):
     doc = _doc(text)
     old = _as_v1(cert.decode(doc["certificate"]))
     report = check_result_document({**_with_proof(doc, old), "certificate_format": cert.FORMAT_V1})
@@ -128,7 +141,7 @@ def test_old_unhinted_certificates_stay_readable(text):
     assert not check_result_document(_with_proof(doc, old)).ok
 
 
-def test_dropping_a_needed_lemma_is_rejected():
+def test_dropping_a_needed_lemma_is_rejected(certificate_path):
     doc = _doc("[](p -> q) -> ([]p -> []q)")
     proof = cert.decode(doc["certificate"])
     lemma_steps = [i for i, s in enumerate(proof["steps"]) if s[0] == "n"]
@@ -164,7 +177,7 @@ def test_unsound_necessitation_is_rejected():
     assert not ok and "not RUP" in reason
 
 
-def test_changed_formula_is_rejected():
+def test_changed_formula_is_rejected(certificate_path):
     doc = _doc("[](p -> q) -> ([]p -> []q)")
     for other in ["[](p -> q) -> ([]q -> []p)", "[](p -> q) -> ([]p -> []r)", "p -> []p"]:
         assert not check_result_document({**doc, "formula": other}).ok
@@ -451,6 +464,47 @@ def test_lemmas_found_by_propagation_alone_give_checked_certificates():
         assert check_result_document(doc).ok
         steps = cert.decode(doc["certificate"])["steps"]
         assert any(s[0] == "n" and s[2] == [] for s in steps), steps
+
+
+def test_both_certificate_paths_are_taken_and_give_checked_proofs(monkeypatch):
+    # The mutation tests above are only worth something if certificate_path really switches
+    # path: these formulas take the hint pass alone; forced, the solver's replay builds a
+    # different (also checked) proof; a formula whose lemma chain needs the solver's learned
+    # clauses falls back by itself.
+    from workers.prover import search
+
+    taken = []
+    real = search._propagation_proof
+
+    def spy(*args):
+        proof = real(*args)
+        taken.append(proof is not None)
+        return proof
+
+    monkeypatch.setattr(search, "_propagation_proof", spy)
+    for text in VALID:
+        taken.clear()
+        assert check_result_document(_doc(text)).ok and taken == [True], text
+    needs_solver = "[]((([]p1 | []p2) & (([]~[]p1 | []p2) & ([]p1 | []~[]p2))) -> []~([]~[]p1 | []~[]p2))"
+    taken.clear()
+    doc = _doc(needs_solver)
+    assert taken == [False] and check_result_document(doc).ok
+
+
+def test_the_hint_pass_alone_refuses_a_lemma_that_does_not_follow():
+    # search._propagation_proof on a lemma chain with a premise that is not RUP (here: an
+    # unsound lemma) gives no proof (the solver's replay then refuses it too), never a
+    # certificate with made-up hints.
+    from workers.prover import search
+
+    f = Implies(Atom("p"), Box(Atom("p")))  # invalid: no lemma may make it provable
+    enc = encode(f)
+    (b,) = enc.boxes
+    assert search._propagation_proof(enc, [(b, [])], None) is None
+    text = "[](p -> q) -> ([]p -> []q)"
+    enc = encode(parse_formula(text))
+    proof = search._propagation_proof(enc, [(b, []) for b in enc.boxes], None)
+    assert proof is None  # [](p -> q) does not hold by propagation alone
 
 
 def test_hinting_an_unhinted_proof_gives_the_same_verdict_for_the_checker():
