@@ -70,12 +70,15 @@ end
 # The end of a job of a batch with a callback counts the batch down (workers.keys
 # .batch_pending_key, built here from the prefix) in the same atomic write that ends the job;
 # the one write that brings it to 0 answers the batch's id: exactly one caller queues the
-# batch's webhook however many jobs end at the same moment.
+# batch's webhook however many jobs end at the same moment.  A countdown that expired with
+# its batch stays gone (a DECR would make it anew, without a TTL, for ever).
 _BATCH_COUNTDOWN_LUA = """
 local function batch_countdown(prefix, job_key)
   local batch = redis.call('HGET', job_key, '__BATCH__')
   if not batch or batch == '' then return '' end
-  if redis.call('DECR', prefix .. 'batch:' .. batch .. ':pending') == 0 then return batch end
+  local countdown = prefix .. 'batch:' .. batch .. ':pending'
+  if redis.call('EXISTS', countdown) == 0 then return '' end
+  if redis.call('DECR', countdown) == 0 then return batch end
   return ''
 end
 """.replace("__BATCH__", BATCH)

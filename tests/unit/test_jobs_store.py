@@ -518,3 +518,35 @@ def test_the_lease_of_a_running_job_is_renewed_every_beat_until_it_is_released(
         assert all(redis_db.exists(store.lease_key(job_id)) for job_id in jobs)
     time.sleep(1.6)  # released: the lease runs out
     assert not any(redis_db.exists(store.lease_key(job_id)) for job_id in jobs)
+
+
+def test_jobs_ended_by_a_redelivery_count_the_batch_down_too(store, celery):
+    """The other two writes that end a job (workers.jobs._begin_otherwise): a redelivered
+    job that was cancelled while it ran, and one given up after too many deliveries."""
+    batch_id, (cancelled, given_up) = open_batch(store, 2)
+    assert not record_batch(store, batch_id, [cancelled, given_up])
+    store.begin(cancelled)
+    assert store.cancel(cancelled, "alice")["status"] == "running"  # flagged only
+    assert store.begin(cancelled) is None  # its worker died; the redelivery ends it
+    assert store.get(cancelled)["status"] == "cancelled"
+    assert batch_pending(store, batch_id) == 1 and batch_webhooks(celery, batch_id) == []
+    for _ in range(store.settings.job_max_attempts):
+        assert store.begin(given_up) is not None  # each delivery's worker dies
+    assert store.begin(given_up) is None
+    assert store.get(given_up)["error"]["type"] == "too_many_attempts"
+    assert batch_pending(store, batch_id) == 0
+    assert batch_webhooks(celery, batch_id) == [(batch_id, 1, 0.0, "batch")]
+
+
+def test_a_job_outliving_its_batch_leaves_no_countdown_behind(store, celery):
+    """A batch (and its countdown) expires after PXL_JOB_TTL_SECONDS; a job of it that ends
+    later must not bring the countdown back as a key without a TTL (Redis would keep it for
+    ever), nor complete anything."""
+    batch_id, (job_id,) = open_batch(store, 1)
+    record_batch(store, batch_id, [job_id])
+    countdown = keys.batch_pending_key(store.prefix, batch_id)
+    store.r.delete(countdown)  # expired with the batch
+    store.begin(job_id)
+    assert store.finish(job_id, JobStatus.SUCCEEDED, result={}) is not None
+    assert store.r.exists(countdown) == 0
+    assert batch_webhooks(celery, batch_id) == []
