@@ -383,7 +383,8 @@ def run_delivery(store: JobStore, subject_id: str, attempt: int, not_before: flo
     if new is None:
         return "duplicate"
     final = new["state"]
-    metrics.webhook_delivery("failed" if final == "failed" else outcome)
+    if subject != PING:  # a client's test of an endpoint is not the service failing to deliver
+        metrics.webhook_delivery("failed" if final == "failed" else outcome)
     if final == "pending":
         store.schedule_webhook(subject_id, attempt=attempt + 1, delay=delay, subject=subject)
     return final

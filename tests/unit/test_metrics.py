@@ -153,3 +153,25 @@ def test_label_values_are_bounded():
     assert metrics._label_value(None) == "none"
     assert metrics._label_value("CounterSatisfiable") == "countersatisfiable"
     assert len(metrics._label_value("x" * 500)) == 40
+
+
+def test_a_failed_ping_is_not_a_failed_webhook_delivery(obs_env):
+    """PxlWebhookFailures (monitoring/alerts.yml) tickets the operators when webhooks fail
+    after all their retries; a ping (POST /v1/webhooks:ping) is a client testing an endpoint,
+    often one that does not work yet, so its one failed attempt must not count there."""
+    import socket
+
+    from workers.jobs import JobStore
+    from workers.webhooks import run_delivery, send_ping
+
+    settings, client = obs_env
+    store = JobStore(client, settings.model_copy(update={"webhook_allowlist": ["127.0.0.1"]}),
+                     schedule_webhook=lambda *_args: None)
+    with socket.socket() as sock:  # a port nobody listens on once it is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ping_id, _log = send_ping(store, "pinger", f"http://127.0.0.1:{port}/hook")
+    assert run_delivery(store, ping_id, 1, None, "ping") == "failed"
+    s = scrape(settings)
+    for outcome in ("failed", "delivered", "retry", "refused"):
+        assert sample(s, "pxl_webhook_deliveries_total", outcome=outcome) == 0, outcome
