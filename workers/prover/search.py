@@ -531,7 +531,7 @@ class _Cegar:
             # main solver merely guessed false may be flipped next round.  Without this the
             # loop spent a round per guessed box (LWB kt_branch_n at 8,000 nodes: 368 rounds
             # and 574 lemmas for a proof that needs 2; now 6 rounds, at every size).
-            ok, implied = self.solver.propagate(
+            ok, implied = (False, []) if len(false_boxes) < 2 else self.solver.propagate(
                 assumptions=[-enc.root, *(b for b in beta if b > 0)]
             )
             if ok:
