@@ -23,6 +23,7 @@ Hooks never raise: a metrics failure is logged (at most once a minute) and the j
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import math
@@ -288,6 +289,13 @@ redis.pcall('HINCRBYFLOAT', KEYS[4], series .. 'sum', string.format('%.6f', valu
 """
 
 
+@functools.cache
+def _script_buckets() -> tuple[str, str]:
+    """The scripts' arguments for LATENCY_BUCKETS: the bounds, and their ``le`` labels."""
+    return (" ".join(repr(float(b)) for b in LATENCY_BUCKETS),
+            " ".join([*(format_le(b) for b in LATENCY_BUCKETS), "+Inf"]))
+
+
 def started_script_args(settings: Settings, now: float) -> tuple[list[str], list[str]]:
     """(KEYS[3..4], ARGV[7..11]) of STARTED_LUA; then call started_recorded(kind)."""
     token = uuid.uuid4().hex
@@ -297,8 +305,7 @@ def started_script_args(settings: Settings, now: float) -> tuple[list[str], list
         token,
         repr(now),
         str(settings.max_job_timeout + 60),
-        " ".join(repr(float(b)) for b in LATENCY_BUCKETS),
-        " ".join([*(format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
+        *_script_buckets(),
     ]
     return keys, args
 
@@ -323,8 +330,7 @@ def finished_script_args(
         "0" if labels["status"] == "cancelled" else "1",  # its duration is the client's choice
         "pxl_job_run_seconds" + SEP + kind_labels + SEP,
         "pxl_job_end_to_end_seconds" + SEP + kind_labels + SEP,
-        " ".join(repr(float(b)) for b in LATENCY_BUCKETS),
-        " ".join([*(format_le(b) for b in LATENCY_BUCKETS), "+Inf"]),
+        *_script_buckets(),
     ]
     return keys, args
 
