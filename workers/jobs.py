@@ -88,21 +88,21 @@ _BATCH_COUNTDOWN_EVAL = _BATCH_COUNTDOWN_LUA + "return batch_countdown(ARGV[1], 
 # finish(): a job leaves a non-terminal status once, with exactly one final event, and
 # leaves the active set; its lease ends; its batch is counted down.  Returns {document, the
 # batch id when this was the batch's last job or ''}.  KEYS: job, events, metrics' 3,
-# active, lease, and the result cache's entry to write (optional); ARGV[17]: the key prefix,
-# ARGV[18]: the verdict (or ''), ARGV[19]: the result cache's counter to increment (or '').
+# active, lease, and the result cache's entry to write (optional); ARGV[15]: the key prefix,
+# ARGV[16]: the verdict (or ''), ARGV[17]: the result cache's counter to increment (or '').
 _FINISH_LUA = _MOVE_STATUS_LUA + _BATCH_COUNTDOWN_LUA + """
 local current = redis.call('HMGET', KEYS[1], 'id', 'status', 'owner')
 if not current[1] then return false end
 local s = current[2]
 if s == '"succeeded"' or s == '"failed"' or s == '"cancelled"' then return false end
 local fields = {'status', ARGV[1], 'finished_at', ARGV[2], 'result', ARGV[3], 'error', ARGV[4],
-                '__VERDICT__', ARGV[18]}
+                '__VERDICT__', ARGV[16]}
 if ARGV[5] ~= '' then table.insert(fields, 'progress'); table.insert(fields, ARGV[5]) end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZREM', KEYS[6], string.sub(current[1], 2, -2))  -- no longer active (its id)
 redis.call('DEL', KEYS[7])  -- its lease
-move_status(ARGV[17], current[3], string.sub(current[1], 2, -2), ARGV[8], ARGV[6])
+move_status(ARGV[15], current[3], string.sub(current[1], 2, -2), ARGV[8], ARGV[6])
 local names = {__NAMES__}
 local raw = redis.call('HMGET', KEYS[1], unpack(names))
 local parts = {}
@@ -110,11 +110,11 @@ for i, name in ipairs(names) do parts[i] = '"' .. name .. '":' .. (raw[i] or 'nu
 local doc = '{' .. table.concat(parts, ',') .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[8], 'data', doc)
 redis.call('EXPIRE', KEYS[2], ARGV[6])
-local completed_batch = batch_countdown(ARGV[17], KEYS[1])
+local completed_batch = batch_countdown(ARGV[15], KEYS[1])
 __METRICS__
 local job_id = string.sub(current[1], 2, -2)
 __CACHE__
-if ARGV[19] ~= '' then redis.pcall('HINCRBY', KEYS[3], ARGV[19], 1) end  -- the cache's count
+if ARGV[17] ~= '' then redis.pcall('HINCRBY', KEYS[3], ARGV[17], 1) end  -- the cache's count
 return {doc, completed_batch}
 """.replace("__NAMES__", ", ".join(f"'{name}'" for name in DOCUMENT_FIELDS)).replace(
     "__METRICS__", metrics.FINISHED_LUA).replace("__VERDICT__", VERDICT).replace(
@@ -124,7 +124,7 @@ return {doc, completed_batch}
 # begin(), the common case: a queued (or redelivered running) job, not cancelled, with
 # deliveries left, becomes running (and its runner takes the lease) in one round trip.
 # Anything else answers {0} and begin() decides in a WATCH transaction.  Returns the record's
-# fields.  KEYS: job, events, metrics' 2, lease; ARGV[12]: the lease's seconds, ARGV[13]: the
+# fields.  KEYS: job, events, metrics' 2, lease; ARGV[10]: the lease's seconds, ARGV[11]: the
 # key prefix.
 _BEGIN_LUA = _MOVE_STATUS_LUA + """
 local raw = redis.call('HGETALL', KEYS[1])
@@ -141,9 +141,9 @@ attempts = attempts + 1
 redis.call('HSET', KEYS[1], 'status', '"running"', 'started_at', ARGV[2],
            'attempts', tostring(attempts), '_started_ts', ARGV[1], '_runner', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[12])  -- the lease of the running process
+redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[10])  -- the lease of the running process
 if s ~= '"running"' then
-  move_status(ARGV[13], h['owner'], cjson.decode(h['id']), 'running', ARGV[4])
+  move_status(ARGV[11], h['owner'], cjson.decode(h['id']), 'running', ARGV[4])
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'started',
            'data', '{"status":"running","attempt":' .. attempts .. '}')

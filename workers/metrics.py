@@ -23,7 +23,6 @@ Hooks never raise: a metrics failure is logged (at most once a minute) and the j
 from __future__ import annotations
 
 import contextvars
-import functools
 import json
 import logging
 import math
@@ -240,22 +239,27 @@ def write_job_finished(
         _observe(pipe, prefix, "pxl_job_end_to_end_seconds", {"kind": kind}, end_to_end_s)
 
 
+def _buckets_lua() -> str:
+    """LATENCY_BUCKETS as Lua tables (bounds and their ``le`` labels), written into the
+    scripts' source: parsed once when Redis loads a script, not on every call."""
+    bounds = ", ".join(repr(float(b)) for b in LATENCY_BUCKETS)
+    les = ", ".join(f"'{le}'" for le in [*(format_le(b) for b in LATENCY_BUCKETS), "+Inf"])
+    return f"local latency_bounds = {{{bounds}}}\nlocal latency_les = {{{les}}}\n"
+
+
 # For scripts that record job_finished inside Redis (the job store's finish): the same
 # fields as write_job_finished, the durations measured by Redis from the job's timestamps.
-# KEYS[3..5]: counters, histograms, in-progress; ARGV[10..16]: see finished_script_args.
-FINISHED_LUA = """
+# KEYS[3..5]: counters, histograms, in-progress; ARGV[10..14]: see finished_script_args.
+FINISHED_LUA = _buckets_lua() + """
 local now = tonumber(ARGV[9])
 local times = redis.call('HMGET', KEYS[1], '_submitted_ts', '_started_ts')
 if ARGV[10] ~= '' then redis.pcall('ZREM', KEYS[5], ARGV[10]) end
 redis.pcall('HINCRBY', KEYS[3], ARGV[11], 1)
 if ARGV[12] == '1' then
-  local bounds, les = {}, {}
-  for b in string.gmatch(ARGV[15], '%S+') do table.insert(bounds, tonumber(b)) end
-  for n in string.gmatch(ARGV[16], '%S+') do table.insert(les, n) end
   local function observe(series, since)
     local value = since and math.max(0, now - since) or 0
-    local le = les[#les]
-    for i, b in ipairs(bounds) do if value <= b then le = les[i]; break end end
+    local le = latency_les[#latency_les]
+    for i, b in ipairs(latency_bounds) do if value <= b then le = latency_les[i]; break end end
     redis.pcall('HINCRBY', KEYS[4], series .. le, 1)
     redis.pcall('HINCRBY', KEYS[4], series .. 'count', 1)
     redis.pcall('HINCRBYFLOAT', KEYS[4], series .. 'sum', string.format('%.6f', value))
@@ -268,46 +272,27 @@ end
 
 # For scripts that record job_started inside Redis (the job store's begin), after setting the
 # Lua locals ``kind`` (the label value) and ``queue_wait`` (seconds).  KEYS[3..4]: in-progress,
-# histograms; ARGV[7..11]: see started_script_args.
-STARTED_LUA = """
+# histograms; ARGV[7..9]: see started_script_args.
+STARTED_LUA = _buckets_lua() + """
 local member = kind .. '\t' .. ARGV[7]
 redis.pcall('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])  -- forget runs whose worker died
 redis.pcall('ZADD', KEYS[3], tonumber(ARGV[8]) + tonumber(ARGV[9]), member)
 local series = 'pxl_job_queue_wait_seconds\t{"kind":"' .. kind .. '"}\t'
 local value = math.max(0, queue_wait)
-local les = {}
-for n in string.gmatch(ARGV[11], '%S+') do table.insert(les, n) end
-local le = les[#les]
-local i = 0
-for b in string.gmatch(ARGV[10], '%S+') do
-  i = i + 1
-  if value <= tonumber(b) then le = les[i]; break end
-end
+local le = latency_les[#latency_les]
+for i, b in ipairs(latency_bounds) do if value <= b then le = latency_les[i]; break end end
 redis.pcall('HINCRBY', KEYS[4], series .. le, 1)
 redis.pcall('HINCRBY', KEYS[4], series .. 'count', 1)
 redis.pcall('HINCRBYFLOAT', KEYS[4], series .. 'sum', string.format('%.6f', value))
 """
 
 
-@functools.cache
-def _script_buckets() -> tuple[str, str]:
-    """The scripts' arguments for LATENCY_BUCKETS: the bounds, and their ``le`` labels."""
-    return (" ".join(repr(float(b)) for b in LATENCY_BUCKETS),
-            " ".join([*(format_le(b) for b in LATENCY_BUCKETS), "+Inf"]))
-
-
 def started_script_args(settings: Settings, now: float) -> tuple[list[str], list[str]]:
-    """(KEYS[3..4], ARGV[7..11]) of STARTED_LUA; then call started_recorded(kind)."""
+    """(KEYS[3..4], ARGV[7..9]) of STARTED_LUA; then call started_recorded(kind)."""
     token = uuid.uuid4().hex
     _pending_token.set(token)
     keys = [settings.key_prefix + IN_PROGRESS_KEY, settings.key_prefix + HISTOGRAMS_KEY]
-    args = [
-        token,
-        repr(now),
-        str(settings.max_job_timeout + 60),
-        *_script_buckets(),
-    ]
-    return keys, args
+    return keys, [token, repr(now), str(settings.max_job_timeout + 60)]
 
 
 def started_recorded(kind: str) -> None:
@@ -318,7 +303,7 @@ def started_recorded(kind: str) -> None:
 def finished_script_args(
     settings: Settings, kind: str, status: str, verdict: str | None
 ) -> tuple[list[str], list[str]]:
-    """(KEYS[3..5], ARGV[10..16]) of FINISHED_LUA for a job ending now."""
+    """(KEYS[3..5], ARGV[10..14]) of FINISHED_LUA for a job ending now."""
     kind = _label_value(kind)
     labels = {"kind": kind, "status": _label_value(status), "verdict": _label_value(verdict)}
     prefix = settings.key_prefix
@@ -330,7 +315,6 @@ def finished_script_args(
         "0" if labels["status"] == "cancelled" else "1",  # its duration is the client's choice
         "pxl_job_run_seconds" + SEP + kind_labels + SEP,
         "pxl_job_end_to_end_seconds" + SEP + kind_labels + SEP,
-        *_script_buckets(),
     ]
     return keys, args
 
