@@ -76,11 +76,11 @@ class CacheWrite:
 
 
 # For the job store's finish script, once the job is final: the entry built from the result's
-# JSON as the record stores it (ARGV[3]), so that the result is encoded once.  KEYS[8]: the
+# JSON as the record stores it (ARGV[3]), so that the result is encoded once.  KEYS[9]: the
 # entry (absent: keep nothing); ARGV[6]: the TTL; the Lua local ``job_id``.
 FINISH_LUA = """
-if KEYS[8] then
-  redis.call('SET', KEYS[8], '{"job_id":"' .. job_id .. '","result":' .. ARGV[3] .. '}',
+if KEYS[9] then
+  redis.call('SET', KEYS[9], '{"job_id":"' .. job_id .. '","result":' .. ARGV[3] .. '}',
              'EX', ARGV[6])
 end
 """

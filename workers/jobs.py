@@ -88,7 +88,7 @@ _BATCH_COUNTDOWN_EVAL = _BATCH_COUNTDOWN_LUA + "return batch_countdown(ARGV[1], 
 # finish(): a job leaves a non-terminal status once, with exactly one final event, and
 # leaves the active set; its lease ends; its batch is counted down.  Returns {document, the
 # batch id when this was the batch's last job or ''}.  KEYS: job, events, metrics' 3,
-# active, lease, and the result cache's entry to write (optional); ARGV[15]: the key prefix,
+# active, lease, the final list, and the result cache's entry to write (optional); ARGV[15]: the key prefix,
 # ARGV[16]: the verdict (or ''), ARGV[17]: the result cache's counter to increment (or '').
 _FINISH_LUA = _MOVE_STATUS_LUA + _BATCH_COUNTDOWN_LUA + """
 local current = redis.call('HMGET', KEYS[1], 'id', 'status', 'owner')
@@ -110,6 +110,8 @@ for i, name in ipairs(names) do parts[i] = '"' .. name .. '":' .. (raw[i] or 'nu
 local doc = '{' .. table.concat(parts, ',') .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[8], 'data', doc)
 redis.call('EXPIRE', KEYS[2], ARGV[6])
+redis.call('RPUSH', KEYS[8], '1')  -- what waits block on (workers.events)
+redis.call('EXPIRE', KEYS[8], ARGV[6])
 local completed_batch = batch_countdown(ARGV[15], KEYS[1])
 __METRICS__
 local job_id = string.sub(current[1], 2, -2)
@@ -613,8 +615,10 @@ class JobStore:
         document as it was written, so the hash is read only when the wait ends without one
         (timeout, or a job that expired or never existed)."""
         wait = _Wait(self, job_id, timeout_s)
+        client = self.blocking_r
         while True:
-            read = self.read_events(job_id, wait.after, wait.block_ms())
+            read = events.read_events_when_final(client, self.prefix, job_id, wait.after,
+                                                 wait.block_ms())
             final = wait.final(read)
             if final is not None:
                 return final
@@ -629,8 +633,8 @@ class JobStore:
         blocking reads, decoding responses, RESP2), without a thread."""
         wait = _Wait(self, job_id, timeout_s)
         while True:
-            read = await events.read_events_async(client, self.prefix, job_id, wait.after,
-                                                  wait.block_ms())
+            read = await events.read_events_when_final_async(
+                client, self.prefix, job_id, wait.after, wait.block_ms())
             final = wait.final(read)
             if final is not None:
                 return final
@@ -822,7 +826,7 @@ class JobStore:
             self.settings, kind or self._kind(job_id), status.value, _verdict(result))
         script_keys = [self.job_key(job_id), self.events_key(job_id), *metric_keys,
                        keys.active_key(self.prefix, self.settings.queue_name),
-                       self.lease_key(job_id)]
+                       self.lease_key(job_id), keys.final_key(self.prefix, job_id)]
         if (cache_write is not None and cache_write.entry_key
                 and status is JobStatus.SUCCEEDED and cache.cacheable(result)):
             script_keys.append(cache_write.entry_key)
@@ -883,7 +887,7 @@ class JobStore:
         pipe.zrem(keys.active_key(self.prefix, self.settings.queue_name), doc["id"])
         pipe.delete(self.lease_key(doc["id"]))
         public = {name: doc[name] for name in DOCUMENT_FIELDS}
-        events.append_event(pipe, self.settings, doc["id"], status.value, public)
+        events.append_event(pipe, self.settings, doc["id"], status.value, public, final=True)
         if raw.get(BATCH):  # where in the transaction's results the countdown's answer is
             doc["_batch_countdown_at"] = len(pipe.command_stack)
             pipe.eval(_BATCH_COUNTDOWN_EVAL, 1, key, self.prefix)

@@ -5,7 +5,9 @@ here, so a reader of one can find what another touches, and one Redis database c
 isolated deployments (everything starts with ``P``).
 
 * ``P job:<id>`` hash — the job record (workers.jobs); ``…:events`` its event stream;
-  ``…:webhook:<attempt>`` the lock of one callback delivery.
+  ``…:final`` a one-element list written with the final event (what a wait blocks on, so
+  that the ``started`` event does not wake it); ``…:webhook:<attempt>`` the lock of one
+  callback delivery.
 * ``P batch:<id>`` — a batch's record (workers.batches); ``…:pending`` its count of jobs not
   yet final plus one while the batch is being submitted (only for a batch with a callback;
   the job store's finish paths count it down, and build this name too).
@@ -43,6 +45,10 @@ def job_key(prefix: str, job_id: str) -> str:
 
 def events_key(prefix: str, job_id: str) -> str:
     return f"{prefix}job:{job_id}:events"
+
+
+def final_key(prefix: str, job_id: str) -> str:
+    return f"{prefix}job:{job_id}:final"
 
 
 def webhook_log_key(prefix: str, subject: str, subject_id: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.environment import delete_keys, redis_url
-from workers import batches, keys, metrics
+from workers import batches, events, keys, metrics
 from workers.idempotency import IdempotencyConflict
 from workers.jobs import JobStore, QueueFull
 from workers.record import JobStatus, is_job_id, new_job_id
@@ -283,6 +283,52 @@ def test_wait_terminal_returns_the_final_document(store):
     assert store.wait_terminal(doc["id"], 0.0)["status"] == "running"
     store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "invalid"})
     assert store.wait_terminal(doc["id"], 1.0)["result"] == {"verdict": "invalid"}
+
+
+def test_a_wait_is_woken_by_the_final_event_only(store, monkeypatch):
+    """A wait blocks on the job's final list: the started and progress events written
+    meanwhile do not end its read (no round trip for nothing); the final one does."""
+    reads = []
+    original = events.read_events_when_final
+
+    def recording(*args, **kwargs):
+        read = original(*args, **kwargs)
+        reads.append([name for _id, name, _data in read])
+        return read
+
+    monkeypatch.setattr(events, "read_events_when_final", recording)
+    doc, _ = submit(store)
+    answer = {}
+    waiter = threading.Thread(
+        target=lambda: answer.update(doc=store.wait_terminal(doc["id"], 20)))
+    waiter.start()
+    time.sleep(0.2)
+    store.begin(doc["id"])
+    store.progress(doc["id"], 0.5, "half")
+    time.sleep(0.2)
+    assert waiter.is_alive() and reads == []
+    store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "valid"})
+    waiter.join(10)
+    assert answer["doc"]["status"] == "succeeded"
+    assert reads == [["started", "progress", "succeeded"]]
+
+
+@pytest.mark.parametrize("end", ["finish", "cancel"])
+def test_the_final_list_is_written_with_the_final_event_only(store, prefix, end):
+    doc, _ = submit(store)
+    final = keys.final_key(prefix, doc["id"])
+    if end == "finish":
+        store.begin(doc["id"])
+    assert store.r.lrange(final, 0, -1) == []
+    if end == "finish":
+        store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "valid"})
+    else:
+        store.cancel(doc["id"], "alice")
+    assert store.r.lrange(final, 0, -1) == ["1"]
+    assert 0 < store.r.ttl(final) <= store.settings.job_ttl_seconds
+    # a wait on the ended job answers at once, and the list stays for the next waiter
+    assert store.wait_terminal(doc["id"], 20)["status"] in ("succeeded", "cancelled")
+    assert store.r.lrange(final, 0, -1) == ["1"]
 
 
 def test_webhook_state_starts_pending_and_updates_atomically(store, celery):
