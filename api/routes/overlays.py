@@ -3,7 +3,9 @@
 The request is checked here (formula or object parsed, operation and options
 known) before anything is queued, so bad input is a 4xx at once; the job
 carries canonical params and a worker runs ``workers.overlays.jobs``.  Waiting
-(``Prefer: wait``), idempotency, callbacks and problems are the proof route's.
+(``Prefer: wait``), idempotency, callbacks and problems are the proof route's, and so is
+the split: a submission without callback or Idempotency-Key runs on the event loop
+(``queue_and_wait_async``), the others in a thread.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from api.routes.proofs import (
     formula_problem,
     job_timeout,
     prefer_wait,
+    queue_and_wait_async,
     wait_for_result,
 )
 from api.schemas import JobDocument, JobTimeout
@@ -119,10 +122,14 @@ def overlay_params(kind: str, body: ChronoSubmission | V4Submission, settings: S
         ) from None
 
 
-def _submit_blocking(store, settings, owner, kind, body, idempotency_key, rid):
+def _submit_and_wait(store, settings, owner, kind, body, idempotency_key, rid, wait):
+    """Check, queue and wait (blocking: DNS for the callback, the idempotency claim): one
+    thread hop for all of it."""
     params = overlay_params(kind, body, settings)
-    return enqueue(store, settings, kind=kind, owner=owner, params=params,
-                   callback_url=body.callback_url, idempotency_key=idempotency_key, rid=rid)
+    doc, _created = enqueue(store, settings, kind=kind, owner=owner, params=params,
+                            callback_url=body.callback_url, idempotency_key=idempotency_key,
+                            rid=rid)
+    return wait_for_result(store, doc, wait)
 
 
 async def _submit(kind: str, request: Request, principal: Principal, prefer: str | None,
@@ -131,12 +138,17 @@ async def _submit(kind: str, request: Request, principal: Principal, prefer: str
     store = get_store(request)
     wait = prefer_wait(prefer, settings.max_prefer_wait)
     slot = wait_slot(principal.sub) if wait is not None else None  # 429 before any job
+    rid = request_id(request)
     try:
-        doc, _created = await run_blocking(
-            _submit_blocking, store, settings, principal.sub, kind, body, idempotency_key,
-            request_id(request),
-        )
-        doc = await run_blocking(wait_for_result, store, doc, wait)
+        if store.can_submit_async(callback_url=body.callback_url,
+                                  idempotency_key=idempotency_key):
+            doc = await queue_and_wait_async(
+                request, store, settings, kind=kind, owner=principal.sub,
+                params_of=lambda: overlay_params(kind, body, settings), wait=wait, rid=rid)
+        else:
+            doc = await run_blocking(
+                _submit_and_wait, store, settings, principal.sub, kind, body, idempotency_key,
+                rid, wait)
     finally:
         if slot is not None:
             slot.release()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import redis
@@ -237,20 +238,34 @@ def store_problems(settings: Settings):
 async def submit_and_wait_async(request: Request, store, settings: Settings, owner: str,
                                 submission: ProofSubmission, wait: int | None, rid: str,
                                 use_cache: bool) -> dict[str, Any]:
-    """The submission and its wait on the event loop, on redis.asyncio (one round trip to
-    queue the job, then the wait's reads), for what ``store.can_submit_async`` takes.  A
-    formula of a larger body is read in a thread: reading it may take milliseconds."""
+    """A proof's submission and wait on the event loop (``queue_and_wait_async``)."""
+
+    def params_of() -> dict[str, Any]:
+        params = proof_params(submission, settings)
+        if not use_cache:
+            params["cache"] = False  # the worker proves it again (workers/cache.py)
+        return params
+
+    return await queue_and_wait_async(request, store, settings, kind="proof", owner=owner,
+                                      params_of=params_of, wait=wait, rid=rid)
+
+
+async def queue_and_wait_async(request: Request, store, settings: Settings, *, kind: str,
+                               owner: str, params_of: Callable[[], dict[str, Any]],
+                               wait: int | None, rid: str) -> dict[str, Any]:
+    """A submission and its wait on the event loop, on redis.asyncio (one round trip to
+    queue the job, then the wait's reads), for what ``store.can_submit_async`` takes.
+    ``params_of`` checks the body and builds the job's params (a 4xx problem otherwise); for
+    a larger body it runs in a thread: reading a formula may take milliseconds."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) <= INLINE_FORMULA_BYTES:
-        params = proof_params(submission, settings)
+        params = params_of()
     else:
-        params = await run_blocking(proof_params, submission, settings)
-    if not use_cache:
-        params["cache"] = False  # the worker proves it again (workers/cache.py)
+        params = await run_blocking(params_of)
     commands, blocking = job_path_redis(request)
     with store_problems(settings):
         doc, _created = await store.submit_async(
-            commands, kind="proof", owner=owner, params=params, request_id=rid)
+            commands, kind=kind, owner=owner, params=params, request_id=rid)
     return await wait_for_result_async(store, blocking, doc, wait)
 
 

@@ -7,6 +7,7 @@ should one happen, carries the security headers.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -194,13 +195,18 @@ def test_a_wait_that_fails_answers_the_created_job_not_an_error(api_settings, to
     store.wait_terminal_async = wait_fails_async
     headers = tokens()
     with TestClient(app) as client:
-        # on the event loop, and in a thread (an Idempotency-Key takes the blocking path)
-        for extra in ({}, {"Idempotency-Key": "wait-fails"}):
-            response = client.post("/v1/proofs", json={"formula": "p -> p"},
+        # on the event loop, and in a thread (an Idempotency-Key takes the blocking path),
+        # for proofs and overlays
+        routes = (("/v1/proofs", {"formula": "p -> p"}, "/v1/proofs"),
+                  ("/v1/overlays/chrono", {"operation": "validate", "formula": "Next(p)"},
+                   "/v1/jobs"))
+        for (path, body, location), keyed in itertools.product(routes, (False, True)):
+            extra = {"Idempotency-Key": f"wait-fails{path}"} if keyed else {}
+            response = client.post(path, json=body,
                                    headers={**headers, "Prefer": "wait=2", **extra})
             assert response.status_code == 202, response.text
             job_id = response.json()["id"]
-            assert response.headers["location"] == f"/v1/proofs/{job_id}"
+            assert response.headers["location"] == f"{location}/{job_id}"
             assert client.get(f"/v1/jobs/{job_id}", headers=headers).status_code == 200
             client.delete(f"/v1/jobs/{job_id}", headers=headers)
 

@@ -149,6 +149,27 @@ def test_202_location_and_job_document(client, auth, worker):
     assert final["status"] == "succeeded" and final["result"]["verdict"] == "valid"
 
 
+def test_a_submission_without_key_or_callback_takes_no_thread(client, auth, worker,
+                                                             monkeypatch):
+    """As for proofs: queued and waited for on the event loop (redis.asyncio), so a thread
+    hop here would be a regression."""
+    import api.routes.overlays
+    import api.routes.proofs
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("a thread hop on the event-loop path")
+
+    monkeypatch.setattr(api.routes.overlays, "run_blocking", no_thread)
+    monkeypatch.setattr(api.routes.proofs, "run_blocking", no_thread)
+    for kind, body in (("chrono", {"operation": "validate", "formula": "Next(p) -> p"}),
+                       ("v4", {"operation": "validate",
+                               "object": {"kind": "knowledge", "claim": "[]p -> p"}})):
+        response = client.post(f"/v1/overlays/{kind}", json=body, headers={**auth, **WAIT})
+        assert response.status_code == 200, response.text
+        assert response.json()["kind"] == kind and response.json()["status"] == "succeeded"
+        assert response.headers["Preference-Applied"] == "wait=20"
+
+
 def test_idempotency(client, auth, worker):
     body = {"operation": "normalize", "formula": "[][]p"}
     key = {"Idempotency-Key": "overlay-key-1"}
