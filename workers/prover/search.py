@@ -62,6 +62,7 @@ from workers.prover.encoding import Encoding, encode
 from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
 from workers.prover.outline import lemma_outline
+from workers.prover.proof_solver import proof_solver
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
 from workers.prover.syntax import Formula
@@ -70,7 +71,6 @@ from workers.prover.tableau import TIME_BUDGET_SECONDS as TABLEAU_TIME_BUDGET
 from workers.prover.tableau import checked_tableau
 from workers.prover.wording import count
 
-SOLVER = "glucose4"  # supports interrupt() from another thread and DRUP proof logging
 SEARCH_SOLVER = "minisat22"  # measured ~15% faster than Glucose on the incremental calls
 POLL_SECONDS = 0.05
 # The search and the certificate stop this long before the caller's time limit (at most
@@ -734,7 +734,7 @@ def make_certificate(
         proof = _propagation_proof(enc, lemmas, watch)
         if proof is not None:
             return proof, None
-    solver = Solver(name=SOLVER, bootstrap_with=enc.clauses, with_proof=True)
+    solver = proof_solver(enc.clauses)
     if watch is not None:
         watch.use(solver)
     try:
@@ -854,7 +854,7 @@ def make_worlds_certificate(
     clauses = [[shift(x, j) for x in c] for j in range(k) for c in enc.clauses]
     clauses += [[b, *(-shift(a, j) for j in range(k))] for b, a in enc.box_arg.items()]
     clauses.append([-enc.root])
-    solver = Solver(name=SOLVER, with_proof=True)
+    solver = proof_solver()
     if watch is not None:
         watch.use(solver)
     try:
