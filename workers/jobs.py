@@ -412,7 +412,7 @@ class JobStore:
         job_id, key = sub.job_id, sub.key
         if idem_key:
             # The checks, the record, the claim of the key (which may lose a race), then the
-            # rest; without a key all of it is one round trip (below).
+            # checks again with the rest; without a key all of it is one round trip (below).
             self._submitted(sub, self._submit_script(
                 keys=sub.keys, args=sub.args(check=True, record=False, rest=False)))
             with self.r.pipeline(transaction=True) as pipe:
@@ -426,8 +426,12 @@ class JobStore:
                 if existing:
                     return existing, False
                 raise idempotency.IdempotencyConflict("(expired)")
+            # The checks again, in the write's own round trip: submissions of the same client
+            # that came in since the first check must not take it over its limits.
             reply = self._submit_script(
-                keys=sub.keys, args=sub.args(check=False, record=False, rest=True))
+                keys=sub.keys, args=sub.args(check=True, record=False, rest=True))
+            if reply[0] != "queued":  # refused: drop the unannounced record, free the key
+                self.r.delete(key, idem_key)
         else:
             reply = self._submit_script(
                 keys=sub.keys, args=sub.args(check=True, record=True, rest=True))

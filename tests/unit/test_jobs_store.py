@@ -140,6 +140,42 @@ def test_queue_full_raises_with_retry_after(store, celery):
     assert celery.enqueued == []
 
 
+@pytest.mark.parametrize("limit", ["live", "depth"])
+def test_an_idempotent_submission_racing_another_cannot_pass_the_limits(
+        redis_db, celery, prefix, monkeypatch, limit):
+    """With an Idempotency-Key the checks run before the key is claimed and the job written
+    after it: a submission landing in between must not take the client over its live-jobs
+    limit (or the queue over its depth); the refused one leaves no record and frees its key."""
+    from workers import idempotency
+    from workers.jobs import TooManyLiveJobs
+
+    queue = f"{prefix}broker:q"
+    settings = Settings(_env_file=None, key_prefix=prefix, job_ttl_seconds=600,
+                        max_live_jobs_per_client=1 if limit == "live" else 100,
+                        max_queue_depth=1 if limit == "depth" else 100)
+    store = JobStore(redis_db, settings, queue_depth=lambda: redis_db.llen(queue),
+                     job_message=lambda job_id, params, request_id: (queue, job_id),
+                     queue_lists=[queue])
+    claim = idempotency.claim
+    other: list[str] = []
+    claims: list[str] = []
+
+    def claim_after_another_submission(client, key, *args, **kwargs):
+        claims.append(key)
+        if len(claims) == 1:  # another request of the same client gets in first
+            other.append(submit(store, idempotency_key="k-other")[0]["id"])
+        return claim(client, key, *args, **kwargs)
+
+    monkeypatch.setattr(idempotency, "claim", claim_after_another_submission)
+    with pytest.raises(TooManyLiveJobs if limit == "live" else QueueFull):
+        submit(store, idempotency_key="k-first")
+    assert redis_db.lrange(queue, 0, -1) == other
+    assert [doc["id"] for doc in store.list("alice")[0]] == other
+    assert not redis_db.exists(store.idempotency_key("alice", "k-first"))
+    assert sorted(redis_db.keys(f"{prefix}job:*")) == sorted(
+        [store.job_key(other[0]), store.events_key(other[0])])
+
+
 def test_a_broker_failure_leaves_no_job_behind(redis_db, celery, prefix):
     def refuse(job_id, params):
         raise ConnectionError("broker down")
