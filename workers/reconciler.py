@@ -181,13 +181,14 @@ class JobLease:
     def __init__(self, store: JobStore, job_id: str):
         self.store = store
         self.job_id = job_id
+        self._hold: object | None = None
 
     def __enter__(self) -> JobLease:
-        _renewer(self.store).hold(self.job_id)
+        self._hold = _renewer(self.store).hold(self.job_id)
         return self
 
     def __exit__(self, *exc) -> None:
-        _renewer(self.store).release(self.job_id)
+        _renewer(self.store).release(self.job_id, self._hold)
 
 
 class _LeaseRenewer:
@@ -195,29 +196,34 @@ class _LeaseRenewer:
 
     def __init__(self, store: JobStore):
         self.store = store
-        self._held: set[str] = set()
+        # job id -> its latest hold: a renewal that answers "not ours" releases only the hold
+        # it was made for, not a later run of the same job begun here meanwhile (a retry)
+        self._held: dict[str, object] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="pxl-job-lease", daemon=True)
         self._thread.start()
 
-    def hold(self, job_id: str) -> None:
+    def hold(self, job_id: str) -> object:
+        hold = object()
         with self._lock:
-            self._held.add(job_id)
+            self._held[job_id] = hold
+        return hold
 
-    def release(self, job_id: str) -> None:
+    def release(self, job_id: str, hold: object) -> None:
         with self._lock:
-            self._held.discard(job_id)
+            if self._held.get(job_id) is hold:
+                del self._held[job_id]
 
     def _run(self) -> None:
         beat = self.store.settings.worker_heartbeat_seconds
         while True:
             time.sleep(beat)
             with self._lock:
-                held = list(self._held)
-            for job_id in held:
+                held = list(self._held.items())
+            for job_id, hold in held:
                 try:
                     if not self.store.renew_lease(job_id):
-                        self.release(job_id)  # not ours any more: stop renewing it
+                        self.release(job_id, hold)  # not ours any more: stop renewing it
                 except Exception:  # noqa: BLE001 - Redis trouble: the next beat tries again
                     log.warning("could not renew the lease of job %s", job_id, exc_info=True)
 

@@ -602,6 +602,40 @@ def test_the_lease_of_a_running_job_is_renewed_every_beat_until_it_is_released(
     assert not any(redis_db.exists(store.lease_key(job_id)) for job_id in jobs)
 
 
+def test_a_stale_renewal_does_not_release_the_next_run_of_the_same_job(
+        redis_db, celery, prefix, monkeypatch):
+    """The renewer finds a job's lease gone (its run ended and the lease lapsed) while the
+    same process begins the job again (a retry delivered here): that answer is about the old
+    run and must not stop the renewals of the new one, or the reconciler would requeue it
+    while it runs."""
+    from workers.reconciler import JobLease
+
+    settings = Settings(_env_file=None, key_prefix=prefix, worker_heartbeat_seconds=0.3)
+    store = JobStore(redis_db, settings, enqueue=celery.enqueue, queue_depth=lambda: 0)
+    job_id = submit(store)[0]["id"]
+    assert store.begin(job_id) is not None
+    renew = store.renew_lease
+    runs: list[JobLease] = []
+
+    def renew_as_the_next_run_begins(held_id):
+        if runs:
+            return renew(held_id)
+        runs[:] = [JobLease(store, job_id)]
+        first_run.__exit__(None, None, None)  # the first run ends ...
+        redis_db.delete(store.lease_key(job_id))  # ... its lease lapses
+        ours = renew(held_id)  # the renewal answers about that lapsed lease
+        assert store.begin(job_id) is not None  # the retry begins here meanwhile
+        runs[0].__enter__()
+        return ours
+
+    monkeypatch.setattr(store, "renew_lease", renew_as_the_next_run_begins)
+    first_run = JobLease(store, job_id).__enter__()
+    time.sleep(2.5)  # the lease begin took (1 s) has run out unless it is renewed
+    assert runs, "the renewer never ran"
+    assert redis_db.exists(store.lease_key(job_id))
+    runs[0].__exit__(None, None, None)
+
+
 def test_jobs_ended_by_a_redelivery_count_the_batch_down_too(store, celery):
     """The other two writes that end a job (workers.jobs._begin_otherwise): a redelivered
     job that was cancelled while it ran, and one given up after too many deliveries."""
