@@ -19,6 +19,7 @@ from workers.prover import (
     Or,
     check_result_document,
     prove,
+    read_formula,
     to_text,
 )
 
@@ -114,6 +115,42 @@ def test_countermodel_probes_every_round_agree_with_the_oracle(f, clauses):
             assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
             report = check_result_document(res.to_document())
             assert report.ok, report.reason
+
+
+def test_a_proof_outlasting_many_probes_still_answers():
+    # A long proof makes any number of probes; each doubles its conflict budget, which past
+    # 52 doublings no longer fit the solver's C long (prove() raised OverflowError).  Probes
+    # every round, cheap ones (3 worlds), on an LWB formula valid by construction that takes
+    # ~67 rounds.
+    import importlib.util
+    from pathlib import Path
+    from unittest import mock
+
+    from workers.prover import search
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "gen_lwb.py"
+    spec = importlib.util.spec_from_file_location("bench_gen_lwb", path)
+    gen_lwb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_lwb)
+    formula = read_formula(gen_lwb.s4_path_p(20))
+    literals = sum(len(c) for c in search.encode(formula).clauses)
+    probes = []
+    try_worlds = search._Cegar._try_worlds
+
+    def counted(cegar, k, conflicts):
+        probes.append(k)
+        return try_worlds(cegar, k, conflicts)
+
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 0),
+        mock.patch.object(search, "PROBE_WAIT", 0.0),
+        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+        mock.patch.object(search, "WORLDS_MAX_LITERALS", 3 * literals),
+        mock.patch.object(search._Cegar, "_try_worlds", counted),
+    ):
+        res = prove(formula, timeout=60, certificate=False)
+    assert res.verdict == "valid"
+    assert len(probes) > 60 and set(probes) == {3}
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

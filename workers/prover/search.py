@@ -101,6 +101,10 @@ PROBE_WAIT = 4.0
 # The first probe waits until the loop has run about as long as building its k copies takes
 # (measured 0.4-0.9 us per literal here), so that it never dominates a short search.
 PROBE_SECONDS_PER_LITERAL = 1e-6
+# Each probe doubles the conflict budget up to this many times (2,000 << 20: ~2e9 conflicts,
+# never reached within a timeout): a long proof makes any number of probes, and a budget
+# past a C long (at 52 doublings) raised OverflowError out of prove().
+PROBE_MAX_DOUBLINGS = 20
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS, doubled after each attempt that
@@ -477,7 +481,8 @@ class _Cegar:
                     probe_at = float("inf")
                 else:
                     started = time.monotonic()
-                    worlds = self._try_worlds(k, WORLDS_CONFLICTS << probe)
+                    worlds = self._try_worlds(
+                        k, WORLDS_CONFLICTS << min(probe, PROBE_MAX_DOUBLINGS))
                     if isinstance(worlds, list):
                         self.trace.append(
                             f"round {self.rounds}: a countermodel with at most {k} worlds "
