@@ -276,3 +276,31 @@ def test_non_pxl_formula_nodes_are_input_errors():
 
     res = prove(Box(Someday(Atom("p"))))
     assert (res.verdict, res.szs_status) == ("unknown", "InputError")
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
+def test_the_collector_paused_by_a_proof_resumes_however_the_proof_ends(interrupt):
+    # prove() pauses the cyclic GC; an exception out of the proof (Ctrl-C, Celery's
+    # SoftTimeLimitExceeded raised by its signal handler, a bug) must not leave it paused for
+    # the rest of the process, and a collector the caller had disabled stays disabled.
+    import gc
+    from unittest import mock
+
+    from workers.prover import search
+
+    def stop(*args, **kwargs):
+        assert not gc.isenabled()  # paused while the proof runs
+        raise interrupt("stopped")
+
+    assert gc.isenabled()
+    with mock.patch.object(search, "encode", stop), pytest.raises(interrupt):
+        search.prove("[]p -> p", timeout=5)
+    assert gc.isenabled()
+    assert search.prove("[]p -> p", timeout=5).verdict == "valid"
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        search.prove("[]p -> p", timeout=5)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
