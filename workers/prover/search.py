@@ -395,6 +395,15 @@ class _Cegar:
         if self.clause_db is not None:
             self.clause_db.add(clause)
 
+    def _found_by_worlds(self, k: int, worlds: list[list[int]]) -> tuple[bool, list[list[int]]]:
+        """run()'s answer for a countermodel that ``_try_worlds(k, ...)`` found (a probe or a
+        scheduled attempt); prove() checks it before answering invalid."""
+        self.trace.append(
+            f"round {self.rounds}: a countermodel with at most {k} worlds "
+            "found by encoding the worlds together"
+        )
+        return False, worlds
+
     def _try_worlds(self, k: int, conflicts: int) -> list[list[int]] | bool | None:
         """Look directly for a countermodel with at most k worlds (S52SAT-style, bounded effort).
 
@@ -484,11 +493,7 @@ class _Cegar:
                     worlds = self._try_worlds(
                         k, WORLDS_CONFLICTS << min(probe, PROBE_MAX_DOUBLINGS))
                     if isinstance(worlds, list):
-                        self.trace.append(
-                            f"round {self.rounds}: a countermodel with at most {k} worlds "
-                            "found by encoding the worlds together"
-                        )
-                        return False, worlds
+                        return self._found_by_worlds(k, worlds)
                     probe += 1
                     probe_at = time.monotonic() + PROBE_WAIT * (time.monotonic() - started)
             if self.rounds == WORLDS_FIRST_ROUND << (2 * attempt):
@@ -513,11 +518,7 @@ class _Cegar:
                         self.valid_by_worlds = k
                         return True, None
                     if isinstance(worlds, list):
-                        self.trace.append(
-                            f"round {self.rounds}: a countermodel with at most {k} worlds "
-                            "found by encoding the worlds together"
-                        )
-                        return False, worlds
+                        return self._found_by_worlds(k, worlds)
                 attempt += 1
             if not self._solve([-enc.root]):
                 if self.last_cut is not None:
