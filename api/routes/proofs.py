@@ -7,6 +7,7 @@ its canonical JSON form and text.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -69,15 +70,24 @@ def prefer_wait(prefer: str | None, max_wait: float) -> int | None:
     return wait or None
 
 
+WAIT_GRACE_S = 1.0  # past a Prefer: wait, the answer comes without the final state
+
+
 async def wait_for_result_async(store, client, doc: dict[str, Any],
                                 wait: int | None) -> dict[str, Any]:
     """``wait_for_result`` on a redis.asyncio client for blocking reads (no thread)."""
     if wait is None or doc["status"] in TERMINAL:
         return doc
     try:
-        return await store.wait_terminal_async(client, doc["id"], float(wait)) or doc
+        # On time even when all blocking-read connections are taken: their pool queues a
+        # waiter without a limit, and each holder may block for a 5 s slice.
+        async with asyncio.timeout(wait + WAIT_GRACE_S):
+            return await store.wait_terminal_async(client, doc["id"], float(wait)) or doc
     except redis.RedisError as exc:
         log.warning("wait for job %s ended early: %s", doc["id"], exc)
+        return doc
+    except TimeoutError:
+        log.warning("wait for job %s got no Redis connection in time", doc["id"])
         return doc
 
 

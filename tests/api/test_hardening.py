@@ -211,6 +211,37 @@ def test_a_wait_that_fails_answers_the_created_job_not_an_error(api_settings, to
             client.delete(f"/v1/jobs/{job_id}", headers=headers)
 
 
+def test_a_wait_that_gets_no_connection_answers_on_time(api_settings, tokens):
+    """Every blocking-read connection taken: the pool would queue the wait without a limit.
+    The answer still comes at the Prefer: wait (plus a grace), as the job submitted."""
+    import asyncio
+
+    from api.app import create_app
+
+    app = create_app(api_settings)
+    store = app.state.store
+    outcomes: list[str] = []
+
+    async def wait_for_a_connection(client, job_id, timeout_s):
+        try:
+            await asyncio.sleep(60)  # what an exhausted pool does
+            outcomes.append("ran out the sleep")
+        except asyncio.CancelledError:
+            outcomes.append("cancelled")
+            raise
+
+    store.wait_terminal_async = wait_for_a_connection
+    headers = tokens()
+    with TestClient(app) as client:
+        for path, body in (("/v1/proofs", {"formula": "p -> p"}),
+                           ("/v1/overlays/chrono", {"operation": "validate", "formula": "Next(p)"})):
+            response = client.post(path, json=body, headers={**headers, "Prefer": "wait=1"})
+            assert response.status_code == 202, response.text
+            assert response.json()["status"] == "queued"
+            client.delete(f"/v1/jobs/{response.json()['id']}", headers=headers)
+    assert outcomes == ["cancelled", "cancelled"]
+
+
 # --- memory (finding 6) -------------------------------------------------------------------
 
 
