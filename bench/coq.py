@@ -26,7 +26,7 @@ from workers.prover import certificate as cert  # noqa: E402
 from workers.prover import prove, read_formula  # noqa: E402
 from workers.prover.coq import CoqExportError, export_proof  # noqa: E402
 
-SAMPLES = (ROOT / "bench" / "sample.jsonl", Path("/work/shared/bench/sample.jsonl"))
+SAMPLES = (ROOT / "bench" / "sample.jsonl",)
 
 
 def kind_of(proof: dict) -> str:
