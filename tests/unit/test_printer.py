@@ -9,8 +9,21 @@ from hypothesis import strategies as st
 from workers.prover.errors import FormulaError
 from workers.prover.limits import MAX_DEPTH, MAX_NODES
 from workers.prover.parser import parse_formula
-from workers.prover.printer import to_text
-from workers.prover.syntax import FALSE, KEYWORDS, TRUE, And, Atom, Box, Dia, Iff, Implies, Not, Or
+from workers.prover.printer import Texts, to_text
+from workers.prover.syntax import (
+    FALSE,
+    KEYWORDS,
+    TRUE,
+    And,
+    Atom,
+    Box,
+    Dia,
+    Iff,
+    Implies,
+    Not,
+    Or,
+    postorder,
+)
 
 atom_names = st.one_of(
     st.sampled_from(["p", "q", "r", "_", "p0", "trueish", "BOXY", "Box", "dia", "TRUE"]),
@@ -154,3 +167,25 @@ def test_wide_formulas_round_trip(n):
 
 def test_repr_uses_the_printer():
     assert repr(Implies(p, Box(q))) == "<Implies p -> []q>"
+
+
+@relaxed
+@given(formulas, st.randoms(use_true_random=False))
+def test_memo_texts_are_to_text_of_every_subformula(f, rnd):
+    # Texts builds each node's text from its children's: the very strings to_text prints,
+    # in any order of asking, and of the negations it is asked for.
+    subs = list(postorder(f))
+    rnd.shuffle(subs)
+    texts = Texts()
+    for g in subs:
+        assert texts(g) == to_text(g)
+        assert texts.negation(g) == to_text(Not(g))
+    assert texts(f) == to_text(f)
+
+
+def test_memo_texts_of_deep_formulas_are_iterative():
+    f = p
+    for i in range(5 * MAX_DEPTH):
+        f = [Not, Box, Dia][i % 3](f) if i % 2 else Implies(f, q)
+    assert Texts()(f) == to_text(f)
+    assert Texts().negation(f) == to_text(Not(f))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from workers.prover.encoding import Encoding
-from workers.prover.printer import to_text
+from workers.prover.printer import Texts
 from workers.prover.syntax import TRUE, And, Atom, Box, Formula, Iff, Implies, Not, Or
 
 MAX_FORMULA_NODES = 2_000  # above it subformula texts get too long to be worth showing
@@ -29,13 +29,11 @@ def lemma_outline(enc: Encoding, proof: dict, formula_size: int) -> dict | None:
     steps = proof["steps"]
     formula_of = _variable_formulas(enc)
 
-    texts: dict[int, str] = {}  # literals recur (the same hypotheses in many lemmas)
+    printed = Texts()  # subformulas recur (the same hypotheses in many lemmas)
 
     def text(literal: int) -> str:
-        if literal not in texts:
-            base = TRUE if abs(literal) == 1 else formula_of(abs(literal))
-            texts[literal] = to_text(base if literal > 0 else Not(base))
-        return texts[literal]
+        base = TRUE if abs(literal) == 1 else formula_of(abs(literal))
+        return printed(base) if literal > 0 else printed.negation(base)
 
     lemmas: list[dict] = []
     total = 0

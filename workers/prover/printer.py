@@ -108,3 +108,63 @@ def _push(stack: list, child: Node, parens: bool) -> None:
         stack.extend((")", child, "("))
     else:
         stack.append(child)
+
+
+class Texts:
+    """``to_text`` (ASCII) of many subformulas of one formula, each node's text built once from
+    its children's: the tableau prints every subformula on its branches and the lemma outline
+    every literal it names, and printing each of them whole repeated the work for every
+    ancestor (a quarter of a small proof's tableau).  The same strings as ``to_text``
+    (tests/unit/test_printer.py compares them).  Nodes must be hashable (formulas are)."""
+
+    __slots__ = ("memo",)
+
+    def __init__(self) -> None:
+        self.memo: dict[Any, str] = {}
+
+    def __call__(self, f: Node) -> str:
+        memo = self.memo
+        text = memo.get(f)
+        if text is not None:
+            return text
+        stack = [f]
+        while stack:  # children first, iteratively (any depth)
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            missing = [c for c in node.children if c not in memo]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            memo[node] = self._compose(node)
+        return memo[f]
+
+    def negation(self, f: Node) -> str:
+        """``to_text`` of the negation of ``f`` (without building that node)."""
+        text = self(f)
+        return "~" + text if _PREC[f.kind] >= 5 else "~(" + text + ")"
+
+    def _compose(self, node: Node) -> str:
+        memo = self.memo
+        kind = node.kind
+        if kind == "atom":
+            return node.name
+        if kind == "const":
+            return _ASCII[node.value]
+        prec = _PREC[kind]
+        if prec == 5:
+            arg = node.arg
+            text = memo[arg]
+            return _ASCII[kind] + ("(" + text + ")" if _PREC[arg.kind] < 5 else text)
+        parts = []
+        for i, child in enumerate(node.children):
+            text = memo[child]
+            cprec = _PREC[child.kind]
+            if kind in ("and", "or") or i == 0:
+                parens = cprec <= prec
+            else:
+                parens = cprec < prec
+            parts.append("(" + text + ")" if parens else text)
+        return _ASCII[kind].join(parts)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from _weakref import _remove_dead_weakref
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -25,7 +26,13 @@ ATOM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Words that are syntax, never atom names.
 KEYWORDS = frozenset({"true", "false", "BOX", "DIA"})
 
-_intern: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+# Interned nodes: full key -> weak reference.  Read without the lock (a dict look-up and a
+# weak reference call are atomic); written under it, so two threads building the same node
+# get one object.  A node's entry goes when the node dies: the callback is C code
+# (``_remove_dead_weakref`` deletes the entry only if it still holds a dead reference), so
+# building and freeing a node runs little Python-level bookkeeping (``WeakValueDictionary``'s
+# KeyedRef made a new node cost ~10 us; docs/benchmarks.md, "Per-call and start-up cost").
+_interned: dict[tuple, weakref.ReferenceType] = {}
 _intern_lock = threading.Lock()
 
 
@@ -42,19 +49,31 @@ class Formula:
     depth: int
 
     @classmethod
-    def _make(cls, key: tuple, children: tuple[Formula, ...]):
-        full_key = (cls.kind, *(id(k) if isinstance(k, Formula) else k for k in key))
+    def _make(cls, key: tuple, children: tuple[Formula, ...], full_key: tuple | None = None):
+        """The interned node: the live one with this key, or a new one.  ``full_key`` (the kind
+        and the key with formulas by ``id``: a live node keeps its children alive, so their
+        ids stay theirs) may be passed when the caller built it already."""
+        if full_key is None:
+            full_key = (cls.kind, *(id(k) if isinstance(k, Formula) else k for k in key))
         with _intern_lock:
-            node = _intern.get(full_key)
+            ref = _interned.get(full_key)
+            node = None if ref is None else ref()
             if node is not None:
                 return node
+            size, depth = 1, 0
+            for c in children:
+                size += c.size
+                if c.depth > depth:
+                    depth = c.depth
             node = object.__new__(cls)
             setattr_ = object.__setattr__
             setattr_(node, "_key", key)
-            setattr_(node, "size", 1 + sum(c.size for c in children))
-            setattr_(node, "depth", 1 + max((c.depth for c in children), default=0))
+            setattr_(node, "size", size)
+            setattr_(node, "depth", depth + 1)
             setattr_(node, "_hash", hash(full_key))
-            _intern[full_key] = node
+            _interned[full_key] = weakref.ref(
+                node, lambda _ref, key=full_key: _remove_dead_weakref(_interned, key)
+            )
             return node
 
     def __hash__(self) -> int:
@@ -92,6 +111,11 @@ class Atom(Formula):
     kind = "atom"
 
     def __new__(cls, name: str):
+        if type(name) is str:  # a live atom of this name: no need to check the name again
+            ref = _interned.get(("atom", name))
+            node = None if ref is None else ref()
+            if node is not None:
+                return node
         if not isinstance(name, str) or not ATOM_RE.match(name) or name in KEYWORDS:
             raise ValueError(f"invalid atom name {name!r}")
         return cls._make((name,), ())
@@ -119,9 +143,16 @@ class UnaryNode(Formula):
     __slots__ = ()
 
     def __new__(cls, arg: Formula):
+        # A live node with this key has ``arg`` itself as its child (ids of live objects are
+        # unique), so a hit needs no type check.
+        full_key = (cls.kind, id(arg))
+        ref = _interned.get(full_key)
+        node = None if ref is None else ref()
+        if node is not None:
+            return node
         if not isinstance(arg, Formula):
             raise TypeError(f"{cls.kind} takes a formula, not {type(arg).__name__}")
-        return cls._make((arg,), (arg,))
+        return cls._make((arg,), (arg,), full_key)
 
     @property
     def arg(self) -> Formula:
@@ -152,12 +183,17 @@ class NaryNode(Formula):
 
     def __new__(cls, args):
         args = tuple(args)
+        full_key = (cls.kind, *map(id, args))
+        ref = _interned.get(full_key)
+        node = None if ref is None else ref()
+        if node is not None:  # its children are these very objects (see UnaryNode)
+            return node
         if len(args) < 2:
             raise ValueError(f"{cls.kind} takes at least two formulas")
         for a in args:
             if not isinstance(a, Formula):
                 raise TypeError(f"{cls.kind} takes formulas, not {type(a).__name__}")
-        return cls._make(args, args)
+        return cls._make(args, args, full_key)
 
     @property
     def args(self) -> tuple[Formula, ...]:
@@ -182,9 +218,14 @@ class BinaryNode(Formula):
     __slots__ = ()
 
     def __new__(cls, left: Formula, right: Formula):
+        full_key = (cls.kind, id(left), id(right))
+        ref = _interned.get(full_key)
+        node = None if ref is None else ref()
+        if node is not None:  # its children are these very objects (see UnaryNode)
+            return node
         if not isinstance(left, Formula) or not isinstance(right, Formula):
             raise TypeError(f"{cls.kind} takes two formulas")
-        return cls._make((left, right), (left, right))
+        return cls._make((left, right), (left, right), full_key)
 
     @property
     def left(self) -> Formula:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 
-from workers.prover.printer import to_text
+from workers.prover.printer import Texts
 from workers.prover.syntax import And, Box, Const, Dia, Formula, Iff, Implies, Not, Or
 
 FORMAT = "pxl-s5-tableau/1"
@@ -125,7 +125,7 @@ class _Builder:
         self.next_entry = 1
         self.max_entries = max_entries
         self.deadline = deadline
-        self.texts: dict[Formula, str] = {}  # the same subformulas recur on many entries
+        self.texts = Texts()  # the same subformulas recur on many entries
 
     def node(self, parent: int | None, rule: str, premise: int | None,
              signed: list[Signed], branch: _Branch) -> tuple[dict, list[int] | None]:
@@ -137,11 +137,8 @@ class _Builder:
             eid = self.next_entry
             self.next_entry += 1
             world, sign, f = s
-            text = self.texts.get(f)
-            if text is None:
-                text = self.texts[f] = to_text(f)
             entries.append({"id": eid, "world": world, "sign": "T" if sign else "F",
-                            "formula": text})
+                            "formula": self.texts(f)})
             branch.entries.append((eid, s))
             branch.present.setdefault(s, eid)
             if world not in branch.labels:
