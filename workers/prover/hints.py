@@ -48,34 +48,42 @@ class _Finder(RupChecker):
         """Add a clause under the next id (tautologies get an id but are never hints).  No
         index for deletions: ``/2`` proofs have none."""
         cid = self.next_id
-        self.next_id += 1
+        self.next_id = cid + 1
         self.marks.append(len(self.trail))
         if self.inconsistent:
             return cid
         # The solver's and the encoder's literals are in range; only repeats and tautologies
-        # need care (e.g. the encoding of ``p & p`` or ``p <-> p``).
-        c = list(dict.fromkeys(lits))
-        if len({abs(lit) for lit in c}) != len(c):
-            return cid  # a tautology
+        # need care (e.g. the encoding of ``p & p`` or ``p <-> p``).  Most clauses have
+        # neither: as many distinct variables as literals (one set built in C; this loop
+        # runs for every encoding clause of every certificate).
+        if len(set(map(abs, lits))) == len(lits):
+            c = list(lits)
+        else:
+            c = list(dict.fromkeys(lits))
+            if len({abs(lit) for lit in c}) != len(c):
+                return cid  # a tautology
         n, value = self.n, self.value
-        if len(c) >= 2 and (value[n - c[0]] or value[n - c[1]]):
+        size = len(c)
+        if size >= 2 and (value[n - c[0]] or value[n - c[1]]):
             c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
-        ci = len(self.clauses)
-        self.clauses.append(c if len(c) >= 2 else None)  # units are never watched
+        clauses = self.clauses
+        ci = len(clauses)
+        clauses.append(c if size >= 2 else None)  # units are never watched
         self.bodies.append(c)
         self.ids.append(cid)
         self.where[cid] = ci
         if not c or value[n - c[0]]:
             self._refuted(ci)
             return cid
-        if len(c) >= 2:
+        if size >= 2:
+            watches = self.watches
             for lit in (c[0], c[1]):
-                w = self.watches[n + lit]
+                w = watches[n + lit]
                 if w is None:
-                    self.watches[n + lit] = [ci]
+                    watches[n + lit] = [ci]
                 else:
                     w.append(ci)
-        if (len(c) == 1 or value[n - c[1]]) and not value[n + c[0]]:
+        if (size == 1 or value[n - c[1]]) and not value[n + c[0]]:
             self._assign(c[0])
             self.reasons[c[0]] = ci
             if not self._propagate():

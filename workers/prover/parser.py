@@ -55,6 +55,7 @@ def _kind(lexeme: str) -> str:
 # Operator precedence: a larger number binds tighter.
 PRECEDENCE = {"iff": 1, "implies": 2, "or": 3, "and": 4, "not": 5, "box": 5, "dia": 5}
 UNARY = {"not": Not, "box": Box, "dia": Dia}
+_BINARY = frozenset({"and", "or", "implies", "iff"})
 KEYWORD_UNARY = {"BOX": "box", "DIA": "dia"}
 _CONST = {"top": TRUE, "bot": FALSE}
 
@@ -208,67 +209,128 @@ class _Parser:
     # -- grammar --------------------------------------------------------------
 
     def parse(self) -> Formula:
-        toks, operands, atoms = self.toks, self.operands, self.atoms
+        # The loop keeps the stacks and counters in locals and reduces inline (this parser
+        # also reads every entry of every tableau the prover checks: a method call per token
+        # was most of its time).  Same order of checks as the methods above, which build the
+        # error messages; ``self.pending``/``self.open_parens``/``self.nodes`` are written
+        # back before anything that reads them.
+        toks, operands, atoms, ops = self.toks, self.operands, self.atoms, self.ops
+        kinds, precedence, unary = _KIND, PRECEDENCE, UNARY
+        max_depth, max_nodes = MAX_DEPTH, MAX_NODES
+        nodes = pending = open_parens = 0
         expect_operand = True
         i = 0
         while True:
             lexeme = toks[i]
-            kind = _KIND.get(lexeme)
+            kind = kinds.get(lexeme)
             if kind is None:
                 kind = "id" if lexeme[0] in _ID_START else "err"
             if kind == "err" or kind == "bad":
                 raise self.bad_token(i, kind)
             if expect_operand:
                 if kind == "id":
-                    self.count_node(i)
+                    nodes += 1
+                    if nodes > max_nodes:
+                        self.nodes = nodes
+                        self.count_node(i)
                     atom = atoms.get(lexeme)
                     if atom is None:
                         atom = atoms[lexeme] = Atom(lexeme)
                     operands.append(atom)
                     expect_operand = False
                 elif kind == "top" or kind == "bot":
-                    self.count_node(i)
+                    nodes += 1
+                    if nodes > max_nodes:
+                        self.nodes = nodes
+                        self.count_node(i)
                     operands.append(_CONST[kind])
                     expect_operand = False
-                elif kind in UNARY:
-                    self.push_op(kind, i)
+                elif kind in unary or kind == "keyword":
+                    keyword = kind == "keyword"
+                    if keyword:
+                        if toks[i + 1] != "(":
+                            raise self.error(
+                                i, f"'{lexeme}' is a keyword, not an atom name; write {lexeme}(φ)"
+                            )
+                        kind = KEYWORD_UNARY[lexeme]
+                    # push_op, inline
+                    pending += 1
+                    if pending >= max_depth:
+                        raise self.too_deep(i)
+                    nodes += 1
+                    if nodes > max_nodes:
+                        self.nodes = nodes
+                        self.count_node(i)
+                    ops.append([kind, i, 1])
+                    if keyword:
+                        i += 1
+                        open_parens += 1
+                        if open_parens > max_depth:
+                            raise self.too_deep(i, "parentheses are")
+                        ops.append([_LP, i, 0])
                 elif kind == "lp":
-                    self.open_paren(i)
-                elif kind == "keyword":
-                    if toks[i + 1] != "(":
-                        raise self.error(
-                            i, f"'{lexeme}' is a keyword, not an atom name; write {lexeme}(φ)"
-                        )
-                    self.push_op(KEYWORD_UNARY[lexeme], i)
-                    i += 1
-                    self.open_paren(i)
+                    open_parens += 1
+                    if open_parens > max_depth:
+                        raise self.too_deep(i, "parentheses are")
+                    ops.append([_LP, i, 0])
                 else:
+                    self.open_parens = open_parens
                     raise self.missing_operand(i, kind)
-            elif kind == "and" or kind == "or":
-                self.reduce_above(PRECEDENCE[kind])
-                top = self.ops[-1] if self.ops else None
-                if top is not None and top[0] == kind:
-                    top[2] += 1  # one more argument of the same chain
+            elif kind == "rp" or kind == "eof" or kind in _BINARY:
+                # reduce_above(prec), inline: build the nodes of pending operators binding
+                # tighter than this one (up to a '(').
+                prec = 0 if kind == "rp" or kind == "eof" else precedence[kind]
+                while ops:
+                    top = ops[-1]
+                    top_kind = top[0]
+                    if top_kind == _LP or precedence[top_kind] <= prec:
+                        break
+                    ops.pop()
+                    pending -= 1
+                    arity = top[2]
+                    if arity == 1:
+                        node = unary[top_kind](operands[-1])
+                        operands[-1] = node
+                    else:
+                        args = operands[-arity:]
+                        del operands[-arity:]
+                        if top_kind == "and":
+                            node = And(args)
+                        elif top_kind == "or":
+                            node = Or(args)
+                        elif top_kind == "implies":
+                            node = Implies(*args)
+                        else:
+                            node = Iff(*args)
+                        operands.append(node)
+                    if node.depth > max_depth:
+                        raise self.too_deep(top[1])
+                if kind == "rp":
+                    if not ops:
+                        raise self.error(i, "unmatched ')'")
+                    ops.pop()
+                    open_parens -= 1
+                elif kind == "eof":
+                    if ops:
+                        raise self.error(ops[-1][1], "'(' is never closed")
+                    return operands[0]
+                elif (kind == "and" or kind == "or") and ops and ops[-1][0] == kind:
+                    ops[-1][2] += 1  # one more argument of the same chain
+                    expect_operand = True
                 else:
-                    self.push_op(kind, i, 2)
-                expect_operand = True
-            elif kind == "implies" or kind == "iff":
-                # Right-associative: an equal operator stays on the stack.
-                self.reduce_above(PRECEDENCE[kind])
-                self.push_op(kind, i, 2)
-                expect_operand = True
-            elif kind == "rp":
-                self.reduce_above(0)
-                if not self.ops:
-                    raise self.error(i, "unmatched ')'")
-                self.ops.pop()
-                self.open_parens -= 1
-            elif kind == "eof":
-                self.reduce_above(0)
-                if self.ops:
-                    raise self.error(self.ops[-1][1], "'(' is never closed")
-                return operands[0]
+                    # push_op, inline (-> and <-> are right-associative: an equal operator
+                    # stayed on the stack above)
+                    pending += 1
+                    if pending >= max_depth:
+                        raise self.too_deep(i)
+                    nodes += 1
+                    if nodes > max_nodes:
+                        self.nodes = nodes
+                        self.count_node(i)
+                    ops.append([kind, i, 2])
+                    expect_operand = True
             else:
+                self.open_parens = open_parens
                 raise self.missing_operator(i, kind)
             i += 1
 
