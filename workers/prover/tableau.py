@@ -91,7 +91,8 @@ class _Branch:
                  "nu_at", "nu_labels")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[int, Signed]] = []  # (entry id, signed)
+        # (entry id, signed, its rule: ("alpha" | "beta" | "pi" | "nu" | "", what it gives))
+        self.entries: list[tuple[int, Signed, tuple]] = []
         self.present: dict[Signed, int] = {}
         self.labels: list[int] = []
         self.used: set = set()  # premises (and (premise, label)) already expanded
@@ -121,11 +122,33 @@ class _Branch:
 
 class _Builder:
     def __init__(self, max_entries: int, deadline: float) -> None:
+        # Nodes as built: entries are (id, signed) pairs; _pruned writes the document's
+        # entries (with their texts) for the nodes it keeps.
         self.nodes: list[dict] = []
         self.next_entry = 1
         self.max_entries = max_entries
         self.deadline = deadline
-        self.texts = Texts()  # the same subformulas recur on many entries
+        # The rule each signed formula is subject to, found once (the same signed formulas
+        # recur on many entries and branches, and each entry is looked at by several scans).
+        self.rules: dict[tuple[bool, Formula], tuple] = {}
+
+    def rule(self, sign: bool, f: Formula) -> tuple:
+        """("alpha", parts) | ("beta", alternatives) | ("pi" | "nu", modal(...)) | ("", None)."""
+        key = (sign, f)
+        found = self.rules.get(key)
+        if found is None:
+            parts = alpha(sign, f)
+            if parts is not None:
+                found = ("alpha", parts)
+            else:
+                alternatives = beta(sign, f)
+                if alternatives is not None:
+                    found = ("beta", alternatives)
+                else:
+                    m = modal(sign, f)
+                    found = (m[0], m) if m is not None else ("", None)
+            self.rules[key] = found
+        return found
 
     def node(self, parent: int | None, rule: str, premise: int | None,
              signed: list[Signed], branch: _Branch) -> tuple[dict, list[int] | None]:
@@ -137,9 +160,8 @@ class _Builder:
             eid = self.next_entry
             self.next_entry += 1
             world, sign, f = s
-            entries.append({"id": eid, "world": world, "sign": "T" if sign else "F",
-                            "formula": self.texts(f)})
-            branch.entries.append((eid, s))
+            entries.append((eid, s))
+            branch.entries.append((eid, s, self.rule(sign, f)))
             branch.present.setdefault(s, eid)
             if world not in branch.labels:
                 branch.labels.append(world)
@@ -164,18 +186,15 @@ class _Builder:
     def _linear_step(self, branch: _Branch) -> tuple[str, int, list[Signed]] | None:
         entries, used = branch.entries, branch.used
         while branch.alpha_at < len(entries):
-            eid, (world, sign, f) = entries[branch.alpha_at]
+            eid, (world, _sign, _f), (rule, parts) = entries[branch.alpha_at]
             branch.alpha_at += 1
-            if eid not in used:
-                parts = alpha(sign, f)
-                if parts is not None:
-                    used.add(eid)
-                    return "alpha", eid, [(world, s, g) for s, g in parts]
+            if rule == "alpha" and eid not in used:
+                used.add(eid)
+                return "alpha", eid, [(world, s, g) for s, g in parts]
         while branch.pi_at < len(entries):
-            eid, (_world, sign, f) = entries[branch.pi_at]
+            eid, (_world, sign, f), (rule, m) = entries[branch.pi_at]
             branch.pi_at += 1
-            m = modal(sign, f)
-            if m and m[0] == "pi" and eid not in used:
+            if rule == "pi" and eid not in used:
                 used.add(eid)
                 if (sign, f) in branch.witnessed:
                     continue
@@ -184,9 +203,8 @@ class _Builder:
         if branch.nu_labels != len(branch.labels):  # a new world: every nu entry applies again
             branch.nu_at, branch.nu_labels = 0, len(branch.labels)
         while branch.nu_at < len(entries):
-            eid, (_world, sign, f) = entries[branch.nu_at]
-            m = modal(sign, f)
-            if m and m[0] == "nu":
+            eid, _signed, (rule, m) = entries[branch.nu_at]
+            if rule == "nu":
                 for label in branch.labels:
                     if (eid, label) not in used:
                         used.add((eid, label))
@@ -196,11 +214,8 @@ class _Builder:
 
     def _split(self, node: dict, branch: _Branch) -> bool:
         best = None
-        for eid, (world, sign, f) in branch.entries:
-            if eid in branch.used:
-                continue
-            alternatives = beta(sign, f)
-            if alternatives is None:
+        for eid, (world, _sign, _f), (rule, alternatives) in branch.entries:
+            if rule != "beta" or eid in branch.used:
                 continue
             closing = sum(
                 any(branch.present.get((world, not s, g)) or (isinstance(g, Const) and g.value != s)
@@ -234,10 +249,10 @@ def build_tableau(formula: Formula, *, max_entries: int = MAX_ENTRIES,
             return None
     except _OverBudget:
         return None
-    return {"format": FORMAT, "nodes": _pruned(builder.nodes)}
+    return {"format": FORMAT, "nodes": _pruned(builder.nodes, Texts())}
 
 
-def _pruned(nodes: list[dict]) -> list[dict]:
+def _pruned(nodes: list[dict], texts: Texts) -> list[dict]:
     """The tree without alpha/nu steps no closure depends on, renumbered (nodes and entries).
 
     Needed entries: those closures name, and the premises of needed nodes (premises come from
@@ -247,7 +262,7 @@ def _pruned(nodes: list[dict]) -> list[dict]:
     keep = [False] * len(nodes)
     for node in reversed(nodes):
         needed.update(node["closed"] or ())
-        ids = {e["id"] for e in node["entries"]}
+        ids = {eid for eid, _signed in node["entries"]}
         if node["rule"] in ("goal", "beta", "pi") or ids & needed:
             keep[node["id"]] = True
             if node["premise"] is not None:
@@ -263,9 +278,10 @@ def _pruned(nodes: list[dict]) -> list[dict]:
             continue
         new_index[node["id"]] = len(out)
         entries = []
-        for e in node["entries"]:
-            new_entry[e["id"]] = len(new_entry) + 1
-            entries.append({**e, "id": new_entry[e["id"]]})
+        for eid, (world, sign, f) in node["entries"]:
+            new_entry[eid] = len(new_entry) + 1
+            entries.append({"id": new_entry[eid], "world": world, "sign": "T" if sign else "F",
+                            "formula": texts(f)})
         out.append({
             "id": len(out),
             "parent": None if parent is None else new_index[parent],
