@@ -90,6 +90,46 @@ class _Finder(RupChecker):
                 self._refuted(self.conflict)
         return cid
 
+    def add_clauses(self, clauses: list[list[int]], poll: Callable[[], None]) -> None:
+        """``add_clause`` for each clause in turn (``poll`` every 1,024): the initial encoding,
+        which every hint pass loads whole (for a small proof most of the pass).  Clauses of
+        two or more distinct variables on a consistent database are added here with the
+        method's steps inlined; the others go through ``add_clause`` itself."""
+        n, value, trail, watches = self.n, self.value, self.trail, self.watches
+        marks, store, bodies, ids, where = self.marks, self.clauses, self.bodies, self.ids, self.where
+        for i, lits in enumerate(clauses):
+            if i % 1024 == 0:
+                poll()
+            if self.inconsistent or len(lits) < 2 or len(set(map(abs, lits))) != len(lits):
+                self.add_clause(lits)
+                continue
+            cid = self.next_id
+            self.next_id = cid + 1
+            marks.append(len(trail))
+            c = list(lits)
+            if value[n - c[0]] or value[n - c[1]]:
+                c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
+            first, second = c[0], c[1]
+            ci = len(store)
+            store.append(c)
+            bodies.append(c)
+            ids.append(cid)
+            where[cid] = ci
+            if value[n - first]:  # every literal false
+                self._refuted(ci)
+                continue
+            for lit in (first, second):
+                w = watches[n + lit]
+                if w is None:
+                    watches[n + lit] = [ci]
+                else:
+                    w.append(ci)
+            if value[n - second] and not value[n + first]:
+                self._assign(first)
+                self.reasons[first] = ci
+                if not self._propagate():
+                    self._refuted(self.conflict)
+
     def _refuted(self, conflict: int) -> None:
         self.inconsistent = True
         self.refuted_by = self.next_id - 1
@@ -201,10 +241,7 @@ def hint_proof(
     ``eager``: check each necessitation premise as it comes (HintError at the first that is
     not RUP), for a lemma chain tried without the solver's proof (``propagation_proof``)."""
     f = _Finder(nvars)
-    for i, c in enumerate(clauses):
-        if i % 1024 == 0:
-            poll()
-        f.add_clause(c)
+    f.add_clauses(clauses, poll)
     base = f.next_id - 1
     # forward: (hinted step without hints yet, clause id)
     entries: list[tuple[list, int]] = []

@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pysat.solvers import Solver, pysolvers
+from pysat.solvers import Minisat22, Solver, pysolvers
 
 from workers.prover import certificate as cert
 from workers.prover import hints, lp
@@ -235,6 +235,27 @@ def worlds_bound(enc: Encoding) -> int:
 
 
 
+def _add_clauses(
+    solver: Solver, clauses: list[list[int]], poll: Callable[[], None] | None = None
+) -> None:
+    """``solver.add_clause`` for each clause (``poll`` every 1,024); a MiniSat solver's straight
+    into its C function, as pysat's own wrapper does (its two Python layers per clause were
+    about half the cost of loading a small encoding, which every proof does once or twice)."""
+    inner = solver.solver
+    handle = inner.minisat if type(inner) is Minisat22 else None
+    add = pysolvers.minisat22_add_cl if handle else None
+    for start in range(0, len(clauses), 1024):
+        if poll is not None:
+            poll()
+        if add is not None:
+            for c in clauses[start : start + 1024]:
+                if add(handle, c) == False:  # noqa: E712 - pysat's own test of the C result
+                    inner.status = False
+        else:
+            for c in clauses[start : start + 1024]:
+                solver.add_clause(c)
+
+
 def _free(solver: Solver, watch: _Watch | None) -> None:
     """Delete a solver, through the watcher when one may be interrupting it."""
     if watch is not None:
@@ -248,10 +269,8 @@ class _Cegar:
         self.watch = watch
         self.trace = trace
         self.solver = Solver(name=SEARCH_SOLVER)
-        for i, c in enumerate(enc.clauses):
-            if i % 1024 == 0:  # large encodings take a noticeable time to load
-                watch.raise_if_stopped()
-            self.solver.add_clause(c)
+        # (large encodings take a noticeable time to load: stop requests are seen meanwhile)
+        _add_clauses(self.solver, enc.clauses, watch.raise_if_stopped)
         # Prefer true boxes: every false box needs a witness world.
         if enc.boxes:
             self.solver.set_phases(enc.boxes)
@@ -658,7 +677,9 @@ def needed_lemmas(
     """Indices of the lemmas the refutation depends on (transitively), via selector cores;
     ``fixed`` clauses (already proved) are always present."""
     base = enc.nvars
-    solver = Solver(name=SEARCH_SOLVER, bootstrap_with=[*enc.clauses, *(fixed or [])])
+    solver = Solver(name=SEARCH_SOLVER)
+    _add_clauses(solver, enc.clauses)
+    _add_clauses(solver, fixed or [])
     if watch is not None:
         watch.use(solver)
     try:
