@@ -68,7 +68,7 @@ def _alternatives(sign: bool, f: Formula) -> list[list[tuple[bool, Formula]]] | 
 def _entry(raw: object, seen_ids: set[int], parsed: dict[str, Formula]) -> tuple[int, Entry]:
     if not isinstance(raw, dict):
         raise TableauError("an entry is an object")
-    eid, world, sign, text = (raw.get(k) for k in ("id", "world", "sign", "formula"))
+    eid, world, sign, text = raw.get("id"), raw.get("world"), raw.get("sign"), raw.get("formula")
     if type(eid) is not int or type(world) is not int or sign not in ("T", "F"):
         raise TableauError(f"entry {eid!r}: needs an integer id and world and a sign T or F")
     if not isinstance(text, str):
