@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prob['id']}: DISAGREE prove={ours_v} baseline={base_v}", file=sys.stderr)
             return 1
         rows.append((prob["id"], min(ours) * 1000, min(base) * 1000))
-        print(f"{prob['id']:36s} prove {rows[-1][1]:8.2f} ms  baseline {rows[-1][2]:8.2f} ms  "
+        print(f"{prob['id']:36s} prove {rows[-1][1]:9.3f} ms  baseline {rows[-1][2]:9.3f} ms  "
               f"ratio {rows[-1][1] / rows[-1][2]:5.2f}", file=sys.stderr)
     ratios = [o / b for _, o, b in rows]
     print(f"problems {len(rows)}  median prove {statistics.median(o for _, o, _ in rows):.2f} ms"

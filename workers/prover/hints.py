@@ -245,6 +245,10 @@ def hint_proof(
     base = f.next_id - 1
     # forward: (hinted step without hints yet, clause id)
     entries: list[tuple[list, int]] = []
+    # eager: the premise's hints by the step's clause id.  Found against the clauses before
+    # the step, which is exactly the database the backward pass below takes it back to, so
+    # they are used there as they are instead of being searched for a second time.
+    premise_hints: dict[int, list[int]] = {}
     has_cut = False
     for step in steps:
         if f.inconsistent:
@@ -257,9 +261,11 @@ def hint_proof(
             b, hyps = step[1], list(step[2:])
             if box_arg is None or b not in box_arg:
                 raise HintError(f"necessitation step {step} outside a lemmas proof")
-            if eager:
-                f.rup_hints([*(-h for h in hyps), box_arg[b]])
-            entries.append((["n", b, hyps], f.add_clause([b, *(-h for h in hyps)])))
+            hints = f.rup_hints([*(-h for h in hyps), box_arg[b]]) if eager else None
+            cid = f.add_clause([b, *(-h for h in hyps)])
+            entries.append((["n", b, hyps], cid))
+            if hints is not None:
+                premise_hints[cid] = hints
         elif tag == "c":
             has_cut = True
             entries.append((step, f.add_clause(list(step[1]["clause"]))))
@@ -292,7 +298,9 @@ def hint_proof(
             hints = f.rup_hints(step[1])
         elif step[0] == "n":
             b, hyps = step[1], step[2]
-            hints = f.rup_hints([*(-h for h in hyps), box_arg[b]])  # type: ignore[index]
+            hints = premise_hints.get(cid)
+            if hints is None:
+                hints = f.rup_hints([*(-h for h in hyps), box_arg[b]])  # type: ignore[index]
         else:
             try:
                 check_cut(f, step[1], f"step {i}")
