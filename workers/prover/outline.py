@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from workers.prover.encoding import Encoding
 from workers.prover.printer import Texts
-from workers.prover.syntax import TRUE, And, Atom, Box, Formula, Iff, Implies, Not, Or
 
 MAX_FORMULA_NODES = 2_000  # above it subformula texts get too long to be worth showing
 MAX_LEMMAS = 200
@@ -27,13 +26,7 @@ def lemma_outline(enc: Encoding, proof: dict, formula_size: int) -> dict | None:
     if proof.get("kind") == "worlds":
         return {"kind": "worlds", "worlds": proof["worlds"], "lemmas": [], "not_listed": 0}
     steps = proof["steps"]
-    formula_of = _variable_formulas(enc)
-
-    printed = Texts()  # subformulas recur (the same hypotheses in many lemmas)
-
-    def text(literal: int) -> str:
-        base = TRUE if abs(literal) == 1 else formula_of(abs(literal))
-        return printed(base) if literal > 0 else printed.negation(base)
+    text = _literal_texts(enc)
 
     lemmas: list[dict] = []
     total = 0
@@ -56,39 +49,57 @@ def lemma_outline(enc: Encoding, proof: dict, formula_size: int) -> dict | None:
     return {"kind": "lemmas", "lemmas": lemmas, "not_listed": total - len(lemmas)}
 
 
-def _variable_formulas(enc: Encoding) -> Callable[[int], Formula]:
-    """Each variable's subformula, rebuilt from the encoding's definition table on demand (an
-    outline names few of them; building all cost small proofs a sixth of their time)."""
-    formulas: dict[int, Formula] = {}
+class _Node:
+    """What the printer reads of a formula (``printer.Node``) for a literal of the encoding:
+    its kind and children, and its atom name, constant value or argument.  The outline prints
+    literals through these instead of rebuilding (and interning) their formulas: the same
+    texts, from the same printer."""
+
+    __slots__ = ("kind", "children", "name", "value", "arg")
+
+    def __init__(self, kind: str, children: tuple = (), name: str = "", value: bool = True):
+        self.kind, self.children, self.name, self.value = kind, children, name, value
+        self.arg = children[0] if children else None
+
+
+_TRUE = _Node("const")
+
+
+def _literal_texts(enc: Encoding) -> Callable[[int], str]:
+    """The text of each literal's subformula, rebuilt from the encoding's definition table on
+    demand (an outline names few of them; building all cost small proofs a sixth of their
+    time): a variable is its definition (atom, box of a literal, connective of literals), a
+    negative literal the negation of its variable, literal 1 ``true``."""
+    nodes: dict[int, _Node] = {}  # variable -> its node
     definitions = enc.definitions
+    printed = Texts()  # subformulas recur (the same hypotheses in many lemmas)
 
-    def of(literal: int) -> Formula:
-        base = TRUE if abs(literal) == 1 else formulas[abs(literal)]
-        return base if literal > 0 else Not(base)
+    def of(literal: int) -> _Node:
+        base = _TRUE if abs(literal) == 1 else nodes[abs(literal)]
+        return base if literal > 0 else _Node("not", (base,))
 
-    def formula(var: int) -> Formula:
+    def node(var: int) -> _Node:
         stack = [var]
         while stack:  # children first, iteratively (nesting can be deep)
             v = stack[-1]
-            if v in formulas:
+            if v in nodes:
                 stack.pop()
                 continue
             kind, args = definitions[v]
             if kind == "atom":
-                formulas[v] = Atom(args)
+                nodes[v] = _Node("atom", name=args)
                 stack.pop()
                 continue
-            missing = [abs(a) for a in args if abs(a) != 1 and abs(a) not in formulas]
+            missing = [abs(a) for a in args if abs(a) != 1 and abs(a) not in nodes]
             if missing:
                 stack.extend(missing)
                 continue
             stack.pop()
-            if kind == "box":
-                formulas[v] = Box(of(args[0]))
-            elif kind in ("and", "or"):
-                formulas[v] = (And if kind == "and" else Or)([of(a) for a in args])
-            else:
-                formulas[v] = (Implies if kind == "implies" else Iff)(of(args[0]), of(args[1]))
-        return formulas[var]
+            nodes[v] = _Node(kind, tuple(of(a) for a in args))
+        return nodes[var]
 
-    return formula
+    def text(literal: int) -> str:
+        base = _TRUE if abs(literal) == 1 else node(abs(literal))
+        return printed(base) if literal > 0 else printed.negation(base)
+
+    return text
