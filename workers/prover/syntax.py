@@ -27,13 +27,23 @@ ATOM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 KEYWORDS = frozenset({"true", "false", "BOX", "DIA"})
 
 # Interned nodes: full key -> weak reference.  Read without the lock (a dict look-up and a
-# weak reference call are atomic); written under it, so two threads building the same node
-# get one object.  A node's entry goes when the node dies: the callback is C code
-# (``_remove_dead_weakref`` deletes the entry only if it still holds a dead reference), so
-# building and freeing a node runs little Python-level bookkeeping (``WeakValueDictionary``'s
-# KeyedRef made a new node cost ~10 us; docs/benchmarks.md, "Per-call and start-up cost").
+# weak reference call are atomic), so finding a live node costs no lock and no Python-level
+# WeakValueDictionary.get; written under it, so two threads building the same node get one
+# object.  A node's entry goes when the node dies: ``_remove_dead_weakref`` (C) deletes it
+# only if it still holds a dead reference (docs/benchmarks.md, "Per-call and start-up cost").
 _interned: dict[tuple, weakref.ReferenceType] = {}
 _intern_lock = threading.Lock()
+
+
+class _Ref(weakref.ref):
+    """A weak reference that knows its entry's key (as WeakValueDictionary's KeyedRef, but
+    created by the C constructor: no Python-level __new__/__init__ per node)."""
+
+    __slots__ = ("key",)
+
+
+def _forget(ref: _Ref) -> None:
+    _remove_dead_weakref(_interned, ref.key)
 
 
 class Formula:
@@ -69,9 +79,9 @@ class Formula:
             setattr_(node, "_key", key)
             setattr_(node, "size", size)
             setattr_(node, "depth", depth + 1)  # set last: __setattr__ then refuses changes
-            _interned[full_key] = weakref.ref(
-                node, lambda _ref, key=full_key: _remove_dead_weakref(_interned, key)
-            )
+            ref = _Ref(node, _forget)
+            ref.key = full_key
+            _interned[full_key] = ref
             return node
 
     # Interned, so equality is identity: object's own hash and comparisons (C slots; a
