@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from workers.prover.errors import FormulaError
 from workers.prover.limits import MAX_DEPTH, MAX_NODES
-from workers.prover.parser import parse_formula
+from workers.prover.parser import parse_formula, parse_formula_spans
 from workers.prover.printer import Texts, to_text
 from workers.prover.syntax import (
     FALSE,
@@ -189,3 +189,38 @@ def test_memo_texts_of_deep_formulas_are_iterative():
         f = [Not, Box, Dia][i % 3](f) if i % 2 else Implies(f, q)
     assert Texts()(f) == to_text(f)
     assert Texts().negation(f) == to_text(Not(f))
+
+
+def _spans_are_their_nodes(text):
+    """parse_formula_spans: the same formula or error as parse_formula, and every recorded
+    part of the text parses, alone, to the node it is recorded for."""
+    try:
+        want = parse_formula(text)
+    except FormulaError as err:
+        with pytest.raises(FormulaError) as raised:
+            parse_formula_spans(text)
+        assert (raised.value.message, raised.value.code) == (err.message, err.code)
+        return
+    got, spans = parse_formula_spans(text)
+    assert got is want
+    assert text.strip() in spans or text.strip().startswith("(")
+    for part, node in spans.items():
+        assert parse_formula(part) is node, part
+
+
+@relaxed
+@given(formulas, st.data())
+def test_parts_of_a_text_parse_to_their_nodes(f, data):
+    text = to_text(f, ascii=data.draw(st.booleans()))
+    spaced = "".join(
+        ch + (data.draw(st.sampled_from(["", " ", "\n"])) if ch in "()&|~" else "")
+        for ch in text
+    )
+    for t in (text, spaced, f"(({text}))", f"~({spaced}) & BOX({text})"):
+        _spans_are_their_nodes(t)
+
+
+@relaxed
+@given(st.lists(fragments, max_size=30).map("".join))
+def test_parts_of_any_text_parse_to_their_nodes(text):
+    _spans_are_their_nodes(text)

@@ -95,6 +95,27 @@ def parse_formula(text: str) -> Formula:
     return _Parser(text).parse()
 
 
+def parse_formula_spans(text: str) -> tuple[Formula, dict[str, Formula]]:
+    """``parse_formula(text)`` and, for every node the parse built, its own text: the
+    characters from its first token to its last (the parentheses around the node excluded,
+    those inside it kept) mapped to the node.  Such a text parses to that very node
+    (``parse_formula(t) is node``: a complete subexpression read alone, with fewer pending
+    operators and parentheses than in context; tests/unit/test_parser.py checks it on random
+    texts), so a reader of many texts that are parts of one (the tableau checker: every entry
+    of a tableau is a subformula of its root) can look them up instead of parsing each."""
+    if not isinstance(text, str):
+        raise TypeError(f"formula text must be a str, not {type(text).__name__}")
+    _check_size(text)
+    parser = _Parser(text)
+    parser.spans = []
+    formula = parser.parse()
+    bounds = [m.span(1) for m in _TOKEN_RE.finditer(text)]
+    own: dict[str, Formula] = {}
+    for first, last, node in parser.spans:
+        own.setdefault(text[bounds[first][0] : bounds[last][1]], node)
+    return formula, own
+
+
 def _check_size(text: str) -> None:
     # Every character is at least one UTF-8 byte, so a long str fails without encoding.
     n = len(text) if len(text) > MAX_TEXT_BYTES else len(text.encode("utf-8", "surrogatepass"))
@@ -129,6 +150,10 @@ class _Parser:
         self.open_parens = 0
         self.nodes = 0
         self.atoms: dict[str, Atom] = {}  # interning is costlier than a local lookup
+        # parse_formula_spans: (first token, last token, node) of every node built, and the
+        # first token of each operand on the stack (its opening parenthesis, if any)
+        self.spans: list[tuple[int, int, Formula]] | None = None
+        self.starts: list[int] = []
 
     # -- errors ---------------------------------------------------------------
 
@@ -215,6 +240,7 @@ class _Parser:
         # error messages; ``self.pending``/``self.open_parens``/``self.nodes`` are written
         # back before anything that reads them.
         toks, operands, atoms, ops = self.toks, self.operands, self.atoms, self.ops
+        spans, starts = self.spans, self.starts
         kinds, precedence, unary = _KIND, PRECEDENCE, UNARY
         max_depth, max_nodes = MAX_DEPTH, MAX_NODES
         nodes = pending = open_parens = 0
@@ -237,6 +263,9 @@ class _Parser:
                     if atom is None:
                         atom = atoms[lexeme] = Atom(lexeme)
                     operands.append(atom)
+                    if spans is not None:
+                        starts.append(i)
+                        spans.append((i, i, atom))
                     expect_operand = False
                 elif kind == "top" or kind == "bot":
                     nodes += 1
@@ -244,6 +273,9 @@ class _Parser:
                         self.nodes = nodes
                         self.count_node(i)
                     operands.append(_CONST[kind])
+                    if spans is not None:
+                        starts.append(i)
+                        spans.append((i, i, operands[-1]))
                     expect_operand = False
                 elif kind in unary or kind == "keyword":
                     keyword = kind == "keyword"
@@ -291,6 +323,9 @@ class _Parser:
                     if arity == 1:
                         node = unary[top_kind](operands[-1])
                         operands[-1] = node
+                        if spans is not None:
+                            starts[-1] = top[1]  # from the operator (or BOX/DIA) on
+                            spans.append((top[1], i - 1, node))
                     else:
                         args = operands[-arity:]
                         del operands[-arity:]
@@ -303,13 +338,21 @@ class _Parser:
                         else:
                             node = Iff(*args)
                         operands.append(node)
+                        if spans is not None:
+                            first = starts[-arity]
+                            del starts[-arity:]
+                            starts.append(first)
+                            spans.append((first, i - 1, node))
                     if node.depth > max_depth:
                         raise self.too_deep(top[1])
                 if kind == "rp":
                     if not ops:
                         raise self.error(i, "unmatched ')'")
-                    ops.pop()
+                    lp = ops.pop()
                     open_parens -= 1
+                    if spans is not None:
+                        starts[-1] = lp[1]  # the operand now starts at its '('
+
                 elif kind == "eof":
                     if ops:
                         raise self.error(ops[-1][1], "'(' is never closed")

@@ -23,7 +23,7 @@ tableau whose every leaf is closed proves φ valid.
 from __future__ import annotations
 
 from workers.prover.errors import FormulaError
-from workers.prover.parser import parse_formula
+from workers.prover.parser import parse_formula, parse_formula_spans
 from workers.prover.syntax import And, Box, Const, Dia, Formula, Iff, Implies, Not, Or
 
 FORMAT = "pxl-s5-tableau/1"
@@ -79,7 +79,15 @@ def _entry(raw: object, seen_ids: set[int], parsed: dict[str, Formula]) -> tuple
     formula = parsed.get(text)
     if formula is None:  # the same texts recur on many entries: each is parsed once
         try:
-            formula = parsed[text] = parse_formula(text)
+            if parsed:
+                formula = parsed[text] = parse_formula(text)
+            else:
+                # The first text read (the root's): its parse also gives the text of each of
+                # its subformulas (parse_formula_spans), which is what the other entries
+                # are, so they are looked up, not parsed again (parse(t) is the same node).
+                formula, parts = parse_formula_spans(text)
+                parsed.update(parts)
+                parsed[text] = formula
         except FormulaError as exc:
             raise TableauError(f"entry {eid}: {exc}") from None
     return eid, (world, sign == "T", formula)
