@@ -28,6 +28,7 @@ request gets ``429`` problem+json with ``Retry-After`` (seconds until a request 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -42,6 +43,7 @@ from api.proxies import client_ip
 from workers import metrics
 from workers.connection import make_async_client
 from workers.keys import ratelimit_keys
+from workers.limits import RATE_LIMIT_LUA
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,54 +60,9 @@ def is_exempt(path: str) -> bool:
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 # KEYS: bucket (GCRA theoretical arrival time), log (request times, newest first)
-# ARGV: now ("" = Redis TIME), quota per window, window s, emission interval s, burst, consume 0/1
-_SCRIPT = """
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-local q = tonumber(ARGV[2])
-local w = tonumber(ARGV[3])
-local interval = tonumber(ARGV[4])
-local burst = tonumber(ARGV[5])
-local consume = ARGV[6] == '1'
-local cost = tonumber(ARGV[7]) or 1  -- requests this one counts as (a batch: more than one)
-
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local burst_wait = tat + cost * interval - burst * interval - now
-
-local window_wait = 0
-if redis.call('LLEN', KEYS[2]) > q - cost then
-  local oldest = tonumber(redis.call('LINDEX', KEYS[2], q - cost))
-  if oldest and oldest > now - w then window_wait = oldest + w - now end
-end
-
-local allowed = burst_wait <= 1e-9 and window_wait <= 0
-if allowed and consume then
-  tat = tat + cost * interval
-  redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now) * 1000) + 1)
-  for _ = 1, cost do redis.call('LPUSH', KEYS[2], string.format('%.6f', now)) end
-  redis.call('LTRIM', KEYS[2], 0, q - 1)
-  redis.call('PEXPIRE', KEYS[2], math.ceil(w * 1000))
-end
-
-local in_window = 0
-local newest = nil
-for i, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, q - 1)) do
-  local at = tonumber(entry)
-  if at > now - w then
-    in_window = in_window + 1
-    if not newest then newest = at end
-  end
-end
-local window_reset = 0
-if newest then window_reset = newest + w - now end
-local burst_left = math.floor((burst * interval - (tat - now)) / interval + 1e-9)
-return {allowed and 1 or 0, q - in_window, string.format('%.6f', window_reset), burst_left,
-        string.format('%.6f', tat - now), string.format('%.6f', math.max(burst_wait, window_wait))}
-"""
+# ARGV: workers.limits.ARGS (now "" = Redis TIME, quota per window, window s, emission
+# interval s, burst, consume 0/1, cost)
+_SCRIPT = RATE_LIMIT_LUA + "return rate_limit(KEYS[1], KEYS[2], unpack(ARGV, 1, 7))\n"
 
 
 @dataclass(frozen=True)
@@ -161,6 +118,19 @@ class Decision:
         return max(1, math.ceil(self.retry_after - 1e-6))
 
 
+def decision_from_reply(reply) -> Decision:
+    """The decision in the reply of the limiter's Lua function (workers.limits)."""
+    allowed, remaining, reset, burst_left, burst_reset, wait = reply
+    return Decision(
+        allowed=bool(int(allowed)),
+        remaining=int(remaining),
+        reset=float(reset),
+        burst_remaining=int(burst_left),
+        burst_reset=float(burst_reset),
+        retry_after=0.0 if int(allowed) else float(wait),
+    )
+
+
 class RateLimiter:
     """Atomic check-and-record against Redis (``redis.asyncio``; never blocks the loop)."""
 
@@ -202,25 +172,22 @@ class RateLimiter:
     def keys(self, identity: str) -> list[str]:
         return ratelimit_keys(self.settings.key_prefix, identity)
 
+    def script_args(self, identity: str, *, consume: bool = True,
+                    cost: int = 1) -> tuple[list[str], list]:
+        """The keys and arguments (workers.limits.ARGS) of one charge of ``identity``, for
+        this limiter's script or the job store's submission script."""
+        p = self.policy
+        now = "" if self.clock is None else f"{self.clock():.6f}"
+        cost = max(1, min(int(cost), p.burst, p.per_minute))
+        args = [now, p.per_minute, WINDOW_SECONDS, repr(p.interval), p.burst, int(consume), cost]
+        return self.keys(identity), args
+
     async def hit(self, identity: str, *, consume: bool = True, cost: int = 1) -> Decision:
         """Count ``cost`` requests for ``identity`` if both rules allow them all
         (``consume=False``: peek). ``cost`` is at most the burst (more could never pass)."""
-        p = self.policy
-        now = "" if self.clock is None else f"{self.clock():.6f}"
         _client, script = self._redis()
-        cost = max(1, min(int(cost), p.burst, p.per_minute))
-        args = [now, p.per_minute, WINDOW_SECONDS, repr(p.interval), p.burst, int(consume), cost]
-        allowed, remaining, reset, burst_left, burst_reset, wait = await script(
-            keys=self.keys(identity), args=args
-        )
-        return Decision(
-            allowed=bool(allowed),
-            remaining=int(remaining),
-            reset=float(reset),
-            burst_remaining=int(burst_left),
-            burst_reset=float(burst_reset),
-            retry_after=0.0 if allowed else float(wait),
-        )
+        keys, args = self.script_args(identity, consume=consume, cost=cost)
+        return decision_from_reply(await script(keys=keys, args=args))
 
     async def reset(self, identity: str) -> None:
         await self._redis()[0].delete(*self.keys(identity))
@@ -266,6 +233,80 @@ def too_many_requests(
     return body, headers
 
 
+# Submissions whose route charges the limiter itself, in the submission's own round trip
+# (DeferredCharge): POST only, and only these routes' handlers, which settle the charge
+# before any other side effect.
+DEFERRED_PATHS = frozenset({"/v1/proofs", "/v1/overlays/chrono", "/v1/overlays/v4"})
+_STATE_KEY = "pxl_rate_limit_charge"
+
+
+class DeferredCharge:
+    """The rate-limit charge of a job submission, left by the middleware to the route.
+
+    The route either hands it to the job store's submission script (``keys_and_args`` in,
+    ``record`` of the reply: one round trip for the limit and the job), or, on any other
+    path that has side effects, ``settle``s it first.  A response that went out without
+    either (a 4xx before the submission, an error) is charged by the middleware before it
+    is sent, exactly as if the middleware had charged it first: so every request counts,
+    and a refused one is a 429 whatever the route would have answered."""
+
+    __slots__ = ("decision", "identity", "limiter", "unavailable")
+
+    def __init__(self, limiter: RateLimiter, identity: str):
+        self.limiter = limiter
+        self.identity = identity
+        self.decision: Decision | None = None
+        self.unavailable: Exception | None = None  # the limiter's Redis failed
+
+    @property
+    def settled(self) -> bool:
+        return self.decision is not None or self.unavailable is not None
+
+    def keys_and_args(self) -> tuple[list[str], list]:
+        """For the job store's submission script (workers.limits' function)."""
+        return self.limiter.script_args(self.identity)
+
+    def record(self, reply) -> None:
+        """The decision the submission script made (its limiter values)."""
+        self.decision = decision_from_reply(reply)
+
+    async def settle(self) -> bool:
+        """Charge now, unless already charged; whether the request may go on (False: the
+        route answers anything and the middleware turns it into the 429 or 503)."""
+        if not self.settled:
+            try:
+                self.decision = await self.limiter.hit(self.identity)
+            except (RedisError, OSError) as exc:
+                self.unavailable = exc
+        if self.unavailable is not None:
+            return self.limiter.settings.rate_limit_fail_open
+        return self.decision.allowed
+
+
+def deferred_charge(scope) -> DeferredCharge | None:
+    """The request's charge left to its route (None: the middleware charged it already, or
+    the limiter is off)."""
+    return scope.get("state", {}).get(_STATE_KEY)
+
+
+def unavailable_response() -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": "the rate limiter cannot reach Redis",
+            "retry_after": 5,
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"retry-after", b"5"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return body, headers
+
+
 class RateLimitMiddleware:
     """ASGI middleware: count each HTTP request, refuse with 429, add the quota headers."""
 
@@ -273,11 +314,16 @@ class RateLimitMiddleware:
         self.app = app
         self.settings = settings
         self.limiter = limiter or RateLimiter(settings)
+        # The submission script uses the job store's Redis: a limiter given a client of its
+        # own (tests) charges every request here.
+        self.defer = self.limiter._fixed_client is None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not self.settings.rate_limit_enabled:
             return await self.app(scope, receive, send)
         identity = identity_for(scope, self.settings)
+        if self.defer and scope["method"] == "POST" and scope["path"] in DEFERRED_PATHS:
+            return await self._deferred(scope, receive, send, identity)
         try:
             decision = await self.limiter.hit(identity, consume=not is_exempt(scope["path"]))
         except (RedisError, OSError) as exc:
@@ -285,33 +331,12 @@ class RateLimitMiddleware:
                 log.warning("rate limiter unavailable, serving without a limit: %s", exc)
                 return await self.app(scope, receive, send)
             log.error("rate limiter unavailable, refusing (rate_limit_fail_open=false): %s", exc)
-            body = json.dumps(
-                {
-                    "type": "about:blank",
-                    "title": "Service Unavailable",
-                    "status": 503,
-                    "detail": "the rate limiter cannot reach Redis",
-                    "retry_after": 5,
-                }
-            ).encode()
-            headers = [
-                (b"content-type", b"application/problem+json"),
-                (b"retry-after", b"5"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await self._send_unavailable(send)
             return
-        policy = self.limiter.policy
         if not decision.allowed and not is_exempt(scope["path"]):
-            # The metrics hook does blocking Redis I/O: keep it off the event loop.
-            await asyncio.to_thread(metrics.rate_limit_rejection)
-            body, headers = too_many_requests(decision, policy, scope["path"])
-            await send({"type": "http.response.start", "status": 429, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await self._send_refusal(send, decision, scope["path"])
             return
-        extra = [(k.lower().encode(), v.encode()) for k, v in decision.headers(policy).items()]
-        extra = [h for h in extra if h[0] != b"retry-after"]
+        extra = self._quota_headers(decision)
 
         async def send_with_quota(message):
             if message["type"] == "http.response.start":
@@ -319,3 +344,58 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_quota)
+
+    def _quota_headers(self, decision: Decision) -> list[tuple[bytes, bytes]]:
+        extra = [(k.lower().encode(), v.encode())
+                 for k, v in decision.headers(self.limiter.policy).items()]
+        return [h for h in extra if h[0] != b"retry-after"]
+
+    async def _send_refusal(self, send, decision: Decision, path: str) -> None:
+        # The metrics hook does blocking Redis I/O: keep it off the event loop.
+        await asyncio.to_thread(metrics.rate_limit_rejection)
+        body, headers = too_many_requests(decision, self.limiter.policy, path)
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_unavailable(self, send) -> None:
+        body, headers = unavailable_response()
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _deferred(self, scope, receive, send, identity: str) -> None:
+        """A submission: its route charges the limiter (DeferredCharge); whatever it
+        answers without that is charged here before it goes out."""
+        charge = DeferredCharge(self.limiter, identity)
+        scope.setdefault("state", {})[_STATE_KEY] = charge
+        replaced = False  # the route's answer was replaced by the limiter's
+
+        async def send_after_charge(message):
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                await charge.settle()
+                if charge.unavailable is not None:
+                    if not self.settings.rate_limit_fail_open:
+                        log.error("rate limiter unavailable, refusing "
+                                  "(rate_limit_fail_open=false): %s", charge.unavailable)
+                        replaced = True
+                        await self._send_unavailable(send)
+                        return
+                    log.warning("rate limiter unavailable, serving without a limit: %s",
+                                charge.unavailable)
+                elif not charge.decision.allowed:
+                    replaced = True
+                    await self._send_refusal(send, charge.decision, scope["path"])
+                    return
+                else:
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      *self._quota_headers(charge.decision)]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_charge)
+        finally:
+            if not charge.settled:  # no answer went out (an error): counted all the same
+                with contextlib.suppress(Exception):
+                    await charge.settle()

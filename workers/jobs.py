@@ -29,6 +29,7 @@ from typing import Any
 import redis
 
 from workers import cache, events, heartbeats, idempotency, keys, metrics
+from workers.limits import RATE_LIMIT_LUA
 from workers.record import (
     BATCH,
     CANCEL,
@@ -157,27 +158,47 @@ return raw
 """.replace("__METRICS__", metrics.STARTED_LUA)
 
 
-# submit(): the checks (the owner's live jobs, the queue's depth) and the job's writes in one
-# round trip: record, owner index, active set, the owner's queued set, the "queued" event,
-# the queue message, the submission counter and its batch's countdown.  KEYS: the owner's
-# queued and running sets, record, owner index, active, events, counters, the message's list,
-# the batch's countdown, then the queue's lists whose lengths are its depth.  ARGV: check,
-# write the record, write the rest ('1'/'0'), live limit, max depth, TTL, job id, now, id
-# floor, events maxlen, event data, message ('' none), counter field, in a batch ('1'/'0'),
-# then the record's fields and values.  Returns {'live', n} or {'full', n}
-# (refused), {'checked'} (checks only) or {'queued', the event's id}.
-_SUBMIT_LUA = """
+# submit(): the rate limit (optional: the API's charge of this request, workers.limits), the
+# checks (the owner's live jobs, the queue's depth) and the job's writes in one round trip:
+# record, owner index, active set, the owner's queued set, the "queued" event, the queue
+# message, the submission counter and its batch's countdown.  KEYS: the owner's queued and
+# running sets, record, owner index, active, events, counters, the message's list, the
+# batch's countdown, the job's final list, the limiter's two keys, then the queue's lists
+# whose lengths are its depth.  ARGV: check, write the record, write the rest ('1'/'0'),
+# live limit, max depth, TTL, job id, now, id floor, events maxlen, event data, message (''
+# none), counter field, in a batch ('1'/'0'), wake ('1': a refusal pushes onto the final
+# list, so that a wait pipelined after this script ends at once), the limiter's 7 arguments
+# (workers.limits.ARGS; all '': no limit), then the record's fields and values.
+# Returns {'limited', 0} (refused by the rate limit: nothing written, nothing counted),
+# {'live', n} or {'full', n} (refused), {'checked'} (checks only) or {'queued', the event's
+# id}; with a limit, its 6 values follow (workers.limits).
+_SUBMIT_LUA = RATE_LIMIT_LUA + """
+local limit = nil
+local function answer(reply)
+  if reply[1] ~= 'queued' and reply[1] ~= 'checked' and ARGV[15] == '1' then
+    redis.call('RPUSH', KEYS[10], 'refused')
+    redis.call('PEXPIRE', KEYS[10], 60000)
+  end
+  if limit then
+    for i = 1, 6 do reply[#reply + 1] = limit[i] end
+  end
+  return reply
+end
+if ARGV[17] ~= '' then  -- a quota: a limit to charge
+  limit = rate_limit(KEYS[11], KEYS[12], unpack(ARGV, 16, 22))
+  if limit[1] == 0 then return answer({'limited', 0}) end
+end
 if ARGV[1] == '1' then
   local live = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
-  if live >= tonumber(ARGV[4]) then return {'live', live} end
+  if live >= tonumber(ARGV[4]) then return answer({'live', live}) end
   local depth = 0
-  for i = 10, #KEYS do depth = depth + redis.call('LLEN', KEYS[i]) end
-  if depth >= tonumber(ARGV[5]) then return {'full', depth} end
+  for i = 13, #KEYS do depth = depth + redis.call('LLEN', KEYS[i]) end
+  if depth >= tonumber(ARGV[5]) then return answer({'full', depth}) end
 end
-if ARGV[3] ~= '1' then return {'checked'} end
+if ARGV[3] ~= '1' then return answer({'checked'}) end
 local ttl, job_id = ARGV[6], ARGV[7]
 if ARGV[2] == '1' then
-  redis.call('HSET', KEYS[3], unpack(ARGV, 15, #ARGV))
+  redis.call('HSET', KEYS[3], unpack(ARGV, 23, #ARGV))
   redis.call('EXPIRE', KEYS[3], ttl)
 end
 redis.call('ZADD', KEYS[4], 0, job_id)
@@ -194,15 +215,22 @@ if ARGV[14] == '1' then  -- counted up with its creation, so its end can never c
 end
 if ARGV[12] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[12]) end
 redis.pcall('HINCRBY', KEYS[7], ARGV[13], 1)  -- a metric never breaks a job
-return {'queued', event}
+return answer({'queued', event})
 """
+_NO_LIMIT = ["", "", "", "", "", "", ""]
+
+
+class RateLimited(Exception):
+    """The submission's rate-limit charge (``submit_async``'s ``rate_limit``) refused it:
+    nothing was written."""
 
 
 class _Submission:
     """One submission's document and the keys and arguments of its _SUBMIT_LUA calls."""
 
     def __init__(self, store: JobStore, kind: str, owner: str, params: dict,
-                 callback_url: str | None, request_id: str | None, batch_id: str | None = None):
+                 callback_url: str | None, request_id: str | None, batch_id: str | None = None,
+                 rate_limit=None):
         settings = store.settings
         now = time.time()
         self.job_id = job_id = new_job_id(now)
@@ -223,8 +251,12 @@ class _Submission:
             self.fields[BATCH] = batch_id
         self.key = store.job_key(job_id)
         self.owner_key = store.owner_key(owner)
+        self.final_key = keys.final_key(store.prefix, job_id)
         message_list, message = (store._job_message(job_id, params, request_id)
                                  if store._job_message is not None else ("", ""))
+        self.rate_limit = rate_limit
+        limit_keys, self._limit_args = (rate_limit.keys_and_args() if rate_limit is not None
+                                        else ([self.key, self.key], _NO_LIMIT))
         self.keys = [
             keys.owner_status_key(store.prefix, owner, JobStatus.QUEUED),
             keys.owner_status_key(store.prefix, owner, JobStatus.RUNNING),
@@ -232,6 +264,7 @@ class _Submission:
             store.events_key(job_id), store.prefix + metrics.COUNTERS_KEY,
             message_list or self.key,
             keys.batch_pending_key(store.prefix, batch_id) if batch_id else self.key,
+            self.final_key, *limit_keys,
             *store._queue_lists,
         ]
         ttl = settings.job_ttl_seconds
@@ -242,10 +275,15 @@ class _Submission:
             "1" if batch_id else "0",
         ]
 
-    def args(self, *, check: bool, record: bool, rest: bool) -> list:
+    def args(self, *, check: bool, record: bool, rest: bool, wake: bool = False,
+             limit: bool = False) -> list:
+        """``limit``: charge the rate limit given (the first of this submission's calls
+        only); ``wake``: a refusal also ends a wait on the final list (submit_and_wait)."""
         fields = [item for pair in self.fields.items() for item in pair] if record else []
         return ["1" if check else "0", "1" if record else "0", "1" if rest else "0",
-                *self._args, *fields]
+                *self._args, "1" if wake else "0",
+                *(self._limit_args if limit and self.rate_limit is not None else _NO_LIMIT),
+                *fields]
 
 
 class _Wait:
@@ -300,6 +338,64 @@ class QueueFull(Exception):
         super().__init__(f"queue is full ({depth} jobs waiting); retry in {retry_after} s")
         self.depth = depth
         self.retry_after = retry_after
+
+
+_WAIT_SLICE_S = 5.0  # the longest one blocking read of a wait lasts (_Wait.block_ms)
+
+
+def _free_connection(client) -> bool:
+    """Whether ``client``'s pool hands out a connection now, without waiting."""
+    can = getattr(client.connection_pool, "can_get_connection", None)
+    return bool(can and can())
+
+
+async def _submit_and_wait(client, sub: _Submission, args: list,
+                           block_s: float) -> tuple[list, dict | None]:
+    """The submission script, then the first slice of its wait, in one round trip on one of
+    ``client``'s connections: EVAL (the script's source, so a Redis that lost its script
+    cache still runs it), BLMOVE of the job's final list onto itself (as
+    workers.events.read_events_when_final; a refusal fills that list, so the BLMOVE ends at
+    once) and XREVRANGE of the job's last event, which is the final one once the list has
+    its element.  Redis runs one connection's commands in order.  (the script's reply, the
+    final document or None).
+
+    No retry: a script that ran must never run again (redis-py's retries would send the
+    whole round trip again).  Its reply is read first: an error there raises (the
+    connection is dropped, and Redis ends the BLMOVE queued behind it); once it has come,
+    trouble with the wait's replies only ends the wait (the job exists: answered as it is).
+    """
+    pool = client.connection_pool
+    conn = await pool.get_connection()
+    try:
+        await conn.send_packed_command(conn.pack_commands([
+            ("EVAL", _SUBMIT_LUA, len(sub.keys), *sub.keys, *args),
+            ("BLMOVE", sub.final_key, sub.final_key, "LEFT", "LEFT", block_s),
+            ("XREVRANGE", sub.keys[5], "+", "-", "COUNT", 1),
+        ]))
+        reply = await conn.read_response()
+    except BaseException:
+        await conn.disconnect()
+        await pool.release(conn)
+        raise
+    final = None
+    try:
+        await conn.read_response()  # the BLMOVE: its element, or None after block_s
+        last = await conn.read_response()
+    except BaseException as exc:
+        await conn.disconnect()
+        await pool.release(conn)
+        if not isinstance(exc, redis.RedisError | OSError):
+            raise
+        return reply, None
+    await pool.release(conn)
+    if reply[0] == "queued" and last:
+        _event_id, pairs = last[0]
+        fields = dict(zip(pairs[::2], pairs[1::2], strict=False))
+        if fields.get("event") in TERMINAL_STATUSES:
+            data = json.loads(fields.get("data", "{}"))
+            if data.get("id") == sub.job_id:
+                final = data
+    return reply, final
 
 
 def redis_client_script(client: redis.Redis, source: str):
@@ -469,17 +565,39 @@ class JobStore:
                 and not self.settings.redis_min_replica_acks)
 
     async def submit_async(self, client, *, kind: str, owner: str, params: dict,
-                           request_id: str | None = None) -> tuple[dict, bool]:
+                           request_id: str | None = None, rate_limit=None, wait_client=None,
+                           wait_s: float | None = None) -> tuple[dict, bool]:
         """``submit`` of a submission ``can_submit_async`` takes, on ``client`` (a
         redis.asyncio client of the same Redis, decoding responses): the same script, so
-        the same checks and writes, without a thread."""
+        the same checks and writes, without a thread.
+
+        ``rate_limit``: the request's rate-limit charge (api.ratelimit.DeferredCharge:
+        ``keys_and_args()``, then ``record(values)`` of workers.limits' reply), made first
+        by the same script; RateLimited when it refuses (nothing written).
+
+        ``wait_client``, ``wait_s``: a ``Prefer: wait`` follows (wait_terminal_async on
+        ``wait_client``, redis.asyncio for blocking reads).  When that client has a
+        connection free, the script and the first slice of the wait (up to 5 s) go in one
+        round trip (``_submit_and_wait``), and the document answered is the final one if
+        the job ended within it."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
-        sub = _Submission(self, kind, owner, params, None, request_id)
+        sub = _Submission(self, kind, owner, params, None, request_id, rate_limit=rate_limit)
+        if wait_client is not None and wait_s and wait_s > 0 and _free_connection(wait_client):
+            reply, final = await _submit_and_wait(
+                wait_client, sub, sub.args(check=True, record=True, rest=True, wake=True,
+                                           limit=True), min(float(wait_s), _WAIT_SLICE_S))
+            self._submitted(sub, reply)
+            if final is not None:
+                with self._lock:
+                    self._queued_event_ids.pop(sub.job_id, None)
+                return final, True
+            return sub.doc, True
         script = self._async_scripts.get(id(client))
         if script is None or script.registered_client is not client:
             script = self._async_scripts[id(client)] = client.register_script(_SUBMIT_LUA)
-        reply = await script(keys=sub.keys, args=sub.args(check=True, record=True, rest=True))
+        reply = await script(keys=sub.keys,
+                             args=sub.args(check=True, record=True, rest=True, limit=True))
         self._submitted(sub, reply)
         return sub.doc, True
 
@@ -496,6 +614,10 @@ class JobStore:
         """Act on the submission script's reply: refusals raise, a queued job's event id is
         kept for a wait that follows."""
         outcome = reply[0]
+        if sub.rate_limit is not None and len(reply) >= 7:  # the limit's values follow
+            sub.rate_limit.record(reply[-6:])
+        if outcome == "limited":
+            raise RateLimited()
         if outcome == "live":
             raise TooManyLiveJobs(self.settings.max_live_jobs_per_client)
         if outcome == "full":

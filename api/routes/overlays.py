@@ -22,11 +22,13 @@ from api.problems import ProblemError, problem_responses
 from api.routes.jobs import TERMINAL, job_response
 from api.routes.proofs import (
     HEADER_REFS,
+    charged_first,
     enqueue,
     formula_problem,
     job_timeout,
     prefer_wait,
     queue_and_wait_async,
+    refused_by_the_limiter,
     wait_for_result,
 )
 from api.schemas import JobDocument, JobTimeout
@@ -145,13 +147,17 @@ async def _submit(kind: str, request: Request, principal: Principal, prefer: str
             doc = await queue_and_wait_async(
                 request, store, settings, kind=kind, owner=principal.sub,
                 params_of=lambda: overlay_params(kind, body, settings), wait=wait, rid=rid)
-        else:
+        elif await charged_first(request):
             doc = await run_blocking(
                 _submit_and_wait, store, settings, principal.sub, kind, body, idempotency_key,
                 rid, wait)
+        else:
+            doc = None
     finally:
         if slot is not None:
             slot.release()
+    if doc is None:
+        return refused_by_the_limiter()
     headers = {"Location": f"/v1/jobs/{doc['id']}"}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={wait}"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -30,10 +31,11 @@ from api.deps import (
     wait_slot,
 )
 from api.problems import ProblemError, problem_responses
+from api.ratelimit import deferred_charge
 from api.routes.jobs import TERMINAL, job_response, load_job
 from api.schemas import JobDocument, ProofSubmission
 from workers.idempotency import IdempotencyConflict
-from workers.jobs import QueueFull, TooManyLiveJobs
+from workers.jobs import QueueFull, RateLimited, TooManyLiveJobs
 from workers.overlays.jobs import overlay_source
 from workers.prover.errors import FormulaError
 from workers.prover.jsonform import formula_to_json
@@ -247,7 +249,7 @@ def store_problems(settings: Settings):
 
 async def submit_and_wait_async(request: Request, store, settings: Settings, owner: str,
                                 submission: ProofSubmission, wait: int | None, rid: str,
-                                use_cache: bool) -> dict[str, Any]:
+                                use_cache: bool) -> dict[str, Any] | None:
     """A proof's submission and wait on the event loop (``queue_and_wait_async``)."""
 
     def params_of() -> dict[str, Any]:
@@ -262,9 +264,10 @@ async def submit_and_wait_async(request: Request, store, settings: Settings, own
 
 async def queue_and_wait_async(request: Request, store, settings: Settings, *, kind: str,
                                owner: str, params_of: Callable[[], dict[str, Any]],
-                               wait: int | None, rid: str) -> dict[str, Any]:
+                               wait: int | None, rid: str) -> dict[str, Any] | None:
     """A submission and its wait on the event loop, on redis.asyncio (one round trip to
-    queue the job, then the wait's reads), for what ``store.can_submit_async`` takes.
+    charge the rate limit, queue the job and wait up to 5 s for it; more reads for a longer
+    wait), for what ``store.can_submit_async`` takes; None when the rate limit refused it.
     ``params_of`` checks the body and builds the job's params (a 4xx problem otherwise); for
     a larger body it runs in a thread: reading a formula may take milliseconds."""
     length = request.headers.get("content-length", "")
@@ -273,10 +276,34 @@ async def queue_and_wait_async(request: Request, store, settings: Settings, *, k
     else:
         params = await run_blocking(params_of)
     commands, blocking = job_path_redis(request)
+    started = time.monotonic()
     with store_problems(settings):
-        doc, _created = await store.submit_async(
-            commands, kind=kind, owner=owner, params=params, request_id=rid)
+        try:
+            # the request's rate-limit charge and the first slice of its wait go with the
+            # submission (one round trip: JobStore.submit_async)
+            doc, _created = await store.submit_async(
+                commands, kind=kind, owner=owner, params=params, request_id=rid,
+                rate_limit=deferred_charge(request.scope),
+                wait_client=blocking if wait is not None else None, wait_s=wait)
+        except RateLimited:
+            return None
+    if wait is not None and doc["status"] not in TERMINAL:
+        wait = max(0.0, wait - (time.monotonic() - started))  # what is left of it
     return await wait_for_result_async(store, blocking, doc, wait)
+
+
+async def charged_first(request: Request) -> bool:
+    """Before a submission that does not charge the rate limit in its own round trip (a
+    thread's): the charge, now; False when the request must not go on (the answer is
+    then the limiter's 429 or 503, see api.ratelimit.DeferredCharge)."""
+    charge = deferred_charge(request.scope)
+    return charge is None or await charge.settle()
+
+
+def refused_by_the_limiter() -> Response:
+    """What a route answers for a submission the rate limit refused: the middleware sends
+    its 429 (or 503) instead."""
+    return Response(status_code=429)
 
 
 HEADER_REFS = {
@@ -366,11 +393,15 @@ async def submit(
                                   idempotency_key=idempotency_key):
             doc = await submit_and_wait_async(
                 request, store, settings, principal.sub, submission, wait, rid, use_cache)
-        else:
+        elif await charged_first(request):
             doc = await run_blocking(submit_and_wait)
+        else:
+            doc = None
     finally:
         if slot is not None:
             slot.release()
+    if doc is None:
+        return refused_by_the_limiter()
     headers = {"Location": f"/v1/proofs/{doc['id']}"}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={wait}"

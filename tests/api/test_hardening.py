@@ -177,10 +177,16 @@ def test_over_the_per_client_cap_waits_and_streams_are_429_and_create_nothing(cl
     assert response.status_code == 200
 
 
-def test_a_wait_that_fails_answers_the_created_job_not_an_error(api_settings, tokens):
+def test_a_wait_that_fails_answers_the_created_job_not_an_error(api_settings, tokens,
+                                                               monkeypatch):
     import redis
 
+    import workers.jobs
     from api.app import create_app
+
+    # the waits that follow a submission (the first slice of a wait in the submission's round
+    # trip fails likewise: tests/unit/test_jobs_store.py)
+    monkeypatch.setattr(workers.jobs, "_free_connection", lambda client: False)
 
     app = create_app(api_settings)
     store = app.state.store
@@ -211,12 +217,16 @@ def test_a_wait_that_fails_answers_the_created_job_not_an_error(api_settings, to
             client.delete(f"/v1/jobs/{job_id}", headers=headers)
 
 
-def test_a_wait_that_gets_no_connection_answers_on_time(api_settings, tokens):
+def test_a_wait_that_gets_no_connection_answers_on_time(api_settings, tokens, monkeypatch):
     """Every blocking-read connection taken: the pool would queue the wait without a limit.
     The answer still comes at the Prefer: wait (plus a grace), as the job submitted."""
     import asyncio
 
+    import workers.jobs
     from api.app import create_app
+
+    # no connection free: the submission goes alone (not with the wait's first slice)
+    monkeypatch.setattr(workers.jobs, "_free_connection", lambda client: False)
 
     app = create_app(api_settings)
     store = app.state.store

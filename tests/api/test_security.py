@@ -334,6 +334,86 @@ def test_health_is_exempt_but_reports_the_quota(make_settings):
         assert client.get("/v1/health").headers["ratelimit"].startswith('"default";r=2;')
 
 
+def _jobs_of(app, owner: str) -> list[str]:
+    store = app.state.store
+    return store.r.zrange(store.owner_key(owner), 0, -1)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/proofs", FORMULA),
+    ("/v1/overlays/chrono", {"operation": "validate", "formula": "Next(p)"}),
+])
+@pytest.mark.parametrize("wait", [False, True])
+def test_a_submission_is_charged_in_its_own_round_trip_with_the_same_answers(
+        make_settings, path, body, wait):
+    """POST /v1/proofs and /v1/overlays/*: the route charges the limiter in the submission's
+    script (api.ratelimit.DeferredCharge). Every answer is the middleware's: the quota on
+    each, the 429 problem when refused, and a refused submission writes nothing."""
+    clock = FakeClock()
+    app = limited_app(make_settings, clock, rate_limit_per_minute=6, rate_limit_burst=3)
+    scopes = ("proofs:write", "overlays:write", "jobs:read")
+    alice = auth("alice", scopes, app.state.settings)
+    headers = {**alice, "Prefer": "wait=2"} if wait else alice
+    with TestClient(app) as client:
+        responses = [client.post(path, json=body, headers=headers) for _ in range(4)]
+        assert [r.status_code for r in responses] == [202, 202, 202, 429]
+        assert responses[0].headers["ratelimit"] == '"default";r=5;t=60, "burst";r=2;t=10'
+        assert responses[2].headers["ratelimit"] == '"default";r=3;t=60, "burst";r=0;t=30'
+        refused = responses[3]
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["status"] == 429 and refused.json()["instance"] == path
+        assert refused.headers["retry-after"] == "10"
+        assert refused.headers["ratelimit-policy"] == '"default";q=6;w=60, "burst";q=3;w=30'
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert sorted(_jobs_of(app, "alice")) == sorted(r.json()["id"] for r in responses[:3])
+        clock.now += 10  # one token back
+        assert client.post(path, json=body, headers=alice).status_code == 202
+
+
+def test_every_answer_of_a_submission_route_is_charged_first(make_settings):
+    """What the route answers without submitting (401, 422, 400, an Idempotency-Key's
+    thread) counts as before; once the limit is reached the answer is the 429, whatever the
+    body, and nothing is written."""
+    clock = FakeClock()
+    app = limited_app(make_settings, clock, rate_limit_per_minute=100, rate_limit_burst=5)
+    settings = app.state.settings
+    alice = auth("alice", ("proofs:write", "jobs:read"), settings)
+    with TestClient(app) as client:
+        assert client.post("/v1/proofs", json={"formula": "p &"},
+                           headers=alice).status_code == 422
+        assert client.post("/v1/proofs", content=b"{", headers={
+            **alice, "content-type": "application/json"}).status_code == 400
+        keyed = {**alice, "Idempotency-Key": "key-1"}
+        first = client.post("/v1/proofs", json=FORMULA, headers=keyed)
+        assert first.status_code == 202 and "ratelimit" in first.headers
+        assert client.post("/v1/proofs", json=FORMULA, headers=keyed).json()["id"] \
+            == first.json()["id"]  # a replay counts too
+        assert client.post("/v1/proofs", json=FORMULA, headers=alice).status_code == 202
+        for headers in (alice, {**alice, "Idempotency-Key": "key-2"}):
+            assert client.post("/v1/proofs", json=FORMULA, headers=headers).status_code == 429
+        assert client.post("/v1/proofs", json={"formula": "p &"},
+                           headers=alice).status_code == 429
+        assert len(_jobs_of(app, "alice")) == 2
+        # without a token: counted against the address, before the 401
+        statuses = [client.post("/v1/proofs", json=FORMULA).status_code for _ in range(6)]
+        assert statuses == [401] * 5 + [429]
+
+
+def test_a_submission_route_fails_open_or_closed_as_the_limiter_does(make_settings):
+    """The limiter's Redis down: the submission (same Redis) fails; the answer is the
+    route's 503 when the limiter fails open, the limiter's own 503 when it fails closed."""
+    for fail_open in (True, False):
+        app = limited_app(make_settings, redis_url="redis://127.0.0.1:1/0",
+                          rate_limit_fail_open=fail_open)
+        alice = auth("alice", ("proofs:write",), app.state.settings)
+        with TestClient(app) as client:
+            response = client.post("/v1/proofs", json=FORMULA, headers=alice)
+        assert response.status_code == 503, response.text
+        assert "ratelimit" not in response.headers
+        detail = response.json().get("detail", "")
+        assert ("rate limiter" in detail) is (not fail_open)
+
+
 # --- headers, CORS ------------------------------------------------------------------------------
 
 

@@ -160,7 +160,8 @@ def test_no_import_cycles_in_api_and_workers():
     assert cycles(GRAPH) == []
 
 
-# The platform under api/, bottom-up, in one sentence: settings -> Redis keys and the job record
+# The platform under api/, bottom-up, in one sentence: settings -> Redis keys, the job record
+# and the rate limiter's Lua
 # -> the Redis structures beside the records (events, idempotency ledger, heartbeats, metrics,
 # the client) -> the job store (knows nothing of Celery) -> the queue (the Celery app: publish,
 # revoke, depth) -> what workers run (runners, webhooks, tasks) -> the supervisor.  A module
@@ -170,7 +171,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("workers.prover", "workers.overlays"),
     ("workers.settings", "workers.logs", "workers.tracing", "workers.clients",
      "workers.embedded", "workers.processes"),
-    ("workers.keys", "workers.record"),
+    ("workers.keys", "workers.record", "workers.limits"),
     ("workers.events", "workers.idempotency", "workers.cache", "workers.batches",
      "workers.heartbeats",
      "workers.metrics", "workers.fleet_collector", "workers.connection"),

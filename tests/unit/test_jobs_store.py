@@ -4,6 +4,7 @@ completion of a batch (its countdown, moved in the same atomic write that ends a
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -365,6 +366,160 @@ def test_the_final_list_is_written_with_the_final_event_only(store, prefix, end)
     # a wait on the ended job answers at once, and the list stays for the next waiter
     assert store.wait_terminal(doc["id"], 20)["status"] in ("succeeded", "cancelled")
     assert store.r.lrange(final, 0, -1) == ["1"]
+
+
+# --- submit_async: the rate limit, the submission and the first slice of a wait in one trip
+
+
+class Charge:
+    """What the API's rate-limit charge (api.ratelimit.DeferredCharge) gives the store."""
+
+    def __init__(self, prefix: str, identity: str, per_minute: int = 1000, burst: int = 100):
+        self.keys = keys.ratelimit_keys(prefix, identity)
+        self.args = ["", per_minute, 60, repr(60 / per_minute), burst, 1, 1]
+        self.replies: list[list] = []
+
+    def keys_and_args(self):
+        return self.keys, self.args
+
+    def record(self, reply):
+        self.replies.append(reply)
+
+
+def submit_async(store, *, owner="alice", wait_s=None, rate_limit=None, pool_wrapper=None):
+    """store.submit_async on fresh redis.asyncio clients (the API's job path clients)."""
+    import redis.asyncio as aioredis
+
+    async def go():
+        def client():
+            pool = aioredis.BlockingConnectionPool.from_url(
+                redis_url(), max_connections=4, decode_responses=True, protocol=2)
+            return aioredis.Redis(connection_pool=pool)
+
+        commands, blocking = client(), client()
+        if pool_wrapper is not None:
+            pool_wrapper(blocking.connection_pool)
+        try:
+            return await store.submit_async(
+                commands, kind="proof", owner=owner, params=PARAMS, rate_limit=rate_limit,
+                wait_client=blocking if wait_s else None, wait_s=wait_s)
+        finally:
+            await commands.aclose()
+            await blocking.aclose()
+
+    return asyncio.run(go())
+
+
+def owner_jobs(store, owner="alice"):
+    return store.r.zrange(store.owner_key(owner), 0, -1)
+
+
+def test_submit_async_with_a_wait_answers_the_final_document(store):
+    """The job ends within the first slice: the final document comes back in the
+    submission's round trip; the event id kept for a longer wait is dropped."""
+    def end_the_job():
+        for _ in range(200):
+            ids = owner_jobs(store)
+            if ids:
+                store.begin(ids[0])
+                store.finish(ids[0], JobStatus.SUCCEEDED, result={"verdict": "valid"})
+                return
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=end_the_job)
+    worker.start()
+    doc, created = submit_async(store, wait_s=20, rate_limit=(charge := Charge(
+        store.prefix, "sub:alice")))
+    worker.join()
+    assert created and doc["status"] == "succeeded" and doc["result"] == {"verdict": "valid"}
+    assert doc == store.get(doc["id"])
+    assert doc["id"] not in store._queued_event_ids
+    assert [int(reply[0]) for reply in charge.replies] == [1]
+
+
+def test_submit_async_with_a_wait_that_runs_out_answers_the_queued_job(store):
+    doc, created = submit_async(store, wait_s=0.2)
+    assert created and doc["status"] == "queued" and owner_jobs(store) == [doc["id"]]
+    # a longer wait reads on after the "queued" event (no round trip for it)
+    assert store._queued_event_ids[doc["id"]] == store.read_events(doc["id"])[0][0]
+    assert store.r.lrange(keys.final_key(store.prefix, doc["id"]), 0, -1) == []
+
+
+@pytest.mark.parametrize("wait_s", [None, 30])
+def test_submit_async_charges_the_rate_limit_first_and_a_refusal_writes_nothing(store,
+                                                                                wait_s):
+    from workers.jobs import RateLimited
+
+    charge = Charge(store.prefix, "sub:alice", per_minute=2, burst=2)
+    for _ in range(2):
+        submit_async(store, wait_s=wait_s and 0.1, rate_limit=charge)
+    with pytest.raises(RateLimited):
+        submit_async(store, wait_s=wait_s, rate_limit=charge)
+    assert [int(reply[0]) for reply in charge.replies] == [1, 1, 0]
+    assert float(charge.replies[-1][5]) > 0  # the wait until a request would pass
+    assert len(owner_jobs(store)) == 2
+    assert store.r.hget(store.prefix + metrics.COUNTERS_KEY,
+                        metrics.job_submitted_field("proof")) == "2"
+    if wait_s:  # what ended the refused submission's wait at once: its final list
+        finals = [k for k in store.r.scan_iter(store.prefix + "job:*:final")]
+        assert [store.r.lrange(k, 0, -1) for k in finals] == [["refused"]]
+        assert 0 < store.r.pttl(finals[0]) <= 60_000
+
+
+def test_submit_async_refused_by_the_checks_counts_the_charge(redis_db, celery, prefix):
+    from workers.jobs import TooManyLiveJobs
+
+    settings = Settings(_env_file=None, key_prefix=prefix, max_live_jobs_per_client=1)
+    store = JobStore(redis_db, settings, enqueue=celery.enqueue,
+                     queue_depth=lambda: celery.depth, schedule_webhook=celery.schedule)
+    charge = Charge(prefix, "sub:alice")
+    submit_async(store, wait_s=0.1, rate_limit=charge)
+    with pytest.raises(TooManyLiveJobs):
+        submit_async(store, wait_s=30, rate_limit=charge)
+    assert [int(reply[0]) for reply in charge.replies] == [1, 1]
+    assert [int(reply[1]) for reply in charge.replies] == [999, 998]  # both counted
+    assert len(owner_jobs(store)) == 1
+
+
+def test_a_wait_that_fails_after_the_submission_answers_the_job(store):
+    """Once the script's reply has come, trouble with the wait's replies answers the job
+    as submitted (it exists), never an error that a retry would turn into a second job;
+    the script is never sent again."""
+    sent = []
+
+    def failing_reads(pool):
+        original = pool.get_connection
+
+        async def get_connection(*args, **kwargs):
+            conn = await original(*args, **kwargs)
+            reads = {"n": 0}
+            read_response, send = conn.read_response, conn.send_packed_command
+
+            async def read(*a, **k):
+                reads["n"] += 1
+                if reads["n"] == 2:
+                    raise redis.ConnectionError("the connection went away")
+                return await read_response(*a, **k)
+
+            async def send_packed_command(command, *a, **k):
+                sent.append(command)
+                return await send(command, *a, **k)
+
+            conn.read_response, conn.send_packed_command = read, send_packed_command
+            return conn
+
+        pool.get_connection = get_connection
+
+    doc, created = submit_async(store, wait_s=30, pool_wrapper=failing_reads)
+    assert created and doc["status"] == "queued" and owner_jobs(store) == [doc["id"]]
+    assert len(sent) == 1
+    assert len(store.read_events(doc["id"])) == 1  # one "queued" event: one script run
+
+
+def test_a_script_error_raises_at_once_without_waiting(store):
+    store.r.set(store.owner_key("alice"), "not a sorted set")
+    with pytest.raises(redis.ResponseError):
+        submit_async(store, wait_s=30)
 
 
 def test_webhook_state_starts_pending_and_updates_atomically(store, celery):
