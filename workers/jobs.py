@@ -88,9 +88,10 @@ _BATCH_COUNTDOWN_EVAL = _BATCH_COUNTDOWN_LUA + "return batch_countdown(ARGV[1], 
 
 # finish(): a job leaves a non-terminal status once, with exactly one final event, and
 # leaves the active set; its lease ends; its batch is counted down.  Returns {document, the
-# batch id when this was the batch's last job or ''}.  KEYS: job, events, metrics' 3,
-# active, lease, the final list, and the result cache's entry to write (optional); ARGV[15]: the key prefix,
-# ARGV[16]: the verdict (or ''), ARGV[17]: the result cache's counter to increment (or '').
+# batch id when this was the batch's last job or '', the stored webhook field (JSON, 'null'
+# for none)}.  KEYS: job, events, metrics' 3, active, lease, the final list, and the result
+# cache's entry to write (optional); ARGV[15]: the key prefix, ARGV[16]: the verdict (or
+# ''), ARGV[17]: the result cache's counter to increment (or '').
 _FINISH_LUA = _MOVE_STATUS_LUA + _BATCH_COUNTDOWN_LUA + """
 local current = redis.call('HMGET', KEYS[1], 'id', 'status', 'owner')
 if not current[1] then return false end
@@ -114,12 +115,13 @@ redis.call('EXPIRE', KEYS[2], ARGV[6])
 redis.call('RPUSH', KEYS[8], '1')  -- what waits block on (workers.events)
 redis.call('EXPIRE', KEYS[8], ARGV[6])
 local completed_batch = batch_countdown(ARGV[15], KEYS[1])
+local webhook = raw[__WEBHOOK__] or 'null'
 __METRICS__
 local job_id = string.sub(current[1], 2, -2)
 __CACHE__
 if ARGV[17] ~= '' then redis.pcall('HINCRBY', KEYS[3], ARGV[17], 1) end  -- the cache's count
-return {doc, completed_batch}
-""".replace("__NAMES__", ", ".join(f"'{name}'" for name in DOCUMENT_FIELDS)).replace(
+return {doc, completed_batch, webhook}
+""".replace("__WEBHOOK__", str(DOCUMENT_FIELDS.index("webhook") + 1)).replace("__NAMES__", ", ".join(f"'{name}'" for name in DOCUMENT_FIELDS)).replace(
     "__METRICS__", metrics.FINISHED_LUA).replace("__VERDICT__", VERDICT).replace(
     "__CACHE__", cache.FINISH_LUA)
 
@@ -396,6 +398,30 @@ async def _submit_and_wait(client, sub: _Submission, args: list,
             if data.get("id") == sub.job_id:
                 final = data
     return reply, final
+
+
+def _run_script(client: redis.Redis, script, keys_: list, args: list):
+    """``script(keys=..., args=...)`` for the worker's per-job scripts (begin, finish),
+    without redis-py's machinery around every command (its retry wrapper, observability
+    hooks, response callbacks): EVALSHA on a pooled connection, read, release.  A script
+    Redis does not know (NOSCRIPT) and connection trouble go through ``script()`` itself,
+    which loads the script, reconnects and retries as before."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command("EVALSHA", script.sha, len(keys_), *keys_, *args)
+        reply = conn.read_response()
+    except (redis.exceptions.NoScriptError, redis.ConnectionError, redis.TimeoutError) as exc:
+        if not isinstance(exc, redis.exceptions.NoScriptError):
+            conn.disconnect()
+        pool.release(conn)
+        return script(keys=keys_, args=args)
+    except BaseException:
+        conn.disconnect()
+        pool.release(conn)
+        raise
+    pool.release(conn)
+    return reply
 
 
 def redis_client_script(client: redis.Redis, source: str):
@@ -840,11 +866,12 @@ class JobStore:
         key = self.job_key(job_id)
         now = time.time()
         metric_keys, metric_args = metrics.started_script_args(self.settings, now)
-        reply = self._begin_script(
-            keys=[key, self.events_key(job_id), *metric_keys, self.lease_key(job_id)],
-            args=[repr(now), dumps(rfc3339(now)), _runner_id(), self.settings.job_ttl_seconds,
-                  self.settings.job_events_maxlen, self.settings.job_max_attempts, *metric_args,
-                  heartbeats.lease_seconds(self.settings), self.prefix])
+        reply = _run_script(
+            self.r, self._begin_script,
+            [key, self.events_key(job_id), *metric_keys, self.lease_key(job_id)],
+            [repr(now), dumps(rfc3339(now)), _runner_id(), self.settings.job_ttl_seconds,
+             self.settings.job_events_maxlen, self.settings.job_max_attempts, *metric_args,
+             heartbeats.lease_seconds(self.settings), self.prefix])
         if not reply:
             return None
         if len(reply) > 1:
@@ -934,11 +961,14 @@ class JobStore:
 
     def finish(self, job_id: str, status: JobStatus | str, *, result: dict | None = None,
                error: dict | None = None, kind: str | None = None,
-               cache_write: cache.CacheWrite | None = None) -> dict | None:
+               cache_write: cache.CacheWrite | None = None,
+               document: bool = True) -> dict | bool | None:
         """Make the job terminal.  Returns the final document if this call ended it, None when
         it was already terminal (a duplicate delivery) or is gone.  ``kind`` (the job's, for
         the metrics' labels) is read from the record when not given.  ``cache_write``: what
         the proof leaves for the result cache (workers.cache), written with the job.
+        ``document=False``: True instead of the document (not decoded; the worker does not
+        read it).
 
         One Lua script: the status check, the record, the final event (the whole document,
         assembled from the stored JSON fields), the metrics and the result cache's entry in
@@ -958,21 +988,24 @@ class JobStore:
             script_keys.append(cache_write.entry_key)
         cache_count = (metrics.proof_cache_field(cache_write.outcome)
                        if cache_write is not None and cache_write.outcome else "")
-        reply = self._finish_script(
-            keys=script_keys,
-            args=[dumps(status.value), dumps(rfc3339(now)), result_json, dumps(error),
-                  dumps(1.0) if status is JobStatus.SUCCEEDED else "",
-                  self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
-                  status.value, repr(now), *metric_args, self.prefix, _verdict(result) or "",
-                  cache_count])
+        reply = _run_script(
+            self.r, self._finish_script, script_keys,
+            [dumps(status.value), dumps(rfc3339(now)), result_json, dumps(error),
+             dumps(1.0) if status is JobStatus.SUCCEEDED else "",
+             self.settings.job_ttl_seconds, self.settings.job_events_maxlen,
+             status.value, repr(now), *metric_args, self.prefix, _verdict(result) or "",
+             cache_count])
         if not reply:
             return None
         metrics.finished_recorded()
-        doc = json.loads(reply[0])
-        self._ensure_webhook_scheduled(doc)
+        # reply[2]: the stored webhook field ('null' for none): the document is decoded only
+        # when it has a webhook to queue or the caller wants it
+        doc = json.loads(reply[0]) if document or reply[2] != "null" else None
+        if doc is not None:
+            self._ensure_webhook_scheduled(doc)
         if reply[1]:
             self.schedule_webhook(reply[1], attempt=1, delay=0.0, subject="batch")
-        return doc
+        return doc if document else True
 
     def _kind(self, job_id: str) -> str:
         raw = self.r.hget(self.job_key(job_id), "kind")

@@ -23,6 +23,7 @@ Hooks never raise: a metrics failure is logged (at most once a minute) and the j
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import math
@@ -190,6 +191,7 @@ def write_job_submitted(pipe, settings: Settings, kind: str, amount: int = 1) ->
     pipe.hincrby(settings.key_prefix + COUNTERS_KEY, job_submitted_field(kind), amount)
 
 
+@functools.lru_cache(maxsize=64)
 def job_submitted_field(kind: str) -> str:
     """The counters' field of job_submitted (the job store's submission script counts it)."""
     return "pxl_jobs_submitted_total" + SEP + _labels_json({"kind": _label_value(kind)})
@@ -304,18 +306,24 @@ def finished_script_args(
     settings: Settings, kind: str, status: str, verdict: str | None
 ) -> tuple[list[str], list[str]]:
     """(KEYS[3..5], ARGV[10..14]) of FINISHED_LUA for a job ending now."""
+    keys, args = _finished_script_args(settings.key_prefix, kind, status, verdict)
+    return list(keys), [_running_token.get() or "", *args]
+
+
+@functools.lru_cache(maxsize=256)
+def _finished_script_args(prefix: str, kind: str, status: str,
+                          verdict: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """finished_script_args but the token: the same few label sets for every job."""
     kind = _label_value(kind)
     labels = {"kind": kind, "status": _label_value(status), "verdict": _label_value(verdict)}
-    prefix = settings.key_prefix
     kind_labels = _labels_json({"kind": kind})
-    keys = [prefix + COUNTERS_KEY, prefix + HISTOGRAMS_KEY, prefix + IN_PROGRESS_KEY]
-    args = [
-        _running_token.get() or "",
+    keys = (prefix + COUNTERS_KEY, prefix + HISTOGRAMS_KEY, prefix + IN_PROGRESS_KEY)
+    args = (
         "pxl_jobs_finished_total" + SEP + _labels_json(labels),
         "0" if labels["status"] == "cancelled" else "1",  # its duration is the client's choice
         "pxl_job_run_seconds" + SEP + kind_labels + SEP,
         "pxl_job_end_to_end_seconds" + SEP + kind_labels + SEP,
-    ]
+    )
     return keys, args
 
 
@@ -340,6 +348,7 @@ def write_proof_cache(pipe, settings: Settings, outcome: str) -> None:
     pipe.hincrby(settings.key_prefix + COUNTERS_KEY, proof_cache_field(outcome), 1)
 
 
+@functools.lru_cache(maxsize=16)
 def proof_cache_field(outcome: str) -> str:
     """The counters' field of proof_cache (the job store's finish script counts it)."""
     return "pxl_proof_cache_total" + SEP + _labels_json({"outcome": _label_value(outcome)})

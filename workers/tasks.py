@@ -189,7 +189,7 @@ def execute(store: JobStore, doc: dict, *, soft_limit: float | None = None) -> s
         else None
     result["run_ms"] = round(run_ms, 3)
     store.finish(job_id, JobStatus.SUCCEEDED, result=result, kind=kind,
-                 cache_write=ctx.cache_write())
+                 cache_write=ctx.cache_write(), document=False)
     return JobStatus.SUCCEEDED.value
 
 

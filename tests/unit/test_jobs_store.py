@@ -247,6 +247,19 @@ def test_cancel_queued_job_ends_it_now_and_revokes(store, celery):
     assert names(store, doc["id"]) == ["queued", "cancelled"]
 
 
+@pytest.mark.parametrize("hook", [None, "https://example.com/hook"])
+def test_finish_without_the_document_still_queues_the_callback(store, celery, hook):
+    """The worker's finish (document=False) does not decode the final document, but one
+    with a callback is decoded and its webhook queued all the same."""
+    doc, _ = submit(store, callback_url=hook)
+    store.begin(doc["id"])
+    assert store.finish(doc["id"], JobStatus.SUCCEEDED, result={"verdict": "valid"},
+                        document=False) is True
+    assert celery.webhooks == ([(doc["id"], 1, 0.0)] if hook else [])
+    assert store.get(doc["id"])["status"] == "succeeded"
+    assert store.finish(doc["id"], JobStatus.FAILED, document=False) is None
+
+
 def test_cancel_of_another_owners_job_is_none(store, celery):
     doc, _ = submit(store)
     assert store.cancel(doc["id"], "mallory") is None
