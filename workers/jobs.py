@@ -44,6 +44,7 @@ from workers.record import (
     TERMINAL_STATUSES,
     VERDICT,
     JobStatus,
+    StoredDocument,
     bounded_result_json,
     decode,
     decode_summary,
@@ -219,6 +220,7 @@ if ARGV[12] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[12]) end
 redis.pcall('HINCRBY', KEYS[7], ARGV[13], 1)  -- a metric never breaks a job
 return answer({'queued', event})
 """
+_SUBMIT_LUA_BYTES = _SUBMIT_LUA.encode()  # sent with every EVAL (_submit_and_wait)
 _NO_LIMIT = ["", "", "", "", "", "", ""]
 
 
@@ -370,7 +372,7 @@ async def _submit_and_wait(client, sub: _Submission, args: list,
     conn = await pool.get_connection()
     try:
         await conn.send_packed_command(conn.pack_commands([
-            ("EVAL", _SUBMIT_LUA, len(sub.keys), *sub.keys, *args),
+            ("EVAL", _SUBMIT_LUA_BYTES, len(sub.keys), *sub.keys, *args),
             ("BLMOVE", sub.final_key, sub.final_key, "LEFT", "LEFT", block_s),
             ("XREVRANGE", sub.keys[5], "+", "-", "COUNT", 1),
         ]))
@@ -394,7 +396,7 @@ async def _submit_and_wait(client, sub: _Submission, args: list,
         _event_id, pairs = last[0]
         fields = dict(zip(pairs[::2], pairs[1::2], strict=False))
         if fields.get("event") in TERMINAL_STATUSES:
-            data = json.loads(fields.get("data", "{}"))
+            data = StoredDocument(fields.get("data", "{}"))
             if data.get("id") == sub.job_id:
                 final = data
     return reply, final

@@ -105,6 +105,18 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+class StoredDocument(dict):
+    """A job document decoded from the JSON text it was stored as, which it keeps
+    (``text``): an answer showing it unchanged need not encode it again.  Whoever changes
+    the document must not keep it in this type."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        super().__init__(json.loads(text))
+        self.text = text
+
+
 def decode(raw: dict[str, str]) -> dict:
     doc = {name: json.loads(raw[name]) if name in raw else None for name in DOCUMENT_FIELDS}
     doc["attempts"] = doc["attempts"] or 0

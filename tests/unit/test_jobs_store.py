@@ -427,6 +427,10 @@ def owner_jobs(store, owner="alice"):
     return store.r.zrange(store.owner_key(owner), 0, -1)
 
 
+RESULT = {"verdict": "valid", "trace": ["□ ∀ «x»", 'a "quoted" \\ line'], "elapsed_ms": 0.1,
+          "tiny": 1e-07, "big": 12345678901234567890, "none": None, "nested": {"b": [1.5, True]}}
+
+
 def test_submit_async_with_a_wait_answers_the_final_document(store):
     """The job ends within the first slice: the final document comes back in the
     submission's round trip; the event id kept for a longer wait is dropped."""
@@ -435,7 +439,7 @@ def test_submit_async_with_a_wait_answers_the_final_document(store):
             ids = owner_jobs(store)
             if ids:
                 store.begin(ids[0])
-                store.finish(ids[0], JobStatus.SUCCEEDED, result={"verdict": "valid"})
+                store.finish(ids[0], JobStatus.SUCCEEDED, result=RESULT)
                 return
             time.sleep(0.01)
 
@@ -444,10 +448,14 @@ def test_submit_async_with_a_wait_answers_the_final_document(store):
     doc, created = submit_async(store, wait_s=20, rate_limit=(charge := Charge(
         store.prefix, "sub:alice")))
     worker.join()
-    assert created and doc["status"] == "succeeded" and doc["result"] == {"verdict": "valid"}
+    assert created and doc["status"] == "succeeded" and doc["result"] == RESULT
     assert doc == store.get(doc["id"])
     assert doc["id"] not in store._queued_event_ids
     assert [int(reply[0]) for reply in charge.replies] == [1]
+    # the API answers it with the JSON it was stored as: the same bytes as encoding it again
+    from api.routes.jobs import job_response, json_response, with_links
+
+    assert doc.text and job_response(doc).body == json_response(with_links(dict(doc))).body
 
 
 def test_submit_async_with_a_wait_that_runs_out_answers_the_queued_job(store):
