@@ -190,7 +190,9 @@ def test_redis_clock_path(prefix):
 
 
 def test_keys_use_the_prefix_and_expire(prefix):
-    lim = limiter(prefix, None)
+    # 2 a minute: the bucket key lives 30 s (at the default 100 a minute only 601 ms, which a
+    # busy machine can spend between the hit and the PTTL below)
+    lim = limiter(prefix, None, rate_limit_per_minute=2)
     run(lim.hit("sub:alice"))
     r = redis.Redis.from_url(REDIS_URL)
     keys = sorted(k.decode() for k in r.scan_iter(f"{prefix}*"))
