@@ -940,8 +940,11 @@ def prove(
     If the time runs out while the certificate is built, the verdict stays valid and
     ``certificate_omitted`` says why.
     """
-    with _cyclic_gc_paused():
+    _pause_cyclic_gc()
+    try:
         return _prove(formula, timeout, should_stop, certificate)
+    finally:
+        _resume_cyclic_gc()
 
 
 _gc_lock = threading.Lock()
@@ -949,27 +952,28 @@ _gc_pauses = 0  # prove calls running (any thread) with the cyclic collector pau
 _gc_was_enabled = False
 
 
-@contextlib.contextmanager
-def _cyclic_gc_paused():
+def _pause_cyclic_gc() -> None:
     """Pause Python's cyclic garbage collector while a proof runs (reference counting still
     frees everything): a proof allocates millions of small lists (clauses, hints) that
     live until it ends and form no cycles, and every full collection traverses all of
     them again.  On LWB k_poly_p at 49,000 nodes that was more than half of the time
     (4.2 s with, 1.9 s without; docs/benchmarks.md).  Collection resumes, and catches up,
-    when the last running proof ends."""
+    when the last running proof ends (``_resume_cyclic_gc``, in a ``finally``; two plain
+    calls: a generator-based context manager cost a small proof a few per cent)."""
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
         if _gc_pauses == 0:
             _gc_was_enabled = gc.isenabled()
             gc.disable()
         _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
+
+
+def _resume_cyclic_gc() -> None:
+    global _gc_pauses
+    with _gc_lock:
+        _gc_pauses -= 1
+        if _gc_pauses == 0 and _gc_was_enabled:
+            gc.enable()
 
 
 def _prove(
