@@ -224,3 +224,19 @@ def test_a_tree_exactly_for_the_valid_formulas(formula):
     assert (tableau is not None) == (verdict == "valid"), to_text(formula)
     if tableau is not None:
         assert check_tableau(formula, tableau)[0]
+
+
+def test_a_long_root_text_is_parsed_without_its_parts(monkeypatch):
+    # parse_formula_spans is used for short root texts only (its parts' texts can add up to
+    # the text's length times its depth); a longer one is parsed alone, with the same result.
+    import workers.prover.tableau_check as tc
+
+    formula, tableau = tree(K)
+    calls = []
+    spans = tc.parse_formula_spans
+    monkeypatch.setattr(tc, "parse_formula_spans", lambda t: calls.append(t) or spans(t))
+    first = check_tableau(formula, tableau)
+    assert first[0] and len(calls) == 1
+    monkeypatch.setattr(tc, "SPAN_TEXT_CHARS", len(calls[0]) - 1)
+    assert check_tableau(formula, tableau) == first
+    assert len(calls) == 1

@@ -28,6 +28,10 @@ from workers.prover.syntax import And, Box, Const, Dia, Formula, Iff, Implies, N
 
 FORMAT = "pxl-s5-tableau/1"
 MAX_NODES = 20_000
+# A root text up to this long is parsed with its parts' texts (parse_formula_spans): at most
+# about this many squared characters of part texts (16 M), and well above the texts of the
+# formulas the prover builds tableaux for (tableau.MAX_FORMULA_NODES = 200 nodes).
+SPAN_TEXT_CHARS = 4_096
 Entry = tuple[int, bool, Formula]  # world, sign (True = T), formula
 
 
@@ -79,12 +83,14 @@ def _entry(raw: object, seen_ids: set[int], parsed: dict[str, Formula]) -> tuple
     formula = parsed.get(text)
     if formula is None:  # the same texts recur on many entries: each is parsed once
         try:
-            if parsed:
+            if parsed or len(text) > SPAN_TEXT_CHARS:
                 formula = parsed[text] = parse_formula(text)
             else:
                 # The first text read (the root's): its parse also gives the text of each of
                 # its subformulas (parse_formula_spans), which is what the other entries
                 # are, so they are looked up, not parsed again (parse(t) is the same node).
+                # Only for short texts: the parts' texts together can be as long as the
+                # text times its nesting depth (a tableau from a file is untrusted input).
                 formula, parts = parse_formula_spans(text)
                 parsed.update(parts)
                 parsed[text] = formula
