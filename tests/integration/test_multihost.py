@@ -38,7 +38,18 @@ from workers.record import RUNNER
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SUBNET = "10.231.0"
+def _free_subnet() -> str:
+    """A 10.231.N.0/24 no interface of this namespace is on: a run that was killed leaves its
+    veth end (and its route) behind, which would take this run's traffic."""
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "10.231.0"
+    return next(f"10.231.{n}" for n in range(256) if f" 10.231.{n}." not in out)
+
+
+SUBNET = _free_subnet()
 HUB, CLIENT = f"{SUBNET}.1", f"{SUBNET}.254"
 WORKER_HOSTS = {"w1": f"{SUBNET}.11", "w2": f"{SUBNET}.12", "w3": f"{SUBNET}.13"}
 TERMINAL = {"succeeded", "failed", "cancelled"}
