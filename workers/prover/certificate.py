@@ -489,13 +489,12 @@ def _drup_step(db: RupChecker, i: int, step: list) -> bool:
 
 
 def _world_count(
-    proof: dict, nvars: int, box_arg: dict[int, int], global_vars: set[int], formula: Formula
+    proof: dict, nvars: int, box_arg: dict[int, int], global_vars: set[int], natoms: int
 ) -> int:
     """The proof's number of worlds k, checked against the S5 world bound and the limits."""
     k = proof.get("worlds")
     if type(k) is not int or k < 1 or k * nvars > MAX_WORLD_VARIABLES:
         raise CertificateError(f"bad number of worlds {k!r}")
-    natoms = len({node.name for node in postorder(formula) if node.kind == "atom"})
     free = sum(1 for a in box_arg.values() if abs(a) not in global_vars)
     needed = free + 1 if natoms >= 30 else min(free + 1, 2**natoms)
     if k < needed:
@@ -521,9 +520,9 @@ def _world_clauses(
     return out
 
 
-def _check_worlds(formula: Formula, proof: dict) -> str:
-    root, nvars, clauses, box_arg, global_vars = _encode(formula)
-    k = _world_count(proof, nvars, box_arg, global_vars, formula)
+def _check_worlds(encoding: tuple, proof: dict) -> str:
+    root, nvars, clauses, box_arg, global_vars, natoms = encoding
+    k = _world_count(proof, nvars, box_arg, global_vars, natoms)
     db = RupChecker(k * nvars)
     for c in _world_clauses(k, nvars, root, clauses, box_arg, global_vars):
         db.add(c)
@@ -537,16 +536,28 @@ def _check_worlds(formula: Formula, proof: dict) -> str:
     return f"proof checked: no countermodel with {count(k, 'world')} (the S5 bound), {count(rup, 'RUP step')}"
 
 
-def check_proof(formula: Formula, proof: dict) -> str:
-    """Verify a decoded proof object against ``formula``; return a summary or raise."""
+def formula_encoding(formula: Formula) -> tuple:
+    """(root, nvars, clauses, box_arg, global variables, number of distinct atoms) of a
+    formula: ``_encode`` and the atom count the worlds bound needs.  The same tuple comes
+    from PXL text directly by ``cert_reader.read_encoding``."""
+    natoms = len({node.name for node in postorder(formula) if node.kind == "atom"})
+    return (*_encode(formula), natoms)
+
+
+def check_proof(formula: Formula | None, proof: dict, encoding: tuple | None = None) -> str:
+    """Verify a decoded proof object against ``formula`` (or its ``encoding``, as
+    ``formula_encoding`` gives it); return a summary or raise."""
     kind = proof.get("kind", "lemmas")
     if kind not in ("lemmas", "worlds"):
         raise CertificateError(f"unknown certificate kind {kind!r}")
+    if encoding is None:
+        assert formula is not None
+        encoding = formula_encoding(formula)
     if proof.get("format") == FORMAT:
-        return _check_hinted(formula, proof, kind)
+        return _check_hinted(encoding, proof, kind)
     if kind == "worlds":
-        return _check_worlds(formula, proof)
-    root, nvars, clauses, box_arg, global_vars = _encode(formula)
+        return _check_worlds(encoding, proof)
+    root, nvars, clauses, box_arg, global_vars, _natoms = encoding
     db = RupChecker(nvars)
     for c in clauses:
         db.add(c)
@@ -576,10 +587,13 @@ def check_proof(formula: Formula, proof: dict) -> str:
     return summary + (f", {count(cuts, 'cutting-plane step')}" if cuts else "")
 
 
-def check_certificate(formula: Formula, certificate: str) -> tuple[bool, str]:
-    """(ok, reason) for a base64 certificate of ``formula``."""
+def check_certificate(
+    formula: Formula | None, certificate: str, encoding: tuple | None = None
+) -> tuple[bool, str]:
+    """(ok, reason) for a base64 certificate of ``formula`` (or of the formula whose
+    ``encoding`` is given, as ``formula_encoding`` gives it)."""
     try:
-        return True, check_proof(formula, decode(certificate))
+        return True, check_proof(formula, decode(certificate), encoding)
     except CertificateError as exc:
         return False, str(exc)
 
@@ -591,10 +605,15 @@ class _HintedDb:
     the next id.  Nothing is ever deleted.  A :class:`RupChecker` mirror is kept only when
     the proof has cutting-plane steps (``check_cut`` needs propagation)."""
 
-    def __init__(self, nvars: int, with_cuts: bool) -> None:
+    def __init__(self, nvars: int, with_cuts: bool, clauses: list[list[int]]) -> None:
         self.n = nvars
-        self.clauses: list[tuple[int, ...]] = [()]  # index 0: no clause has id 0
+        # Index 0: no clause has id 0.  Clauses are kept as given, repeated literals and
+        # all (``check`` reads a repeated literal as one), and never modified.
+        self.clauses: list = [(), *clauses]
         self.rup = RupChecker(nvars) if with_cuts else None
+        if self.rup is not None:
+            for c in clauses:
+                self.rup.add(c)
 
     def literals(self, lits: object, where: str) -> list[int]:
         if not isinstance(lits, list):
@@ -605,7 +624,7 @@ class _HintedDb:
         return list(dict.fromkeys(lits))
 
     def add(self, lits: list[int]) -> None:
-        self.clauses.append(tuple(dict.fromkeys(lits)))
+        self.clauses.append(lits)
         if self.rup is not None:
             self.rup.add(lits)
 
@@ -627,7 +646,7 @@ class _HintedDb:
             for lit in clauses[h]:
                 if lit in true:
                     raise CertificateError(f"{where}: hint {h} is satisfied, not unit")
-                if -lit not in true:
+                if -lit not in true and lit != unit:  # (a repeated literal counts once)
                     if unit:
                         raise CertificateError(f"{where}: hint {h} is not unit")
                     unit = lit
@@ -639,21 +658,19 @@ class _HintedDb:
         raise CertificateError(f"{where}: clause {lits} is not RUP by its hints")
 
 
-def _check_hinted(formula: Formula, proof: dict, kind: str) -> str:
+def _check_hinted(encoding: tuple, proof: dict, kind: str) -> str:
     """``pxl-s5-cert/2``: every ``a``/``n`` step carries the ids of the clauses that propagate
     to its conflict; the last step derives ``[root]`` (lemmas) or ``[]`` (worlds)."""
-    root, nvars, clauses, box_arg, global_vars = _encode(formula)
+    root, nvars, clauses, box_arg, global_vars, natoms = encoding
     steps = proof["steps"]
     with_cuts = any(step[0] == "c" for step in steps)
     if kind == "worlds":
-        k = _world_count(proof, nvars, box_arg, global_vars, formula)
-        db = _HintedDb(k * nvars, False)
-        for c in _world_clauses(k, nvars, root, clauses, box_arg, global_vars):
-            db.add(c)
+        k = _world_count(proof, nvars, box_arg, global_vars, natoms)
+        db = _HintedDb(
+            k * nvars, False, _world_clauses(k, nvars, root, clauses, box_arg, global_vars)
+        )
     else:
-        db = _HintedDb(nvars, with_cuts)
-        for c in clauses:
-            db.add(c)
+        db = _HintedDb(nvars, with_cuts, clauses)
     last: list[int] | None = None
     lemmas = rup = cuts = 0
     for i, step in enumerate(steps):
