@@ -191,3 +191,30 @@ def test_a_keyword_spelling_checks_through_the_parser():
     doc["formula"] = "BOX(p -> q) -> (BOX(p) -> BOX(q))"
     assert read_encoding(doc["formula"]) is None
     assert check_result_document(doc).ok
+
+
+def test_the_collector_paused_by_a_check_resumes_however_the_check_ends():
+    # check_result_document pauses the cyclic GC as prove() does (its own pause: the checker
+    # does not import the search); an exception out of the check must not leave it paused,
+    # and a collector the caller had disabled stays disabled.
+    import gc
+    from unittest import mock
+
+    doc = prove("[](p -> q) -> ([]p -> []q)").to_document()
+
+    def stop(*args, **kwargs):
+        assert not gc.isenabled()  # paused while the check runs
+        raise KeyboardInterrupt("stopped")
+
+    assert gc.isenabled()
+    with mock.patch.object(check_module, "read_encoding", stop), pytest.raises(KeyboardInterrupt):
+        check_result_document({**doc, "tableau": None})
+    assert gc.isenabled()
+    assert check_result_document(doc).ok
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert check_result_document(doc).ok
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
