@@ -121,7 +121,7 @@ def test_a_proof_outlasting_many_probes_still_answers():
     # A long proof makes any number of probes; each doubles its conflict budget, which past
     # 52 doublings no longer fit the solver's C long (prove() raised OverflowError).  Probes
     # every round, cheap ones (3 worlds), on an LWB formula valid by construction that takes
-    # ~67 rounds.
+    # ~67 rounds without the propagation lemmas (which prove it in a few: switched off here).
     import importlib.util
     from pathlib import Path
     from unittest import mock
@@ -147,6 +147,7 @@ def test_a_proof_outlasting_many_probes_still_answers():
         mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
         mock.patch.object(search, "WORLDS_MAX_LITERALS", 3 * literals),
         mock.patch.object(search._Cegar, "_try_worlds", counted),
+        mock.patch.object(search, "SATURATE_FIRST_ROUND", 10**9),
     ):
         res = prove(formula, timeout=60, certificate=False)
     assert res.verdict == "valid"
@@ -213,3 +214,157 @@ def test_cutting_planes_everywhere_agree_with_the_oracle(monkeypatch):
         assert report.ok, (report.reason, to_text(f))
         with_cuts += "cutting-plane" in report.reason
     assert with_cuts >= 10  # the path under test was taken
+
+
+def _gen_lwb():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "gen_lwb.py"
+    spec = importlib.util.spec_from_file_location("bench_gen_lwb", path)
+    gen_lwb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_lwb)
+    return gen_lwb
+
+
+def _saturating_every_round():
+    """Propagation lemmas (saturation.py) from the first round on, before every round."""
+    from unittest import mock
+
+    from workers.prover import search
+
+    return (
+        mock.patch.object(search, "SATURATE_FIRST_ROUND", 1),
+        mock.patch.object(search, "SATURATE_GROWTH", 0),
+        mock.patch.object(search, "SATURATE_SECONDS_PER_LITERAL", 0.0),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bigger_formulas, st.lists(bigger_formulas, min_size=2, max_size=6))
+def test_propagation_lemmas_every_round_agree_with_the_oracle(f, clauses):
+    patches = _saturating_every_round()
+    with patches[0], patches[1], patches[2]:
+        for g in (f, Not(And(clauses))):
+            res = prove(g, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
+            report = check_result_document(res.to_document())
+            assert report.ok, report.reason
+
+
+def test_propagation_lemmas_are_taken_and_checked_on_random_formulas():
+    # The path under test is taken (lemmas learned, and needed by the certificates).
+    patches = _saturating_every_round()
+    learned = valid = 0
+    with patches[0], patches[1], patches[2]:
+        for g in _random_problems(5, 120):
+            res = prove(g, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid"), to_text(g)
+            report = check_result_document(res.to_document())
+            assert report.ok, (report.reason, to_text(g))
+            learned += bool(res.stats.get("propagation_lemmas"))
+            valid += res.verdict == "valid" and bool(res.stats.get("propagation_lemmas"))
+    assert learned >= 20 and valid >= 5, (learned, valid)
+
+
+def _random_modal_clause(rnd):
+    atoms = [Atom(f"p{i}") for i in range(4)]
+
+    def lit(depth):
+        a = rnd.choice(atoms)
+        x = a if rnd.random() < 0.5 else Not(a)
+        if depth and rnd.random() < 0.6:
+            inner = _or([lit(depth - 1) for _ in range(rnd.randint(1, 3))])
+            x = Box(inner) if rnd.random() < 0.5 else Dia(inner)
+            x = x if rnd.random() < 0.7 else Not(x)
+        return x
+
+    return _or([lit(2) for _ in range(rnd.randint(1, 3))])
+
+
+def _or(parts):
+    return parts[0] if len(parts) == 1 else Or(parts)
+
+
+def test_s4_path_p_takes_a_few_rounds_with_propagation_lemmas(monkeypatch):
+    # LWB s4_path_p: a chain of one propagation lemma per level, which the main loop found
+    # one level per round (81 rounds at n = 24); the saturation at round 4 finds it at once.
+    from workers.prover import search
+
+    monkeypatch.setattr(search, "SATURATE_SECONDS_PER_LITERAL", 0.0)
+    formula = read_formula(_gen_lwb().s4_path_p(24))
+    res = prove(formula, timeout=60)
+    assert res.verdict == "valid" and res.stats["rounds"] <= 8, res.stats
+    assert res.stats["propagation_lemmas"] >= 24
+    report = check_result_document(res.to_document())
+    assert report.ok, report.reason
+
+
+def _local_facts_patches(monkeypatch):
+    """Mutation: the side solver takes the w0-local literals that ~phi implies as facts too
+    and proposes hypotheses among them, as if every variable were global."""
+    from workers.prover import saturation, search
+
+    init = saturation.Saturation.__init__
+
+    def every_variable_global(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.glob = range(1 << 30)
+
+    monkeypatch.setattr(search._Cegar, "_facts", lambda self, implied: implied)
+    monkeypatch.setattr(saturation.Saturation, "__init__", every_variable_global)
+
+
+def _random_problems(seed, count):
+    rnd = random.Random(seed)
+    for _ in range(count):
+        yield Not(And([_random_modal_clause(rnd) for _ in range(rnd.randint(3, 12))]))
+
+
+def test_unsound_propagation_lemmas_would_be_caught(monkeypatch):
+    # The mutation above, and the lemmas learned without the main solver's checks: wrong
+    # verdicts (invalid formulas "proved").  The oracle comparisons above would catch it.
+    from workers.prover import search
+
+    _local_facts_patches(monkeypatch)
+
+    def unchecked(self, b, hyps):
+        self._learn(b, hyps)
+        return True
+
+    monkeypatch.setattr(search._Cegar, "_learn_propagation", unchecked)
+    wrong = caught = 0
+    patches = _saturating_every_round()
+    with patches[0], patches[1], patches[2]:
+        for g in _random_problems(5, 120):
+            res = prove(g, timeout=30)
+            bad = res.verdict != ("valid" if s5_valid_sat(g) else "invalid")
+            wrong += bad
+            caught += bad or not check_result_document(res.to_document()).ok
+    assert wrong >= 5 and caught >= 10, (wrong, caught)  # measured 13 and 23
+
+
+def test_the_main_solver_check_rejects_unsound_proposals(monkeypatch):
+    # The same mutation with the checks in place: the side solver only proposes lemmas;
+    # non-global hypotheses and ones that unit propagation on the main solver does not
+    # confirm are rejected, and every verdict and certificate stays right.
+    from workers.prover import search
+
+    _local_facts_patches(monkeypatch)
+    learn = search._Cegar._learn_propagation
+    rejected = []
+
+    def counted(self, b, hyps):
+        ok = learn(self, b, hyps)
+        rejected.append(not ok)
+        return ok
+
+    monkeypatch.setattr(search._Cegar, "_learn_propagation", counted)
+    patches = _saturating_every_round()
+    with patches[0], patches[1], patches[2]:
+        for g in _random_problems(5, 120):
+            res = prove(g, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid"), to_text(g)
+            report = check_result_document(res.to_document())
+            assert report.ok, report.reason
+    assert sum(rejected) >= 50, (sum(rejected), len(rejected))  # measured 273 of 331

@@ -65,6 +65,7 @@ from workers.prover.outline import lemma_outline
 from workers.prover.proof_solver import proof_solver
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
+from workers.prover.saturation import Saturation
 from workers.prover.syntax import Formula
 from workers.prover.tableau import MAX_FORMULA_NODES as TABLEAU_MAX_NODES
 from workers.prover.tableau import TIME_BUDGET_SECONDS as TABLEAU_TIME_BUDGET
@@ -118,6 +119,14 @@ LP_MAX_SECONDS = 4.0
 # within GEN_SECONDS.  Many lemmas for one box mean the loop enumerates its hypotheses.
 GENERALIZE_AFTER_FAILS = 8
 GEN_SECONDS = 3.0
+# Propagation lemmas under the global facts (saturation.py): first at this round once the
+# loop has run about twice as long as building the side solver takes (measured ~1 us per
+# literal), then each time the rounds have grown SATURATE_GROWTH times, each time with a
+# budget of SATURATE_WORK propagated literals per literal of the encoding.
+SATURATE_FIRST_ROUND = 4
+SATURATE_SECONDS_PER_LITERAL = 2e-6
+SATURATE_GROWTH = 2
+SATURATE_WORK = 2
 
 
 class _Stopped(Exception):
@@ -311,9 +320,59 @@ class _Cegar:
         # witness failures: random instances have many boxes and rarely any cut.
         self.fails_total = 0
         self.generalize_total_at = GENERALIZE_AFTER_FAILS
+        self.saturation: Saturation | None = None
+        self.saturation_synced = 0  # lemmas the side solver holds
+        self.saturate_at = SATURATE_FIRST_ROUND
+        self.propagation_lemmas = 0
 
     def close(self) -> None:
+        if self.saturation is not None:
+            self.saturation.close()
         self.watch.delete(self.solver)
+
+    def _saturate(self) -> None:
+        """Learn the propagation lemmas under the global facts that ``~phi`` implies
+        (saturation.py), incrementally: the side solver is built once and kept."""
+        enc = self.enc
+        ok, implied = self.solver.propagate(assumptions=[-enc.root])
+        if not ok:
+            return  # the next main call is refuted by propagation alone
+        sat = self.saturation
+        if sat is None:
+            lemmas = [[b, *(-h for h in hyps)] for b, hyps in self.lemmas]
+            sat = self.saturation = Saturation(
+                SEARCH_SOLVER, enc.nvars, [*enc.clauses, *lemmas], enc.box_arg,
+                enc.global_vars, self.free_boxes, self.watch.raise_if_stopped,
+            )
+        else:
+            for b, hyps in self.lemmas[self.saturation_synced :]:
+                sat.add_clause([b, *(-h for h in hyps)])
+        if sat.add_facts(self._facts(implied)):
+            learned = sat.run(SATURATE_WORK * self.literals, self._learn_propagation)
+            if learned:
+                self.propagation_lemmas += learned
+                self.trace.append(
+                    f"round {self.rounds}: {count(learned, 'propagation lemma')} under the "
+                    "global facts of the negated formula"
+                )
+        self.saturation_synced = len(self.lemmas)  # its own lemmas are facts there
+
+    def _facts(self, implied: list[int]) -> list[int]:
+        """The global literals among those that ``~phi`` implies: true in every world of
+        every countermodel (the w0-local ones are not)."""
+        glob = self.enc.global_vars
+        return [lit for lit in implied if abs(lit) in glob]
+
+    def _learn_propagation(self, b: int, hyps: list[int]) -> bool:
+        """Learn ``hyps -> []a`` if every hypothesis is global and unit propagation on the
+        main solver refutes ``hyps + [~a]`` (the side solver only proposes it)."""
+        glob = self.enc.global_vars
+        if any(abs(h) not in glob for h in hyps):
+            return False
+        if self.solver.propagate(assumptions=[*hyps, -self.enc.box_arg[b]])[0]:
+            return False
+        self._learn(b, hyps)
+        return True
 
     def _solve(self, assumptions: list[int]) -> bool:
         """SAT call; after LP_CONFLICTS conflicts a cutting-plane refutation is tried
@@ -489,8 +548,12 @@ class _Cegar:
         probe = 0
         # monotonic time from which the next probe may start
         probe_at = time.monotonic() + PROBE_SECONDS_PER_LITERAL * 8 * self.literals
+        saturate_from = time.monotonic() + SATURATE_SECONDS_PER_LITERAL * self.literals
         while True:
             self.rounds += 1
+            if self.rounds >= self.saturate_at and time.monotonic() >= saturate_from:
+                self.saturate_at = SATURATE_GROWTH * self.rounds
+                self._saturate()
             if self.rounds > WORLDS_FIRST_ROUND and time.monotonic() >= probe_at:
                 # Countermodel probes between the scheduled attempts below: k = 8, 16, ...
                 # worlds (below the bound: they only look for countermodels), twice the
@@ -1028,6 +1091,8 @@ def _prove(
                 stats.update(lp_attempts=cegar.lp_attempts, cut_lemmas=len(cegar.cuts))
             if cegar.unconditional:
                 stats.update(unconditional_lemmas=cegar.unconditional)
+            if cegar.propagation_lemmas:
+                stats.update(propagation_lemmas=cegar.propagation_lemmas)
             cegar.close()
         if not valid:
             assert worlds is not None
