@@ -121,7 +121,8 @@ def test_a_proof_outlasting_many_probes_still_answers():
     # A long proof makes any number of probes; each doubles its conflict budget, which past
     # 52 doublings no longer fit the solver's C long (prove() raised OverflowError).  Probes
     # every round, cheap ones (3 worlds), on an LWB formula valid by construction that takes
-    # ~67 rounds without the propagation lemmas (which prove it in a few: switched off here).
+    # ~67 rounds without the propagation lemmas (which prove it in a few) and the one-world
+    # attempt (which changes the solver's phases): both switched off here.
     import importlib.util
     from pathlib import Path
     from unittest import mock
@@ -148,6 +149,7 @@ def test_a_proof_outlasting_many_probes_still_answers():
         mock.patch.object(search, "WORLDS_MAX_LITERALS", 3 * literals),
         mock.patch.object(search._Cegar, "_try_worlds", counted),
         mock.patch.object(search, "SATURATE_FIRST_ROUND", 10**9),
+        mock.patch.object(search, "ONE_WORLD_ROUND", 0),
     ):
         res = prove(formula, timeout=60, certificate=False)
     assert res.verdict == "valid"
@@ -368,3 +370,36 @@ def test_the_main_solver_check_rejects_unsound_proposals(monkeypatch):
             report = check_result_document(res.to_document())
             assert report.ok, report.reason
     assert sum(rejected) >= 50, (sum(rejected), len(rejected))  # measured 273 of 331
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bigger_formulas, st.lists(bigger_formulas, min_size=2, max_size=6))
+def test_one_world_attempt_at_the_first_round_agrees_with_the_oracle(f, clauses):
+    from unittest import mock
+
+    from workers.prover import search
+
+    with mock.patch.object(search, "ONE_WORLD_ROUND", 1):
+        for g in (f, Not(And(clauses))):
+            res = prove(g, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
+            report = check_result_document(res.to_document())
+            assert report.ok, report.reason
+
+
+def test_one_world_countermodels_are_taken_and_checked(monkeypatch):
+    # The path is taken: one-world countermodels (checked like all others), and a valid
+    # formula after a one-world attempt still gets its certificate (the selector clauses
+    # stay out of the proof).
+    from workers.prover import search
+
+    monkeypatch.setattr(search, "ONE_WORLD_ROUND", 1)
+    one_world = valid = 0
+    for g in _random_problems(7, 120):
+        res = prove(g, timeout=30)
+        assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid"), to_text(g)
+        report = check_result_document(res.to_document())
+        assert report.ok, (report.reason, to_text(g))
+        one_world += any("countermodel of one world" in line for line in res.trace)
+        valid += res.verdict == "valid"
+    assert one_world >= 10 and valid >= 10, (one_world, valid)

@@ -77,8 +77,9 @@ class Saturation:
                 self._add(c)
         # variable -> boxes whose last test assigned it (entries may be stale: extra tests)
         self.watching: dict[int, list[int]] = {}
-        self.queue: list[int] = list(reversed(boxes))  # popped from the end: in box order
-        self.queued: set[int] = set(boxes)
+        self.untested: list[int] = list(reversed(boxes))  # popped from the end: in box order
+        self.queue: list[int] = []  # tested boxes to test again
+        self.queued: set[int] = set()
         self.tests = 0
         self.failed = 0  # conflicts whose hypotheses the main solver did not confirm
         self.add_facts(units)
@@ -144,16 +145,26 @@ class Saturation:
                         queue.append(b)
         return True
 
-    def run(self, budget: int, learn: Callable[[int, list[int]], bool]) -> int:
-        """Test queued boxes until the queue is empty or ``budget`` literals were propagated;
-        ``learn(b, H)`` establishes the lemma ``H -> []a`` on the main solver (True if it
-        did).  Returns the lemmas learned."""
+    def run(self, budget: int, explore: int, learn: Callable[[int, list[int]], bool]) -> int:
+        """Test boxes until none is due or ``budget`` literals were propagated: first the
+        boxes to test again (their neighbourhood changed), then untested ones while their
+        tests have propagated fewer than ``explore`` literals.  ``learn(b, H)`` establishes
+        the lemma ``H -> []a`` on the main solver (True if it did).  Returns the lemmas
+        learned."""
         learned = 0
-        work = 0
+        work = explored = 0
         level0, box_arg, queue, queued = self.level0, self.box_arg, self.queue, self.queued
-        while queue and work < budget and self.consistent:
-            b = queue.pop()
-            queued.discard(b)
+        untested = self.untested
+        while work < budget and self.consistent:
+            if queue:
+                b = queue.pop()
+                queued.discard(b)
+                fresh = False
+            elif untested and explored < explore:
+                b = untested.pop()
+                fresh = True
+            else:
+                break
             if b in level0:
                 continue  # already a fact (a box forced false is tested: that is the proof)
             a = box_arg[b]
@@ -166,7 +177,7 @@ class Saturation:
                 ok, trail = False, []
             else:
                 ok, trail = self.side.propagate(assumptions=[-a])
-            work += len(trail) + 1
+            cost = len(trail) + 1
             if ok:
                 watching = self.watching
                 for x in trail:
@@ -175,14 +186,17 @@ class Saturation:
                         watching[abs(x)] = [b]
                     else:
                         w.append(b)
-                continue
-            hyps, more = self._hypotheses(a, trail)
-            work += more
-            if hyps is None or not learn(b, hyps):
-                self.failed += 1
-                continue
-            learned += 1
-            self.add_facts([b])
+            else:
+                hyps, more = self._hypotheses(a, trail)
+                cost += more
+                if hyps is None or not learn(b, hyps):
+                    self.failed += 1
+                else:
+                    learned += 1
+                    self.add_facts([b])
+            work += cost
+            if fresh:
+                explored += cost
         return learned
 
     def _hypotheses(self, a: int, trail: list[int]) -> tuple[list[int] | None, int]:

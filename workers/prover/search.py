@@ -119,13 +119,18 @@ LP_MAX_SECONDS = 4.0
 # within GEN_SECONDS.  Many lemmas for one box mean the loop enumerates its hypotheses.
 GENERALIZE_AFTER_FAILS = 8
 GEN_SECONDS = 3.0
+# The one-world countermodel attempt (every false box false at w0 itself), made once at
+# this round, within WORLDS_CONFLICTS conflicts.
+ONE_WORLD_ROUND = 2
 # Propagation lemmas under the global facts (saturation.py): first at this round once the
-# loop has run about twice as long as building the side solver takes (measured ~1 us per
-# literal), then each time the rounds have grown SATURATE_GROWTH times, each time with a
-# budget of SATURATE_WORK propagated literals per literal of the encoding.
+# loop has run about ten times as long as building the side solver takes (measured ~1 us
+# per literal; a round also costs time proportional to the formula, so this is a constant
+# number of rounds), then each time the rounds have grown SATURATE_GROWTH times, with a
+# budget of SATURATE_WORK propagated literals per literal of the encoding (random depth-3
+# formulas measured ~6 % slower in CPU with 2 us and growth 2).
 SATURATE_FIRST_ROUND = 4
-SATURATE_SECONDS_PER_LITERAL = 2e-6
-SATURATE_GROWTH = 2
+SATURATE_SECONDS_PER_LITERAL = 1e-5
+SATURATE_GROWTH = 4
 SATURATE_WORK = 2
 
 
@@ -323,6 +328,7 @@ class _Cegar:
         self.saturation: Saturation | None = None
         self.saturation_synced = 0  # lemmas the side solver holds
         self.saturate_at = SATURATE_FIRST_ROUND
+        self.saturations = 0
         self.propagation_lemmas = 0
 
     def close(self) -> None:
@@ -348,7 +354,12 @@ class _Cegar:
             for b, hyps in self.lemmas[self.saturation_synced :]:
                 sat.add_clause([b, *(-h for h in hyps)])
         if sat.add_facts(self._facts(implied)):
-            learned = sat.run(SATURATE_WORK * self.literals, self._learn_propagation)
+            # Boxes never tested get half the budget of the previous saturation (they are
+            # most of the work on formulas with few such lemmas); those whose neighbourhood
+            # changed get the whole budget each time.
+            budget = SATURATE_WORK * self.literals
+            learned = sat.run(budget, budget >> self.saturations, self._learn_propagation)
+            self.saturations += 1
             if learned:
                 self.propagation_lemmas += learned
                 self.trace.append(
@@ -551,6 +562,19 @@ class _Cegar:
         saturate_from = time.monotonic() + SATURATE_SECONDS_PER_LITERAL * self.literals
         while True:
             self.rounds += 1
+            if self.rounds == ONE_WORLD_ROUND:
+                # The k = 1 case of the attempts below (every false box false at w0 itself),
+                # once, on a copy: cheap next to a round, and on the main solver it changed
+                # the search (its phases) for the worse on random formulas.  LWB kt/s4_path_n
+                # have one-world countermodels that the loop reached after 17 rounds and an
+                # 8-world probe.
+                worlds = self._try_worlds(1, WORLDS_CONFLICTS)
+                if isinstance(worlds, list):
+                    self.trace.append(
+                        f"round {self.rounds}: a countermodel of one world "
+                        "(every false box is false there)"
+                    )
+                    return False, worlds
             if self.rounds >= self.saturate_at and time.monotonic() >= saturate_from:
                 self.saturate_at = SATURATE_GROWTH * self.rounds
                 self._saturate()
