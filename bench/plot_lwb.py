@@ -15,14 +15,16 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def series(problems: dict[str, dict], run: dict) -> dict[str, list[tuple[int, float, bool]]]:
+def series(
+    problems: dict[str, dict], run: dict, key: str = "ms"
+) -> dict[str, list[tuple[int, float, bool]]]:
     out: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
     for row in run["problems"]:
         prob = problems.get(row["id"])
         if prob is None or "size" not in prob:  # not from gen_lwb.py (e.g. random ones)
             continue
         out[prob["family"].removeprefix("lwb-")].append(
-            (prob["size"], row["ms"] / 1000.0, row["verdict"] != "unknown")
+            (prob["size"], row.get(key, row["ms"]) / 1000.0, row["verdict"] != "unknown")
         )
     return {k: sorted(v) for k, v in out.items()}
 
@@ -39,14 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out")
     ap.add_argument("--before", action="append", default=[], help="an earlier run.json")
     ap.add_argument("--title", default="S5 prover on LWB classes (parse + prove)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="plot the process CPU time (bench/interleave.py's cpu_ms), not wall")
     args = ap.parse_args(argv)
+    key = "cpu_ms" if args.cpu else "ms"
     problems = {}
     for line in Path(args.problems).read_text(encoding="utf-8").splitlines():
         if line.strip():
             prob = json.loads(line)
             problems[prob["id"]] = prob
-    now = series(problems, json.loads(Path(args.run).read_text()))
-    befores = [series(problems, json.loads(Path(b).read_text())) for b in args.before]
+    now = series(problems, json.loads(Path(args.run).read_text()), key)
+    befores = [series(problems, json.loads(Path(b).read_text()), key) for b in args.before]
     # One panel per class (time against size), so that many classes stay readable.
     families = sorted(now)
     cols = 5 if len(families) > 8 else min(3, len(families))
@@ -78,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     if befores:
         axes.flat[0].legend(fontsize=7)
     fig.supxlabel("formula size (nodes)", fontsize=9)
-    fig.supylabel("seconds (x: no answer within the limit)", fontsize=9)
+    what = "CPU seconds" if args.cpu else "seconds"
+    fig.supylabel(f"{what} (x: no answer within the limit)", fontsize=9)
     fig.suptitle(args.title + ("; dashed: before" if befores else ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(args.out, dpi=90)

@@ -149,7 +149,7 @@ def test_a_proof_outlasting_many_probes_still_answers():
         mock.patch.object(search, "WORLDS_MAX_LITERALS", 3 * literals),
         mock.patch.object(search._Cegar, "_try_worlds", counted),
         mock.patch.object(search, "SATURATE_FIRST_ROUND", 10**9),
-        mock.patch.object(search, "ONE_WORLD_ROUND", 0),
+        mock.patch.object(search, "ONE_WORLD_ROUND", 10**9),
     ):
         res = prove(formula, timeout=60, certificate=False)
     assert res.verdict == "valid"
@@ -379,7 +379,10 @@ def test_one_world_attempt_at_the_first_round_agrees_with_the_oracle(f, clauses)
 
     from workers.prover import search
 
-    with mock.patch.object(search, "ONE_WORLD_ROUND", 1):
+    with (
+        mock.patch.object(search, "ONE_WORLD_ROUND", 1),
+        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+    ):
         for g in (f, Not(And(clauses))):
             res = prove(g, timeout=30)
             assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
@@ -394,6 +397,7 @@ def test_one_world_countermodels_are_taken_and_checked(monkeypatch):
     from workers.prover import search
 
     monkeypatch.setattr(search, "ONE_WORLD_ROUND", 1)
+    monkeypatch.setattr(search, "PROBE_SECONDS_PER_LITERAL", 0.0)
     one_world = valid = 0
     for g in _random_problems(7, 120):
         res = prove(g, timeout=30)

@@ -119,17 +119,19 @@ LP_MAX_SECONDS = 4.0
 # within GEN_SECONDS.  Many lemmas for one box mean the loop enumerates its hypotheses.
 GENERALIZE_AFTER_FAILS = 8
 GEN_SECONDS = 3.0
-# The one-world countermodel attempt (every false box false at w0 itself), made once at
-# this round, within WORLDS_CONFLICTS conflicts.
+# The one-world countermodel attempt (every false box false at w0 itself), made once from
+# this round on, once the loop has run as long as building its copy takes, within
+# WORLDS_CONFLICTS conflicts.
 ONE_WORLD_ROUND = 2
 # Propagation lemmas under the global facts (saturation.py): first at this round once the
-# loop has run about ten times as long as building the side solver takes (measured ~1 us
+# loop has run about four times as long as building the side solver takes (measured ~1 us
 # per literal; a round also costs time proportional to the formula, so this is a constant
-# number of rounds), then each time the rounds have grown SATURATE_GROWTH times, with a
-# budget of SATURATE_WORK propagated literals per literal of the encoding (random depth-3
-# formulas measured ~6 % slower in CPU with 2 us and growth 2).
+# number of rounds; before the first countermodel probe, which waits 8 us per literal and
+# cost s4_path_p more than the rounds), then each time the rounds have grown
+# SATURATE_GROWTH times, with a budget of SATURATE_WORK propagated literals per literal of
+# the encoding (random depth-3 formulas measured ~6 % slower in CPU with 2 us and growth 2).
 SATURATE_FIRST_ROUND = 4
-SATURATE_SECONDS_PER_LITERAL = 1e-5
+SATURATE_SECONDS_PER_LITERAL = 4e-6
 SATURATE_GROWTH = 4
 SATURATE_WORK = 2
 
@@ -560,9 +562,12 @@ class _Cegar:
         # monotonic time from which the next probe may start
         probe_at = time.monotonic() + PROBE_SECONDS_PER_LITERAL * 8 * self.literals
         saturate_from = time.monotonic() + SATURATE_SECONDS_PER_LITERAL * self.literals
+        # the one-world attempt waits as long as building its copy takes (like the probes)
+        one_world_from = time.monotonic() + PROBE_SECONDS_PER_LITERAL * self.literals
         while True:
             self.rounds += 1
-            if self.rounds == ONE_WORLD_ROUND:
+            if self.rounds >= ONE_WORLD_ROUND and time.monotonic() >= one_world_from:
+                one_world_from = float("inf")
                 # The k = 1 case of the attempts below (every false box false at w0 itself),
                 # once, on a copy: cheap next to a round, and on the main solver it changed
                 # the search (its phases) for the worse on random formulas.  LWB kt/s4_path_n
