@@ -406,16 +406,16 @@ def _run_script(client: redis.Redis, script, keys_: list, args: list):
     """``script(keys=..., args=...)`` for the worker's per-job scripts (begin, finish),
     without redis-py's machinery around every command (its retry wrapper, observability
     hooks, response callbacks): EVALSHA on a pooled connection, read, release.  A script
-    Redis does not know (NOSCRIPT) and connection trouble go through ``script()`` itself,
-    which loads the script, reconnects and retries as before."""
+    Redis does not know (NOSCRIPT, so it did not run) goes through ``script()`` itself, which
+    loads it.  Connection trouble raises, as through the worker's client (no retries): the
+    script may have run before its reply was lost, and a second run would count a second
+    attempt (``begin``) or find the job final and skip its webhook (``finish``)."""
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
         conn.send_command("EVALSHA", script.sha, len(keys_), *keys_, *args)
         reply = conn.read_response()
-    except (redis.exceptions.NoScriptError, redis.ConnectionError, redis.TimeoutError) as exc:
-        if not isinstance(exc, redis.exceptions.NoScriptError):
-            conn.disconnect()
+    except redis.exceptions.NoScriptError:
         pool.release(conn)
         return script(keys=keys_, args=args)
     except BaseException:
@@ -611,6 +611,17 @@ class JobStore:
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
         sub = _Submission(self, kind, owner, params, None, request_id, rate_limit=rate_limit)
+        try:
+            return await self._submit_async(sub, client, wait_client, wait_s)
+        except (redis.RedisError, OSError) as exc:
+            # The script may have run and charged the request before its reply was lost:
+            # the charge counts as tried, so the answer (a 503) is not charged again.
+            if rate_limit is not None and not rate_limit.settled:
+                rate_limit.unavailable = exc
+            raise
+
+    async def _submit_async(self, sub: _Submission, client, wait_client,
+                            wait_s: float | None) -> tuple[dict, bool]:
         if wait_client is not None and wait_s and wait_s > 0 and _free_connection(wait_client):
             reply, final = await _submit_and_wait(
                 wait_client, sub, sub.args(check=True, record=True, rest=True, wake=True,

@@ -391,6 +391,11 @@ class Charge:
         self.keys = keys.ratelimit_keys(prefix, identity)
         self.args = ["", per_minute, 60, repr(60 / per_minute), burst, 1, 1]
         self.replies: list[list] = []
+        self.unavailable: Exception | None = None
+
+    @property
+    def settled(self) -> bool:
+        return bool(self.replies) or self.unavailable is not None
 
     def keys_and_args(self):
         return self.keys, self.args
@@ -535,6 +540,32 @@ def test_a_wait_that_fails_after_the_submission_answers_the_job(store):
     assert created and doc["status"] == "queued" and owner_jobs(store) == [doc["id"]]
     assert len(sent) == 1
     assert len(store.read_events(doc["id"])) == 1  # one "queued" event: one script run
+
+
+def test_a_lost_script_reply_marks_the_charge_tried(store):
+    """The script ran (job queued, request charged) but its reply was lost: the error goes
+    up (the API answers 503) and the charge counts as tried, so the middleware does not
+    charge the request a second time."""
+
+    def first_read_fails(pool):
+        original = pool.get_connection
+
+        async def get_connection(*args, **kwargs):
+            conn = await original(*args, **kwargs)
+
+            async def read(*a, **k):
+                raise redis.ConnectionError("the connection went away")
+
+            conn.read_response = read
+            return conn
+
+        pool.get_connection = get_connection
+
+    charge = Charge(store.prefix, "sub:alice")
+    with pytest.raises(redis.ConnectionError):
+        submit_async(store, wait_s=30, rate_limit=charge, pool_wrapper=first_read_fails)
+    assert isinstance(charge.unavailable, redis.ConnectionError) and charge.settled
+    assert len(owner_jobs(store)) == 1  # the script did run
 
 
 def test_a_script_error_raises_at_once_without_waiting(store):
@@ -842,3 +873,29 @@ def test_a_job_outliving_its_batch_leaves_no_countdown_behind(store, celery):
     assert store.finish(job_id, JobStatus.SUCCEEDED, result={}) is not None
     assert store.r.exists(countdown) == 0
     assert batch_webhooks(celery, batch_id) == []
+
+
+def test_worker_script_whose_reply_is_lost_raises_and_runs_once(redis_db, prefix, monkeypatch):
+    # begin/finish go through _run_script: a reply lost after the script ran must not run it
+    # again (a second begin counts a second attempt; a second finish finds the job final)
+    from redis.connection import Connection
+
+    from workers.jobs import _run_script
+
+    key = f"{prefix}runs"
+    script = redis_db.register_script("return redis.call('INCR', KEYS[1])")
+    assert _run_script(redis_db, script, [key], []) == 1  # NOSCRIPT: loaded and run
+
+    read_response, lost = Connection.read_response, []
+
+    def first_reply_lost(self, *args, **kwargs):  # the script's reply; later ones (a
+        if not lost:  # reconnection's handshake, a second run) come through
+            lost.append(self.read_response)
+            raise redis.ConnectionError("reply lost")
+        return read_response(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "read_response", first_reply_lost)
+    with pytest.raises(redis.ConnectionError):
+        _run_script(redis_db, script, [key], [])
+    monkeypatch.undo()
+    assert lost and redis_db.get(key) == "2"
