@@ -381,7 +381,7 @@ def test_one_world_attempt_at_the_first_round_agrees_with_the_oracle(f, clauses)
 
     with (
         mock.patch.object(search, "ONE_WORLD_ROUND", 1),
-        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+        mock.patch.object(search, "ONE_WORLD_SECONDS_PER_LITERAL", 0.0),
     ):
         for g in (f, Not(And(clauses))):
             res = prove(g, timeout=30)
@@ -397,7 +397,7 @@ def test_one_world_countermodels_are_taken_and_checked(monkeypatch):
     from workers.prover import search
 
     monkeypatch.setattr(search, "ONE_WORLD_ROUND", 1)
-    monkeypatch.setattr(search, "PROBE_SECONDS_PER_LITERAL", 0.0)
+    monkeypatch.setattr(search, "ONE_WORLD_SECONDS_PER_LITERAL", 0.0)
     one_world = valid = 0
     for g in _random_problems(7, 120):
         res = prove(g, timeout=30)

@@ -123,6 +123,7 @@ GEN_SECONDS = 3.0
 # this round on, once the loop has run as long as building its copy takes, within
 # WORLDS_CONFLICTS conflicts.
 ONE_WORLD_ROUND = 2
+ONE_WORLD_SECONDS_PER_LITERAL = 4e-6  # 1 us (its build) cost 2-round LWB classes +15 % CPU
 # Propagation lemmas under the global facts (saturation.py): first at this round once the
 # loop has run about four times as long as building the side solver takes (measured ~1 us
 # per literal; a round also costs time proportional to the formula, so this is a constant
@@ -562,8 +563,8 @@ class _Cegar:
         # monotonic time from which the next probe may start
         probe_at = time.monotonic() + PROBE_SECONDS_PER_LITERAL * 8 * self.literals
         saturate_from = time.monotonic() + SATURATE_SECONDS_PER_LITERAL * self.literals
-        # the one-world attempt waits as long as building its copy takes (like the probes)
-        one_world_from = time.monotonic() + PROBE_SECONDS_PER_LITERAL * self.literals
+        # the one-world attempt waits about four times as long as building its copy takes
+        one_world_from = time.monotonic() + ONE_WORLD_SECONDS_PER_LITERAL * self.literals
         while True:
             self.rounds += 1
             if self.rounds >= ONE_WORLD_ROUND and time.monotonic() >= one_world_from:
