@@ -218,3 +218,46 @@ def test_the_collector_paused_by_a_check_resumes_however_the_check_ends():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_check_and_a_proof_overlapping_share_one_gc_pause():
+    # A check that began before a proof and ends while it runs must not turn the collector
+    # back on under it, and the collector must be on again once both ended (one count for
+    # both: gcpause.py; with a count each, the check re-enabled it mid-proof and the proof,
+    # which had found it off, left it off for good).
+    import gc
+    import threading
+    from unittest import mock
+
+    from workers.prover import search
+
+    doc = prove("[](p -> q) -> ([]p -> []q)").to_document()
+    check_running, proof_running, check_done = (threading.Event() for _ in range(3))
+    seen: list[bool] = []
+    read, encode = check_module.read_encoding, search.encode
+
+    def held_read(*args, **kwargs):
+        check_running.set()
+        assert proof_running.wait(30)
+        return read(*args, **kwargs)
+
+    def held_encode(*args, **kwargs):
+        proof_running.set()
+        assert check_done.wait(30)
+        seen.append(gc.isenabled())  # the check has ended, the proof runs on
+        return encode(*args, **kwargs)
+
+    def run_proof():
+        assert check_running.wait(30)
+        search.prove("[]p -> p", timeout=30)
+
+    assert gc.isenabled()
+    with mock.patch.object(check_module, "read_encoding", held_read), \
+            mock.patch.object(search, "encode", held_encode):
+        proof = threading.Thread(target=run_proof)
+        proof.start()
+        assert check_result_document({**doc, "tableau": None}).ok  # read_encoding's path
+        check_done.set()
+        proof.join(30)
+    assert seen == [False]
+    assert gc.isenabled()

@@ -12,13 +12,10 @@ formula itself (countermodels, tableaux), goes through parse_formula.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import threading
-from collections.abc import Iterator
 from typing import NamedTuple
 
 from workers.prover import certificate as cert
+from workers.prover import gcpause
 from workers.prover.cert_reader import read_encoding
 from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
@@ -31,38 +28,14 @@ class CheckReport(NamedTuple):
     reason: str
 
 
-_gc_lock = threading.Lock()
-_gc_pauses = 0  # checks running (any thread) with the cyclic collector paused
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a check runs, as prove() does for a
-    proof (search.py, which the checker does not import): a check allocates a list per
-    clause and forms no cycles, and full collections traversing them took up to a quarter
-    of a large check (LWB k_poly_p at 49,000 nodes; docs/benchmarks.md).  Collection
-    resumes when the last running check ends; a caller's disabled collector stays so."""
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
-
-
 def check_result_document(doc: dict) -> CheckReport:
     """Verify a result document's evidence: a countermodel, or a certificate (and a
     tableau, when there is one)."""
-    with _cyclic_gc_paused():
+    gcpause.pause()  # as prove() does (gcpause.py)
+    try:
         return _check(doc)
+    finally:
+        gcpause.resume()
 
 
 def _check(doc: dict) -> CheckReport:

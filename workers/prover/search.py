@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import gc
 import json
 import os
 import threading
@@ -57,7 +56,7 @@ from collections.abc import Callable
 from pysat.solvers import Minisat22, Solver, pysolvers
 
 from workers.prover import certificate as cert
-from workers.prover import hints, lp
+from workers.prover import gcpause, hints, lp
 from workers.prover.encoding import Encoding, encode
 from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
@@ -1033,40 +1032,11 @@ def prove(
     If the time runs out while the certificate is built, the verdict stays valid and
     ``certificate_omitted`` says why.
     """
-    _pause_cyclic_gc()
+    gcpause.pause()  # a proof's lists form no cycles: collections only slow it (gcpause.py)
     try:
         return _prove(formula, timeout, should_stop, certificate)
     finally:
-        _resume_cyclic_gc()
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0  # prove calls running (any thread) with the cyclic collector paused
-_gc_was_enabled = False
-
-
-def _pause_cyclic_gc() -> None:
-    """Pause Python's cyclic garbage collector while a proof runs (reference counting still
-    frees everything): a proof allocates millions of small lists (clauses, hints) that
-    live until it ends and form no cycles, and every full collection traverses all of
-    them again.  On LWB k_poly_p at 49,000 nodes that was more than half of the time
-    (4.2 s with, 1.9 s without; docs/benchmarks.md).  Collection resumes, and catches up,
-    when the last running proof ends (``_resume_cyclic_gc``, in a ``finally``; two plain
-    calls: a generator-based context manager cost a small proof a few per cent)."""
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-
-
-def _resume_cyclic_gc() -> None:
-    global _gc_pauses
-    with _gc_lock:
-        _gc_pauses -= 1
-        if _gc_pauses == 0 and _gc_was_enabled:
-            gc.enable()
+        gcpause.resume()
 
 
 def _prove(
