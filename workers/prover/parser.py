@@ -207,30 +207,6 @@ class _Parser:
             raise self.too_deep(index, "parentheses are")
         self.ops.append([_LP, index, 0])
 
-    def reduce_above(self, prec: int) -> None:
-        """Build the nodes of pending operators binding tighter than ``prec`` (up to a '(')."""
-        ops, operands = self.ops, self.operands
-        while ops and ops[-1][0] != _LP and PRECEDENCE[ops[-1][0]] > prec:
-            kind, index, arity = ops.pop()
-            self.pending -= 1
-            if arity == 1:
-                node = UNARY[kind](operands[-1])
-                operands[-1] = node
-            else:
-                args = operands[-arity:]
-                del operands[-arity:]
-                if kind == "and":
-                    node = And(args)
-                elif kind == "or":
-                    node = Or(args)
-                elif kind == "implies":
-                    node = Implies(*args)
-                else:
-                    node = Iff(*args)
-                operands.append(node)
-            if node.depth > MAX_DEPTH:
-                raise self.too_deep(index)
-
     # -- grammar --------------------------------------------------------------
 
     def parse(self) -> Formula:
@@ -309,8 +285,8 @@ class _Parser:
                     self.open_parens = open_parens
                     raise self.missing_operand(i, kind)
             elif kind == "rp" or kind == "eof" or kind in _BINARY:
-                # reduce_above(prec), inline: build the nodes of pending operators binding
-                # tighter than this one (up to a '(').
+                # build the nodes of pending operators binding tighter than this one (up to
+                # a '(')
                 prec = 0 if kind == "rp" or kind == "eof" else precedence[kind]
                 while ops:
                     top = ops[-1]
