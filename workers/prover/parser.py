@@ -186,14 +186,6 @@ class _Parser:
 
     # -- stacks ---------------------------------------------------------------
 
-    def push_op(self, kind: str, index: int, arity: int = 1) -> None:
-        self.pending += 1
-        # Each pending operator encloses whatever operand comes next.
-        if self.pending >= MAX_DEPTH:
-            raise self.too_deep(index)
-        self.count_node(index)
-        self.ops.append([kind, index, arity])
-
     def count_node(self, index: int) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
@@ -201,18 +193,12 @@ class _Parser:
                 index, f"formula has more than {MAX_NODES} nodes (MAX_NODES)", TOO_MANY_NODES
             )
 
-    def open_paren(self, index: int) -> None:
-        self.open_parens += 1
-        if self.open_parens > MAX_DEPTH:
-            raise self.too_deep(index, "parentheses are")
-        self.ops.append([_LP, index, 0])
-
     # -- grammar --------------------------------------------------------------
 
     def parse(self) -> Formula:
         # The loop keeps the stacks and counters in locals and reduces inline (this parser
         # also reads every entry of every tableau the prover checks: a method call per token
-        # was most of its time).  Same order of checks as the methods above, which build the
+        # was most of its time).  The methods above build the
         # error messages; ``self.pending``/``self.open_parens``/``self.nodes`` are written
         # back before anything that reads them.
         toks, operands, atoms, ops = self.toks, self.operands, self.atoms, self.ops
@@ -261,7 +247,7 @@ class _Parser:
                                 i, f"'{lexeme}' is a keyword, not an atom name; write {lexeme}(φ)"
                             )
                         kind = KEYWORD_UNARY[lexeme]
-                    # push_op, inline
+                    # push the operator; a pending operator encloses the next operand
                     pending += 1
                     if pending >= max_depth:
                         raise self.too_deep(i)
@@ -337,8 +323,8 @@ class _Parser:
                     ops[-1][2] += 1  # one more argument of the same chain
                     expect_operand = True
                 else:
-                    # push_op, inline (-> and <-> are right-associative: an equal operator
-                    # stayed on the stack above)
+                    # push the operator (-> and <-> are right-associative: an equal operator
+                    # stayed on the stack above); a pending operator encloses the next operand
                     pending += 1
                     if pending >= max_depth:
                         raise self.too_deep(i)
