@@ -63,39 +63,54 @@ def _read_model(model: object) -> tuple[list[str], list[set[str]], int]:
 
 def truth_mask(formula: Formula, valuations: list[set[str]]) -> int:
     """Bitmask of the worlds where ``formula`` holds (universal relation)."""
+    return _masks(formula, valuations, None)
+
+
+def _masks(formula: Formula, valuations: list[set[str]], declared: set[str] | None) -> int:
+    """``truth_mask``; raises ``_Undeclared`` at an atom outside ``declared`` (when given).
+    One walk: every invalid answer is checked with it, so it dispatches on each node's
+    kind (exact classes only, as the encoder does)."""
     n = len(valuations)
     full = (1 << n) - 1
     val: dict[Formula, int] = {}
     for node in postorder(formula):
-        if isinstance(node, Atom):
+        kind, cls = node.kind, type(node)
+        if kind == "atom" and cls is Atom:
+            name = node.name
+            if declared is not None and name not in declared:
+                raise _Undeclared(name)
             v = 0
             for i, world in enumerate(valuations):
-                if node.name in world:
+                if name in world:
                     v |= 1 << i
-        elif isinstance(node, Const):
-            v = full if node.value else 0
-        elif isinstance(node, Not):
+        elif kind == "not" and cls is Not:
             v = full & ~val[node.arg]
-        elif isinstance(node, And):
+        elif kind == "and" and cls is And:
             v = full
             for a in node.args:
                 v &= val[a]
-        elif isinstance(node, Or):
+        elif kind == "or" and cls is Or:
             v = 0
             for a in node.args:
                 v |= val[a]
-        elif isinstance(node, Implies):
+        elif kind == "implies" and cls is Implies:
             v = (full & ~val[node.left]) | val[node.right]
-        elif isinstance(node, Iff):
-            v = full & ~(val[node.left] ^ val[node.right])
-        elif isinstance(node, Box):
+        elif kind == "box" and cls is Box:
             v = full if val[node.arg] == full else 0
-        elif isinstance(node, Dia):
+        elif kind == "dia" and cls is Dia:
             v = full if val[node.arg] else 0
+        elif kind == "iff" and cls is Iff:
+            v = full & ~(val[node.left] ^ val[node.right])
+        elif kind == "const" and cls is Const:
+            v = full if node.value else 0
         else:
             raise TypeError(f"unknown formula node {type(node).__name__}")
         val[node] = v
     return val[formula]
+
+
+class _Undeclared(Exception):
+    pass
 
 
 def check_countermodel(formula: Formula, model: object) -> tuple[bool, str]:
@@ -104,9 +119,11 @@ def check_countermodel(formula: Formula, model: object) -> tuple[bool, str]:
         atoms, vals, actual = _read_model(model)
     except ModelError as exc:
         return False, str(exc)
-    missing = {n.name for n in postorder(formula) if isinstance(n, Atom)} - set(atoms)
-    if missing:
+    try:
+        mask = _masks(formula, vals, set(atoms))
+    except _Undeclared:
+        missing = {n.name for n in postorder(formula) if isinstance(n, Atom)} - set(atoms)
         return False, f"countermodel does not declare atoms {sorted(missing)}"
-    if truth_mask(formula, vals) >> actual & 1:
+    if mask >> actual & 1:
         return False, "the formula is true at the actual world of the countermodel"
     return True, f"the formula is false at the actual world ({count(len(vals), 'world')}, universal relation)"
