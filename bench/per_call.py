@@ -7,9 +7,7 @@ taking turns (``--rounds`` each, order swapped every round), and keeps per probl
 the minimum over the rounds of prove and of that tree's baseline.  The ratio of a problem is
 prove / baseline *of the same tree's runs* (both measured back to back in one process, so
 the machine's load moves them alike).  "Small" problems: the first tree's baseline under
-``--small-ms``.  Each ratio twice: the call, and the call with a valid verdict's deferred
-evidence then read (``settle()``; a tree from before the deferral has it inside the call,
-so both are the same there).  ``--mix``: instead of a file, load/mix.py's SMALL_FORMULAS (the load tests'
+``--small-ms``.  ``--mix``: instead of a file, load/mix.py's SMALL_FORMULAS (the load tests'
 small jobs).  For a tree older than this script, copy this tree's bench/baseline_s5.py
 into it (it prints microseconds; the older one rounded to 10 us)."""
 
@@ -27,8 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"(\S+)\s+prove\s+([\d.]+) ms\s+baseline\s+([\d.]+) ms")
-# Trees since the deferred evidence also print prove with its evidence read (settle()).
-FULL = re.compile(r"with evidence\s+([\d.]+) ms")
 
 
 def _mix_file() -> str:
@@ -56,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("two --tree NAME=DIR and either FILE or --mix")
     trees = [tuple(t.split("=", 1)) for t in args.tree]
     path = _mix_file() if args.mix else args.file
-    # per tree and problem: (prove, baseline, prove with its evidence read)
-    best: dict[str, dict[str, tuple[float, float, float]]] = {name: {} for name, _ in trees}
+    best: dict[str, dict[str, tuple[float, float]]] = {name: {} for name, _ in trees}
     loads = []
     for r in range(args.rounds):
         for name, tree in trees if r % 2 == 0 else trees[::-1]:
@@ -74,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 m = LINE.match(line)
                 if m:
                     pid, ours, base = m.group(1), float(m.group(2)), float(m.group(3))
-                    f = FULL.search(line)
-                    full = float(f.group(1)) if f else ours  # older trees: evidence inside
-                    old = best[name].get(pid, (float("inf"),) * 3)
-                    best[name][pid] = (min(old[0], ours), min(old[1], base), min(old[2], full))
+                    old = best[name].get(pid, (float("inf"), float("inf")))
+                    best[name][pid] = (min(old[0], ours), min(old[1], base))
     first = trees[0][0]
     ids = list(best[first])
     small = [i for i in ids if best[first][i][1] < args.small_ms]
@@ -88,19 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         for label, sel in (("all", ids), ("small", small)):
             if not sel:
                 continue
-            base = sum(rows[i][1] for i in sel)
-            for what, col in (("prove", 0), ("+evidence", 2)):
-                ratios = [rows[i][col] / rows[i][1] for i in sel]
-                ours = sum(rows[i][col] for i in sel)
-                print(f"{name:8s} {label:5s} {what:9s}: median ratio "
-                      f"{statistics.median(ratios):5.2f}, worst {max(ratios):5.2f}, total "
-                      f"{ours:9.2f} ms vs baseline {base:9.2f} ms ({ours / base:.2f}x)")
+            ratios = [rows[i][0] / rows[i][1] for i in sel]
+            ours, base = sum(rows[i][0] for i in sel), sum(rows[i][1] for i in sel)
+            print(f"{name:8s} {label:5s}: median ratio {statistics.median(ratios):5.2f}, "
+                  f"total prove {ours:9.2f} ms vs baseline {base:9.2f} ms ({ours / base:.2f}x)")
     if args.verbose:
         for i in small:
             print(f"  {i:30s}" + "".join(
                 f"  {name} {best[name][i][0]:7.3f}/{best[name][i][1]:6.3f} ms"
-                f" = {best[name][i][0] / best[name][i][1]:5.2f}"
-                f" (+evidence {best[name][i][2] / best[name][i][1]:5.2f})" for name, _ in trees))
+                f" = {best[name][i][0] / best[name][i][1]:5.2f}" for name, _ in trees))
     return 0
 
 

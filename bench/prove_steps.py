@@ -1,14 +1,13 @@
 """What each step of prove() costs on a tiny valid formula, in microseconds:
 ``python bench/prove_steps.py '[](p -> q) -> ([]p -> []q)' ...``.
 
-Runs prove() whole (the call, whose valid verdict's evidence is deferred; and the call with
-the evidence then read), the bare baseline (bench/baseline_s5.py), and then the steps prove()
+Runs prove() whole, the bare baseline (bench/baseline_s5.py), and then the steps prove()
 takes for a valid formula one by one with this tree's functions — the time-limit watch,
 encoding, the search solver's set-up, the rounds, freeing the solver, the certificate (lemma
 chain and hints), its base64 JSON, the lemma outline, the tableau's construction and its
 independent check — ``--runs`` times with the garbage collector off (as prove() runs), and
-prints each one's minimum.  The steps' sum is prove() with its evidence but for the result
-object and its trace (``rest``).  Where the small problems' time goes: docs/benchmarks.md, "Per-call and
+prints each one's minimum.  The steps' sum is prove() but for the result object and its
+trace (``rest``).  Where the small problems' time goes: docs/benchmarks.md, "Per-call and
 start-up cost"."""
 
 from __future__ import annotations
@@ -51,10 +50,6 @@ def steps(text: str, runs: int) -> dict[str, float]:
             t = clock()
             res = prove(f)
             keep("prove()", clock() - t)
-            t = clock()
-            res = prove(f)
-            res.settle()
-            keep("prove() + evidence", clock() - t)
             if res.verdict != "valid":
                 raise SystemExit(f"{text}: not valid (this script times a valid formula's steps)")
             t = clock()
@@ -102,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for text in args.formulas:
         us = steps(text, args.runs)
-        parts = sum(v for k, v in us.items()
-                    if k not in ("prove()", "prove() + evidence", "baseline"))
+        parts = sum(v for k, v in us.items() if k not in ("prove()", "baseline"))
         print(f"{text}: " + ", ".join(f"{k} {v:.1f}" for k, v in us.items())
               + f"; sum of steps {parts:.1f} us")
     return 0

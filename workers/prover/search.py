@@ -1004,79 +1004,11 @@ def _attach_tableau(res: ProofResult, formula: Formula, watch: _Watch, trace: li
         trace.append(f"no tableau: the formula has more than {TABLEAU_MAX_NODES} nodes")
         return
     budget = min(TABLEAU_TIME_BUDGET, max(0.0, watch.deadline - time.monotonic()))
-    tableau = checked_tableau(formula, time_budget=budget)
-    res.set_evidence(tableau=tableau)
-    if tableau is None:
+    res.tableau = checked_tableau(formula, time_budget=budget)
+    if res.tableau is None:
         trace.append(f"no tableau within {budget:.2g} s")
     else:
-        trace.append(f"closed S5 tableau of {len(tableau['nodes'])} nodes, checked")
-
-
-class _Proved:
-    """What a valid verdict's evidence is built from, later (``ProofResult.defer``): the
-    encoding, the lemma chain (or the k-world refutation) and the call's time limit."""
-
-    __slots__ = ("enc", "formula", "valid_by_worlds", "lemmas", "cuts", "final_cut", "limit",
-                 "timeout", "margin", "should_stop", "trace", "stats")
-
-    def __init__(self, enc: Encoding, formula: Formula, cegar: _Cegar, limit: float,
-                 timeout: float, margin: float, should_stop: Callable[[], bool] | None,
-                 trace: list[str], stats: dict) -> None:
-        self.enc, self.formula = enc, formula
-        self.valid_by_worlds, self.lemmas = cegar.valid_by_worlds, cegar.lemmas
-        self.cuts, self.final_cut = cegar.cuts, cegar.final_cut
-        self.limit, self.timeout, self.margin = limit, timeout, margin
-        self.should_stop = should_stop
-        self.trace, self.stats = trace, stats  # the result's own, extended by the evidence
-
-    def build_evidence(self, res: ProofResult) -> None:
-        """Certificate, outline and tableau, as if built before the call returned: within
-        the call's limit when read before it ends (the worker and the overlays read at
-        once), else within a limit as long as the call's, counted from the read."""
-        start = time.monotonic()
-        end = self.limit if start < self.limit else start + self.timeout
-        gcpause.pause()
-        watch = _Watch(end - self.margin, self.should_stop)
-        try:
-            self._build(res, watch)
-        except MemoryError:
-            res.set_evidence(certificate_omitted="out of memory")
-            self.trace.append("certificate omitted: out of memory")
-        finally:
-            watch.close()
-            gcpause.resume()
-        res.record_elapsed(res.elapsed_ms + (time.monotonic() - start) * 1000.0)
-
-    def _build(self, res: ProofResult, watch: _Watch) -> None:
-        enc, formula, trace, stats = self.enc, self.formula, self.trace, self.stats
-        try:
-            if self.valid_by_worlds:
-                proof, why_not = make_worlds_certificate(enc, self.valid_by_worlds, watch)
-            else:
-                proof, why_not = make_certificate(enc, self.lemmas, watch, self.cuts,
-                                                  self.final_cut)
-        except _Stopped as stop:  # the verdict stands; only the proof is missing
-            proof, why_not = None, f"stopped while building the certificate ({stop.status})"
-        if proof is None:
-            res.set_evidence(certificate_omitted=why_not)
-            trace.append(f"certificate omitted: {why_not}")
-        else:
-            res.set_evidence(
-                certificate=encode_certificate(proof),
-                certificate_format=cert.FORMAT,
-                outline=lemma_outline(enc, proof, formula.size),
-            )
-            stats["proof_steps"] = len(proof["steps"])
-            if proof["kind"] == "worlds":
-                what = f"DRUP refutation of {count(proof['worlds'], 'world')}"
-            else:
-                lemmas = sum(1 for step in proof["steps"] if step[0] == "n")
-                ncuts = sum(1 for step in proof["steps"] if step[0] == "c")
-                what = f"{count(lemmas, 'necessitation lemma')}, DRUP"
-                if ncuts:
-                    what += f", {count(ncuts, 'cutting-plane step')}"
-            trace.append(f"certificate: {what}, {count(len(proof['steps']), 'proof step')}")
-        _attach_tableau(res, formula, watch, trace)
+        trace.append(f"closed S5 tableau of {len(res.tableau['nodes'])} nodes, checked")
 
 
 def prove(
@@ -1097,10 +1029,6 @@ def prove(
     must be thread-safe) and once before the search; True makes the call return within
     about a second with unknown / User.  A running SAT call is interrupted.
     ``certificate``: False skips building the proof object for valid verdicts.
-    A valid verdict's evidence (certificate, outline, tableau) is built when first read
-    (``ProofResult.defer``; ``to_document`` reads it): read before the time limit has
-    passed, it is bounded by what is left of it, as if built inside the call; read later,
-    by a limit as long as ``timeout``, counted from the read.
     If the time runs out while the certificate is built, the verdict stays valid and
     ``certificate_omitted`` says why.
     """
@@ -1121,7 +1049,8 @@ def _prove(
     trace: list[str] = []
 
     def finish(res: ProofResult) -> ProofResult:
-        res.record_elapsed((time.monotonic() - start) * 1000.0)
+        res.elapsed_ms = (time.monotonic() - start) * 1000.0
+        res.stats.setdefault("elapsed_ms", round(res.elapsed_ms, 3))
         return res
 
     if not isinstance(formula, Formula):
@@ -1192,13 +1121,36 @@ def _prove(
             )
         res = ProofResult("valid", "Theorem", formula, trace=trace, stats=stats)
         if not certificate:
-            res.set_evidence(certificate_omitted="not requested")
+            res.certificate_omitted = "not requested"
         else:
-            # Built on first read (result.py): the decision is done, the evidence is for
-            # whoever looks.  Read before the call's limit, within what is left of it.
-            proved = _Proved(enc, formula, cegar, start + timeout, timeout, margin, should_stop,
-                             trace, stats)
-            res.defer(proved.build_evidence)
+            try:
+                if cegar.valid_by_worlds:
+                    proof, why_not = make_worlds_certificate(enc, cegar.valid_by_worlds, watch)
+                else:
+                    proof, why_not = make_certificate(
+                        enc, cegar.lemmas, watch, cegar.cuts, cegar.final_cut
+                    )
+            except _Stopped as stop:  # the verdict stands; only the proof is missing
+                proof, why_not = None, f"stopped while building the certificate ({stop.status})"
+            if proof is None:
+                res.certificate_omitted = why_not
+                trace.append(f"certificate omitted: {why_not}")
+            else:
+                res.certificate = encode_certificate(proof)
+                res.certificate_format = cert.FORMAT
+                res.outline = lemma_outline(enc, proof, formula.size)
+                stats["proof_steps"] = len(proof["steps"])
+                if proof["kind"] == "worlds":
+                    what = f"DRUP refutation of {count(proof['worlds'], 'world')}"
+                else:
+                    lemmas = sum(1 for step in proof["steps"] if step[0] == "n")
+                    ncuts = sum(1 for step in proof["steps"] if step[0] == "c")
+                    what = f"{count(lemmas, 'necessitation lemma')}, DRUP"
+                    if ncuts:
+                        what += f", {count(ncuts, 'cutting-plane step')}"
+                trace.append(f"certificate: {what}, {count(len(proof['steps']), 'proof step')}")
+        if certificate:
+            _attach_tableau(res, formula, watch, trace)
         return finish(res)
     except _Stopped as stop:
         trace.append(
