@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.prover import Atom, Box, Implies, check_result_document, parse_formula, prove, to_text
+from workers.prover import (
+    And,
+    Atom,
+    Box,
+    Implies,
+    check_result_document,
+    parse_formula,
+    prove,
+    to_text,
+)
 from workers.prover import certificate as cert
 from workers.prover.encoding import encode
 from workers.prover.modelcheck import check_countermodel
@@ -238,6 +247,26 @@ def test_mutated_countermodels_are_rejected():
     for bad in broken:
         assert not check_result_document({**doc, "countermodel": bad}).ok
     assert not check_result_document({**doc, "formula": "<>p & <>q -> <>p"}).ok
+
+
+def test_a_countermodel_must_declare_every_atom_of_the_formula():
+    model = {"atoms": ["p"], "worlds": [{"id": "w0", "true_atoms": []}],
+             "relation": "universal", "actual_world": "w0"}
+    # False at w0 whatever q is, but q is not declared: not a model of this formula.
+    ok, why = check_countermodel(parse_formula("p | q -> []p & r"), model)
+    assert not ok and why == "countermodel does not declare atoms ['q', 'r']"
+    assert check_countermodel(parse_formula("p | ~p -> []p"), model)[0]
+
+    from workers.prover.syntax import UnaryNode
+
+    class Someday(UnaryNode):  # not PXL: only an undeclared atom answers before the error
+        __slots__ = ()
+        kind = "someday"
+
+    ok, why = check_countermodel(And([Someday(Atom("p")), Atom("q")]), model)
+    assert not ok and "['q']" in why
+    with pytest.raises(TypeError):
+        check_countermodel(And([Someday(Atom("p")), Atom("p")]), model)
 
 
 def _oracle_true_at_actual(f, cm):

@@ -121,8 +121,12 @@ def check_countermodel(formula: Formula, model: object) -> tuple[bool, str]:
         return False, str(exc)
     try:
         mask = _masks(formula, vals, set(atoms))
-    except _Undeclared:
+    except (_Undeclared, TypeError):
+        # An undeclared atom is the answer whatever else the walk met (as when the atoms
+        # were collected first); a node that is not PXL raises only without one.
         missing = {n.name for n in postorder(formula) if isinstance(n, Atom)} - set(atoms)
+        if not missing:
+            raise
         return False, f"countermodel does not declare atoms {sorted(missing)}"
     if mask >> actual & 1:
         return False, "the formula is true at the actual world of the countermodel"
