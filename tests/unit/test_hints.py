@@ -20,21 +20,27 @@ def _state(f: _Finder) -> tuple:
     )
 
 
-def _both(clauses: list[list[int]]) -> tuple[_Finder, _Finder]:
-    one, bulk = _Finder(NVARS), _Finder(NVARS)
+def _both(clauses: list[list[int]], seed: int = 0) -> tuple[_Finder, _Finder]:
+    one, bulk, flagged = _Finder(NVARS), _Finder(NVARS), _Finder(NVARS)
     for c in clauses:
         one.add_clause(c)
     polls = []
     bulk.add_clauses(clauses, lambda: polls.append(1))
     assert len(polls) == (len(clauses) + 1023) // 1024
+    # The caller's distinct-variable flags (a clause flagged False goes the slow way even
+    # when its variables are distinct): the same database.
+    rnd = random.Random(seed)
+    flags = [len(set(map(abs, c))) == len(c) and rnd.random() < 0.8 for c in clauses]
+    flagged.add_clauses(clauses, lambda: None, flags)
+    assert _state(flagged) == _state(bulk)
     return one, bulk
 
 
 @settings(max_examples=400, deadline=None)
-@given(clause_lists)
-def test_bulk_loading_is_add_clause_in_turn(clauses):
+@given(clause_lists, st.integers(0, 1000))
+def test_bulk_loading_is_add_clause_in_turn(clauses, seed):
     # Units, repeats, tautologies, empty clauses, propagation and refutation included.
-    one, bulk = _both(clauses)
+    one, bulk = _both(clauses, seed)
     assert _state(bulk) == _state(one)
     # ... and the database answers alike afterwards.
     if not one.inconsistent:

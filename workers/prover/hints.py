@@ -90,45 +90,77 @@ class _Finder(RupChecker):
                 self._refuted(self.conflict)
         return cid
 
-    def add_clauses(self, clauses: list[list[int]], poll: Callable[[], None]) -> None:
+    def add_clauses(
+        self,
+        clauses: list[list[int]],
+        poll: Callable[[], None],
+        distinct: list[bool] | None = None,
+    ) -> None:
         """``add_clause`` for each clause in turn (``poll`` every 1,024): the initial encoding,
         which every hint pass loads whole (for a small proof most of the pass).  Clauses of
         two or more distinct variables on a consistent database are added here with the
-        method's steps inlined; the others go through ``add_clause`` itself."""
+        method's steps inlined, their ids, bodies and marks recorded in bulk; the others go
+        through ``add_clause`` itself.  ``distinct[i]``, when given, says whether clause i
+        has as many distinct variables as literals (the caller may know it for many clauses
+        at once: the copies of a "worlds" encoding)."""
         n, value, trail, watches = self.n, self.value, self.trail, self.watches
         marks, store, bodies, ids, where = self.marks, self.clauses, self.bodies, self.ids, self.where
-        for i, lits in enumerate(clauses):
-            if i % 1024 == 0:
-                poll()
-            if self.inconsistent or len(lits) < 2 or len(set(map(abs, lits))) != len(lits):
-                self.add_clause(lits)
-                continue
-            cid = self.next_id
-            self.next_id = cid + 1
-            marks.append(len(trail))
-            c = list(lits)
-            if value[n - c[0]] or value[n - c[1]]:
-                c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
-            first, second = c[0], c[1]
-            ci = len(store)
-            store.append(c)
-            bodies.append(c)
-            ids.append(cid)
-            where[cid] = ci
-            if value[n - first]:  # every literal false
-                self._refuted(ci)
-                continue
-            for lit in (first, second):
-                w = watches[n + lit]
-                if w is None:
-                    watches[n + lit] = [ci]
-                else:
-                    w.append(ci)
-            if value[n - second] and not value[n + first]:
-                self._assign(first)
-                self.reasons[first] = ci
-                if not self._propagate():
-                    self._refuted(self.conflict)
+        ci0 = len(store)  # store[ci0:] are inlined clauses whose ids etc. are not recorded yet
+
+        def record() -> None:
+            # Between two calls the trail does not grow (propagation records first), so the
+            # mark of every clause in the run is the trail's length now.
+            nonlocal ci0
+            end = len(store)
+            if end > ci0:
+                cid0 = self.next_id
+                cids = range(cid0, cid0 + end - ci0)
+                bodies.extend(store[ci0:end])
+                ids.extend(cids)
+                where.update(zip(cids, range(ci0, end), strict=True))
+                marks.extend([len(trail)] * (end - ci0))
+                self.next_id = cid0 + end - ci0
+            ci0 = end
+
+        for start in range(0, len(clauses), 1024):
+            poll()
+            chunk = clauses[start : start + 1024]
+            flags = distinct[start : start + 1024] if distinct is not None else None
+            for i, lits in enumerate(chunk):
+                if (
+                    self.inconsistent
+                    or len(lits) < 2
+                    or not (
+                        flags[i] if flags is not None else len(set(map(abs, lits))) == len(lits)
+                    )
+                ):
+                    record()
+                    self.add_clause(lits)
+                    ci0 = len(store)
+                    continue
+                c = list(lits)
+                if value[n - c[0]] or value[n - c[1]]:
+                    c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
+                first, second = c[0], c[1]
+                ci = len(store)
+                store.append(c)
+                if value[n - first]:  # every literal false
+                    record()
+                    self._refuted(ci)
+                    continue
+                for lit in (first, second):
+                    w = watches[n + lit]
+                    if w is None:
+                        watches[n + lit] = [ci]
+                    else:
+                        w.append(ci)
+                if value[n - second] and not value[n + first]:
+                    record()
+                    self._assign(first)
+                    self.reasons[first] = ci
+                    if not self._propagate():
+                        self._refuted(self.conflict)
+        record()
 
     def _refuted(self, conflict: int) -> None:
         self.inconsistent = True
@@ -231,6 +263,7 @@ def hint_proof(
     box_arg: dict[int, int] | None = None,
     root: int | None = None,
     eager: bool = False,
+    distinct: list[bool] | None = None,
 ) -> list[list]:
     """DRUP-style steps (flat ``a``/``d``/``n``, ``c``) -> hinted ``pxl-s5-cert/2`` steps.
 
@@ -239,9 +272,10 @@ def hint_proof(
     ``clauses``.  ``c`` steps are re-checked with ``check_cut`` against the clauses before
     them (HintError if one fails).  ``poll`` is called between steps (it raises to stop).
     ``eager``: check each necessitation premise as it comes (HintError at the first that is
-    not RUP), for a lemma chain tried without the solver's proof (``propagation_proof``)."""
+    not RUP), for a lemma chain tried without the solver's proof (``propagation_proof``).
+    ``distinct``: as for ``_Finder.add_clauses``."""
     f = _Finder(nvars)
-    f.add_clauses(clauses, poll)
+    f.add_clauses(clauses, poll, distinct)
     base = f.next_id - 1
     # forward: (hinted step without hints yet, clause id)
     entries: list[tuple[list, int]] = []
