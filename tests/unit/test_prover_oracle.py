@@ -120,40 +120,82 @@ def test_countermodel_probes_every_round_agree_with_the_oracle(f, clauses):
 def test_a_proof_outlasting_many_probes_still_answers():
     # A long proof makes any number of probes; each doubles its conflict budget, which past
     # 52 doublings no longer fit the solver's C long (prove() raised OverflowError).  Probes
-    # every round, cheap ones (3 worlds), on an LWB formula valid by construction that takes
+    # every round, cheap ones (3 worlds) that run out of budget every time (a probe that finds
+    # no countermodel is never repeated), on an LWB formula valid by construction that takes
     # ~67 rounds without the propagation lemmas (which prove it in a few) and the one-world
     # attempt (which changes the solver's phases): both switched off here.
-    import importlib.util
-    from pathlib import Path
     from unittest import mock
 
     from workers.prover import search
 
-    path = Path(__file__).resolve().parents[2] / "bench" / "gen_lwb.py"
-    spec = importlib.util.spec_from_file_location("bench_gen_lwb", path)
-    gen_lwb = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen_lwb)
-    formula = read_formula(gen_lwb.s4_path_p(20))
+    formula = read_formula(_gen_lwb().s4_path_p(20))
     literals = sum(len(c) for c in search.encode(formula).clauses)
     probes = []
-    try_worlds = search._Cegar._try_worlds
 
-    def counted(cegar, k, conflicts):
-        probes.append(k)
-        return try_worlds(cegar, k, conflicts)
+    def out_of_budget(cegar, k, conflicts):
+        probes.append((k, conflicts))
+        return None
 
     with (
         mock.patch.object(search, "WORLDS_FIRST_ROUND", 0),
         mock.patch.object(search, "PROBE_WAIT", 0.0),
         mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
         mock.patch.object(search, "WORLDS_MAX_LITERALS", 3 * literals),
-        mock.patch.object(search._Cegar, "_try_worlds", counted),
+        mock.patch.object(search._Cegar, "_try_worlds", out_of_budget),
         mock.patch.object(search, "SATURATE_FIRST_ROUND", 10**9),
         mock.patch.object(search, "ONE_WORLD_ROUND", 10**9),
     ):
         res = prove(formula, timeout=60, certificate=False)
     assert res.verdict == "valid"
-    assert len(probes) > 60 and set(probes) == {3}
+    assert len(probes) > 60 and {k for k, _ in probes} == {3}
+    assert max(c for _, c in probes) == search.WORLDS_CONFLICTS << search.PROBE_MAX_DOUBLINGS
+
+
+def test_no_attempt_repeats_a_size_without_countermodels():
+    # A k-world attempt that finds no countermodel excludes every size up to k for good (the
+    # lemmas only ever exclude more): later attempts are larger, up to the complete one.
+    from unittest import mock
+
+    from workers.prover import search
+
+    sizes = []
+    try_worlds = search._Cegar._try_worlds
+
+    def counted(cegar, k, conflicts):
+        sizes.append((k, cegar.bound))
+        return try_worlds(cegar, k, conflicts)
+
+    rnd = random.Random(5)
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
+        mock.patch.object(search, "PROBE_WAIT", 0.0),
+        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+        mock.patch.object(search._Cegar, "_try_worlds", counted),
+    ):
+        complete = 0
+        for _ in range(20):
+            sizes.clear()
+            f = Not(And([_random_clause(rnd, 3, 2) for _ in range(40)]))
+            res = prove(f, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid")
+            report = check_result_document(res.to_document())
+            assert report.ok, report.reason
+            ks = [k for k, _ in sizes]
+            assert ks == sorted(set(ks)), ks
+            assert all(k <= bound for k, bound in sizes)
+            complete += "the S5 world bound: valid" in " ".join(res.trace)
+    assert complete >= 10  # the complete attempt (its refutation is the certificate) was made
+
+
+def _random_clause(rnd, atoms, depth):
+    lits = []
+    for _ in range(3):
+        if depth and rnd.random() < 0.5:
+            lit = Box(_random_clause(rnd, atoms, depth - 1))
+        else:
+            lit = Atom(f"p{rnd.randrange(atoms)}")
+        lits.append(Not(lit) if rnd.random() < 0.5 else lit)
+    return Or(lits)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pysat.solvers import Minisat22, Solver, pysolvers
+from pysat.solvers import Glucose4, Minisat22, Solver, pysolvers
 
 from workers.prover import certificate as cert
 from workers.prover import gcpause, hints, lp
@@ -86,6 +86,9 @@ MAX_PROOF_LITERALS = 2_000_000
 WORLDS_FIRST_ROUND = 16
 WORLDS_CONFLICTS = 2_000
 WORLDS_MAX_LITERALS = 1_000_000
+# Copies of the encoding are kept for the next attempts (and the certificate) up to this
+# many literals in all (about 60 bytes each).
+WORLDS_CACHE_LITERALS = 400_000
 # ... and, beyond WORLDS_FREE_LITERALS, at most this many literals per round so far: building
 # k copies of a large encoding in Python must not outweigh the search it is meant to
 # shortcut (on LWB kt_branch_n at 8,000 nodes three attempts took 7 of 13 s; building costs
@@ -254,12 +257,15 @@ def worlds_bound(enc: Encoding) -> int:
 def _add_clauses(
     solver: Solver, clauses: list[list[int]], poll: Callable[[], None] | None = None
 ) -> None:
-    """``solver.add_clause`` for each clause (``poll`` every 1,024); a MiniSat solver's straight
-    into its C function, as pysat's own wrapper does (its two Python layers per clause were
+    """``solver.add_clause`` for each clause (``poll`` every 1,024); a MiniSat or Glucose 4.1
+    solver's straight into its C function, as pysat's own wrapper does (its two Python layers per clause were
     about half the cost of loading a small encoding, which every proof does once or twice)."""
     inner = solver.solver
-    handle = inner.minisat if type(inner) is Minisat22 else None
-    add = pysolvers.minisat22_add_cl if handle else None
+    handle = add = None
+    if type(inner) is Minisat22:
+        handle, add = inner.minisat, pysolvers.minisat22_add_cl
+    elif type(inner) is Glucose4:
+        handle, add = inner.glucose, pysolvers.glucose41_add_cl
     for start in range(0, len(clauses), 1024):
         if poll is not None:
             poll()
@@ -270,6 +276,51 @@ def _add_clauses(
         else:
             for c in clauses[start : start + 1024]:
                 solver.add_clause(c)
+
+
+def world_map(enc: Encoding, j: int) -> list[int]:
+    """The literals of copy ``j`` of the encoding (kind "worlds", docs/certificates.md): ``m[x]``
+    for a literal x (a negative index for a negative literal) is its copy; the global
+    variables are shared, every other variable v becomes v + j * nvars."""
+    n = enc.nvars
+    m = list(range(n + 1))
+    if j:
+        off = j * n
+        glob = enc.global_vars
+        for v in range(2, n + 1):  # variable 1 (TRUE) is global
+            if v not in glob:
+                m[v] = v + off
+    m += [-x for x in reversed(m[1:])]  # m[-v] is m[2n + 1 - v] == -m[v]
+    return m
+
+
+def world_copy(enc: Encoding, m: list[int]) -> list[list[int]]:
+    """The encoding's clauses through the literal map ``m`` (``world_map``)."""
+    get = m.__getitem__
+    return [list(map(get, c)) for c in enc.clauses]
+
+
+def worlds_clauses(
+    enc: Encoding,
+    k: int,
+    copies: list[list[list[int]]] | None = None,
+    maps: list[list[int]] | None = None,
+    poll: Callable[[], None] | None = None,
+) -> list[list[int]]:
+    """The clauses a "worlds" certificate for k worlds refutes, in the format's order: the k
+    copies, one witness clause per box, ``[~root]`` (``copies``/``maps``: the first copies
+    and literal maps, already built; ``poll`` between copies)."""
+    maps = list(maps or [])
+    maps += [world_map(enc, j) for j in range(len(maps), k)]
+    copies = list(copies or [])
+    clauses = [c for copy in copies[:k] for c in copy]
+    for j in range(len(copies), k):
+        if poll is not None:
+            poll()
+        clauses += world_copy(enc, maps[j]) if j else enc.clauses
+    clauses += [[b, *(-m[a] for m in maps[:k])] for b, a in enc.box_arg.items()]
+    clauses.append([-enc.root])
+    return clauses
 
 
 def _free(solver: Solver, watch: _Watch | None) -> None:
@@ -310,6 +361,15 @@ class _Cegar:
         self.bound = worlds_bound(enc)
         self.literals = sum(len(c) for c in enc.clauses)
         self.valid_by_worlds = 0  # k when validity came from the complete k-world encoding
+        # ... and then the clauses it refuted and the solver's DRUP lines (the certificate)
+        self.worlds_refutation: tuple[list[list[int]], list[str]] | None = None
+        # Copies of the encoding for the k-world attempts (copy j and its literal map at j),
+        # built once and kept while they fit WORLDS_CACHE_LITERALS.
+        self.world_copies: list[list[list[int]]] = []
+        self.world_maps: list[list[int]] = []
+        # No countermodel has at most this many worlds (an attempt found none): smaller
+        # attempts would find none again (lemmas only ever exclude more).
+        self.no_countermodel_upto = 0
         # Cutting planes: the clauses the solver holds (encoding + lemmas) for the LP,
         # built on first use; cut step bodies by lemma index and for the final refutation.
         self.lp_conflicts = LP_CONFLICTS
@@ -495,15 +555,31 @@ class _Cegar:
         )
         return False, worlds
 
+    def _world_copies(self, k: int) -> tuple[list[list[list[int]]], list[list[int]]]:
+        """The cached copies (and literal maps) among copies 0..k-1, built now if missing
+        and kept while k copies fit WORLDS_CACHE_LITERALS (building them in Python costs
+        about as much as loading them into a solver, and the attempts grow by doubling)."""
+        copies, maps = self.world_copies, self.world_maps
+        enc = self.enc
+        while len(copies) < k and (len(copies) + 1) * self.literals <= WORLDS_CACHE_LITERALS:
+            self.watch.raise_if_stopped()
+            m = world_map(enc, len(copies))
+            copies.append(world_copy(enc, m) if copies else enc.clauses)
+            maps.append(m)
+        return copies[:k], maps[:k]
+
     def _try_worlds(self, k: int, conflicts: int) -> list[list[int]] | bool | None:
         """Look directly for a countermodel with at most k worlds (S52SAT-style, bounded effort).
 
         k copies of the one-world encoding share the global variables; copy 0 falsifies
         the formula; every false free box needs a copy where its argument is false.  The
         learned lemmas (global facts) are added once.  SAT gives the worlds (unshifted
-        numbering); None: budget exhausted; False: no countermodel with at most k worlds,
-        which means valid when k reaches the world bound (see worlds_bound).
+        numbering); None: budget exhausted; False: no countermodel with at most k worlds
+        (recorded in ``no_countermodel_upto``), which means valid when k reaches the world
+        bound (see worlds_bound): that attempt is ``_try_all_worlds``.
         """
+        if k >= self.bound:
+            return self._try_all_worlds(conflicts)
         enc = self.enc
         n, glob = enc.nvars, enc.global_vars
 
@@ -514,15 +590,17 @@ class _Cegar:
 
         solver = Solver(name=SEARCH_SOLVER)
         try:
-            for j in range(k):
-                self.watch.raise_if_stopped()
-                for c in enc.clauses:
-                    solver.add_clause([shift(x, j) for x in c])
-            for b, hyps in self.lemmas:
-                solver.add_clause([b, *(-h for h in hyps)])
-            for b in self.free_boxes:
-                a = enc.box_arg[b]
-                solver.add_clause([b, *(-shift(a, j) for j in range(k))])
+            poll = self.watch.raise_if_stopped
+            copies, maps = self._world_copies(k)
+            for copy in copies:
+                _add_clauses(solver, copy, poll)
+            for j in range(len(copies), k):
+                poll()
+                _add_clauses(solver, world_copy(enc, world_map(enc, j)) if j else enc.clauses)
+            _add_clauses(solver, [[b, *(-h for h in hyps)] for b, hyps in self.lemmas])
+            _add_clauses(solver, [
+                [b, *(-shift(enc.box_arg[b], j) for j in range(k))] for b in self.free_boxes
+            ])
             solver.set_phases(enc.boxes)
             solver.conf_budget(conflicts)
             self.watch.use(solver)
@@ -533,13 +611,50 @@ class _Cegar:
                 self.watch.raise_if_stopped()
                 return None
             if not r:
+                self.no_countermodel_upto = max(self.no_countermodel_upto, k)
                 return False
-            m = solver.get_model()
-            m = m + [-v for v in range(len(m) + 1, k * n + 1)]
-            worlds = []
-            for j in range(k):
-                worlds.append([v if m[abs(shift(v, j)) - 1] > 0 else -v for v in range(1, n + 1)])
-            return worlds
+            return self._worlds_of(solver.get_model(), k)
+        finally:
+            self.watch.delete(solver, then_use=self.solver)
+
+    def _worlds_of(self, m: list[int], k: int) -> list[list[int]]:
+        """The k worlds (unshifted numbering) of a model of the k-world encoding."""
+        n, glob = self.enc.nvars, self.enc.global_vars
+        m = m + [-v for v in range(len(m) + 1, k * n + 1)]
+        worlds = []
+        for j in range(k):
+            off = j * n
+            worlds.append([
+                v if m[(v if v in glob else v + off) - 1] > 0 else -v for v in range(1, n + 1)
+            ])
+        return worlds
+
+    def _try_all_worlds(self, conflicts: int) -> list[list[int]] | bool | None:
+        """The complete attempt: the k-world encoding at the world bound, exactly the clauses a
+        "worlds" certificate refutes (no lemmas: they are no clauses of the format), on a
+        DRUP-logging solver, so that unsatisfiability (valid) is its certificate's proof at
+        once (``worlds_refutation``) instead of being solved a second time for it."""
+        enc, k = self.enc, self.bound
+        poll = self.watch.raise_if_stopped
+        copies, maps = self._world_copies(k)
+        clauses = worlds_clauses(enc, k, copies, maps, poll)
+        solver = proof_solver()
+        try:
+            _add_clauses(solver, clauses, poll)
+            solver.set_phases(enc.boxes)
+            solver.conf_budget(conflicts)
+            self.watch.use(solver)
+            poll()
+            self.calls += 1
+            r = solver.solve_limited(expect_interrupt=True)
+            if r is None:
+                poll()
+                return None
+            if not r:
+                self.no_countermodel_upto = k
+                self.worlds_refutation = (clauses, _ProofTail(solver).new_lines())
+                return False
+            return self._worlds_of(solver.get_model(), k)
         finally:
             self.watch.delete(solver, then_use=self.solver)
 
@@ -550,6 +665,35 @@ class _Cegar:
             m = m + [-v for v in range(len(m) + 1, self.enc.nvars + 1)]
         return m
 
+    def _worlds_for(self, k: int) -> int:
+        """The worlds of an attempt planned with k: more than twice as many as are known to
+        give no countermodel; the world bound itself once that is at most twice as many (the
+        complete attempt, which also decides validity, costs at most about twice the planned
+        one); within the size limits (0 if no attempt that could find anything fits)."""
+        k = max(k, 2 * self.no_countermodel_upto)
+        if 2 * k >= self.bound:
+            k = self.bound
+        k = min(
+            k,
+            WORLDS_MAX_LITERALS // max(1, self.literals),
+            cert.MAX_WORLD_VARIABLES // self.enc.nvars,
+        )
+        return k if k > self.no_countermodel_upto else 0
+
+    def _attempt(self, k: int, conflicts: int) -> tuple[bool, list[list[int]] | None] | None:
+        """run()'s answer from a k-world attempt (``_try_worlds``), or None to go on."""
+        worlds = self._try_worlds(k, conflicts)
+        if worlds is False and k >= self.bound:
+            self.trace.append(
+                f"round {self.rounds}: no countermodel with at most {k} worlds, "
+                "the S5 world bound: valid"
+            )
+            self.valid_by_worlds = k
+            return True, None
+        if isinstance(worlds, list):
+            return self._found_by_worlds(k, worlds)
+        return None
+
     def run(self) -> tuple[bool, list[list[int]] | None]:
         """(valid, world models) — models are None when valid."""
         enc = self.enc
@@ -559,14 +703,19 @@ class _Cegar:
         arg_at = {b: (abs(a) - 1, a) for b, a in enc.box_arg.items()}
         attempt = 0
         probe = 0
-        # monotonic time from which the next probe may start
-        probe_at = time.monotonic() + PROBE_SECONDS_PER_LITERAL * 8 * self.literals
+        # monotonic time from which the next probe may start: the first one once the loop has
+        # run about as long as building its k copies takes
+        probe_at = time.monotonic() + PROBE_SECONDS_PER_LITERAL * self._worlds_for(8) * self.literals
         saturate_from = time.monotonic() + SATURATE_SECONDS_PER_LITERAL * self.literals
         # the one-world attempt waits about four times as long as building its copy takes
         one_world_from = time.monotonic() + ONE_WORLD_SECONDS_PER_LITERAL * self.literals
         while True:
             self.rounds += 1
-            if self.rounds >= ONE_WORLD_ROUND and time.monotonic() >= one_world_from:
+            if (
+                self.rounds >= ONE_WORLD_ROUND
+                and time.monotonic() >= one_world_from
+                and not self.no_countermodel_upto
+            ):
                 one_world_from = float("inf")
                 # The k = 1 case of the attempts below (every false box false at w0 itself),
                 # once, on a copy: cheap next to a round, and on the main solver it changed
@@ -585,51 +734,34 @@ class _Cegar:
                 self._saturate()
             if self.rounds > WORLDS_FIRST_ROUND and time.monotonic() >= probe_at:
                 # Countermodel probes between the scheduled attempts below: k = 8, 16, ...
-                # worlds (below the bound: they only look for countermodels), twice the
-                # worlds and conflicts each time, each started only after the loop has run
-                # PROBE_WAIT times as long as the previous probe took.  The scheduled
-                # attempts alone are sized by rounds, so random modal formulas whose rounds
-                # are slow waited 1,024 rounds for a countermodel that 8 worlds give in
-                # 0.03 s (rnd3cnf-d3-n10-L140-0: 5.1 s -> 0.4 s, docs/benchmarks.md).
-                k = min(
-                    8 << probe,
-                    self.bound - 1,
-                    WORLDS_MAX_LITERALS // max(1, self.literals),
-                    cert.MAX_WORLD_VARIABLES // enc.nvars,
-                )
+                # worlds, twice the worlds and conflicts each time, each started only after
+                # the loop has run PROBE_WAIT times as long as the previous probe took.  The
+                # scheduled attempts alone are sized by rounds, so random modal formulas whose
+                # rounds are slow waited 1,024 rounds for a countermodel that 8 worlds give in
+                # 0.03 s (rnd3cnf-d3-n10-L140-0: 5.1 s -> 0.4 s, docs/benchmarks.md).  Once k
+                # reaches half the world bound the probe is the complete attempt.
+                k = self._worlds_for(8 << probe)
                 if k < 2:
                     probe_at = float("inf")
                 else:
                     started = time.monotonic()
-                    worlds = self._try_worlds(
-                        k, WORLDS_CONFLICTS << min(probe, PROBE_MAX_DOUBLINGS))
-                    if isinstance(worlds, list):
-                        return self._found_by_worlds(k, worlds)
+                    answer = self._attempt(k, WORLDS_CONFLICTS << min(probe, PROBE_MAX_DOUBLINGS))
+                    if answer is not None:
+                        return answer
                     probe += 1
                     probe_at = time.monotonic() + PROBE_WAIT * (time.monotonic() - started)
             if self.rounds == WORLDS_FIRST_ROUND << (2 * attempt):
                 # Many rounds: countermodels with a few worlds are often found much faster
                 # by encoding the worlds at once; growing k and budget per attempt.
                 # The witnesses of the latest round hint at how many worlds are needed.
-                # Once k reaches the world bound the attempt is complete and can prove
-                # validity too (jumping to the bound earlier measured slower).
-                k = min(max(4 << attempt, 2 * self.last_worlds), self.bound)
+                k = self._worlds_for(max(4 << attempt, 2 * self.last_worlds))
                 size = k * self.literals
-                if (
-                    size <= WORLDS_MAX_LITERALS
-                    and size <= max(WORLDS_FREE_LITERALS, WORLDS_LITERALS_PER_ROUND * self.rounds)
-                    and k * enc.nvars <= cert.MAX_WORLD_VARIABLES
+                if k and size <= max(
+                    WORLDS_FREE_LITERALS, WORLDS_LITERALS_PER_ROUND * self.rounds
                 ):
-                    worlds = self._try_worlds(k, WORLDS_CONFLICTS << attempt)
-                    if worlds is False and k == self.bound:
-                        self.trace.append(
-                            f"round {self.rounds}: no countermodel with at most {k} worlds, "
-                            "the S5 world bound: valid"
-                        )
-                        self.valid_by_worlds = k
-                        return True, None
-                    if isinstance(worlds, list):
-                        return self._found_by_worlds(k, worlds)
+                    answer = self._attempt(k, WORLDS_CONFLICTS << attempt)
+                    if answer is not None:
+                        return answer
                 attempt += 1
             if not self._solve([-enc.root]):
                 if self.last_cut is not None:
@@ -959,35 +1091,40 @@ def _cuts_stand_alone(
 
 
 def make_worlds_certificate(
-    enc: Encoding, k: int, watch: _Watch | None = None
+    enc: Encoding,
+    k: int,
+    watch: _Watch | None = None,
+    refutation: tuple[list[list[int]], list[str]] | None = None,
 ) -> tuple[dict | None, str | None]:
-    """DRUP refutation of the k-world encoding (certificate kind "worlds")."""
-    n, glob = enc.nvars, enc.global_vars
-
-    def shift(lit: int, j: int) -> int:
-        if j == 0 or abs(lit) in glob:
-            return lit
-        return lit + j * n if lit > 0 else lit - j * n
-
-    # The order is part of the format (clause ids of the hints): docs/certificates.md.
-    clauses = [[shift(x, j) for x in c] for j in range(k) for c in enc.clauses]
-    clauses += [[b, *(-shift(a, j) for j in range(k))] for b, a in enc.box_arg.items()]
-    clauses.append([-enc.root])
-    solver = proof_solver()
-    if watch is not None:
-        watch.use(solver)
+    """DRUP refutation of the k-world encoding (certificate kind "worlds"); ``refutation``:
+    the clauses (``worlds_clauses``) and a DRUP-logging solver's lines refuting them, when
+    the search has one already (``_Cegar.worlds_refutation``)."""
+    if refutation is not None:
+        clauses, lines = refutation
+    else:
+        # The order is part of the format (clause ids of the hints): docs/certificates.md.
+        clauses = worlds_clauses(enc, k, poll=_poller(watch))
+        solver = proof_solver()
+        if watch is not None:
+            watch.use(solver)
+        try:
+            _add_clauses(solver, clauses, _poller(watch))
+            if _solve_or_stop(solver, [], watch) is not False:
+                return None, "internal error: the k-world refutation did not replay"
+            lines = _ProofTail(solver).new_lines()
+        finally:
+            _free(solver, watch)
+    steps = _parse_drup(lines)
+    if sum(len(st) for st in steps) > MAX_PROOF_LITERALS:
+        return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
+    # Which clauses have no repeated variable: the same in every copy (a copy renames
+    # variables one to one), so the hint pass need not test each of the k copies.
+    distinct = [len(set(map(abs, c))) == len(c) for c in enc.clauses] * k
+    distinct += [len(set(map(abs, c))) == len(c) for c in clauses[len(distinct) :]]
     try:
-        for c in clauses:
-            solver.add_clause(c)
-        if _solve_or_stop(solver, [], watch) is not False:
-            return None, "internal error: the k-world refutation did not replay"
-        steps = _parse_drup(_ProofTail(solver).new_lines())
-        if sum(len(st) for st in steps) > MAX_PROOF_LITERALS:
-            return None, f"proof exceeds the budget of {MAX_PROOF_LITERALS} literals"
-    finally:
-        _free(solver, watch)
-    try:
-        steps = hints.hint_proof(k * n, clauses, steps, _poller(watch))
+        steps = hints.hint_proof(
+            k * enc.nvars, clauses, steps, _poller(watch), distinct=distinct
+        )
     except hints.HintError as exc:
         return None, f"internal error: {exc}"
     return _hinted_proof(steps, {"kind": "worlds", "worlds": k})
@@ -1125,7 +1262,9 @@ def _prove(
         else:
             try:
                 if cegar.valid_by_worlds:
-                    proof, why_not = make_worlds_certificate(enc, cegar.valid_by_worlds, watch)
+                    proof, why_not = make_worlds_certificate(
+                        enc, cegar.valid_by_worlds, watch, cegar.worlds_refutation
+                    )
                 else:
                     proof, why_not = make_certificate(
                         enc, cegar.lemmas, watch, cegar.cuts, cegar.final_cut
