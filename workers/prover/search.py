@@ -108,6 +108,14 @@ PROBE_SECONDS_PER_LITERAL = 1e-6
 # never reached within a timeout): a long proof makes any number of probes, and a budget
 # past a C long (at 52 doublings) raised OverflowError out of prove().
 PROBE_MAX_DOUBLINGS = 20
+# The complete attempt (k = the world bound: decides validity too, with a "worlds" certificate)
+# is made once the search has run COMPLETE_WAIT times its estimated cost: COMPLETE_COST times
+# the latest attempt's time per literal (ATTEMPT_SECONDS_PER_LITERAL before any), the attempt
+# and its certificate's hint pass (measured 0.3-0.45 us per literal for an attempt alone and
+# 0.6-1.0 us with the certificate on random depth-3 formulas).
+ATTEMPT_SECONDS_PER_LITERAL = 0.4e-6
+COMPLETE_COST = 2.0
+COMPLETE_WAIT = 1.0
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS, doubled after each attempt that
@@ -370,6 +378,8 @@ class _Cegar:
         # No countermodel has at most this many worlds (an attempt found none): smaller
         # attempts would find none again (lemmas only ever exclude more).
         self.no_countermodel_upto = 0
+        self.attempt_rate = ATTEMPT_SECONDS_PER_LITERAL  # seconds per literal of an attempt
+        self.started = time.monotonic()  # when run() began
         # Cutting planes: the clauses the solver holds (encoding + lemmas) for the LP,
         # built on first use; cut step bodies by lemma index and for the final refutation.
         self.lp_conflicts = LP_CONFLICTS
@@ -667,11 +677,11 @@ class _Cegar:
 
     def _worlds_for(self, k: int) -> int:
         """The worlds of an attempt planned with k: more than twice as many as are known to
-        give no countermodel; the world bound itself once that is at most twice as many (the
+        give no countermodel; the world bound itself once that is more than half of it (the
         complete attempt, which also decides validity, costs at most about twice the planned
         one); within the size limits (0 if no attempt that could find anything fits)."""
         k = max(k, 2 * self.no_countermodel_upto)
-        if 2 * k >= self.bound:
+        if 2 * k > self.bound:
             k = self.bound
         k = min(
             k,
@@ -680,9 +690,23 @@ class _Cegar:
         )
         return k if k > self.no_countermodel_upto else 0
 
+    def _complete_from(self) -> float:
+        """Monotonic time from which the complete attempt may be made: once the search has run
+        COMPLETE_WAIT times as long as that attempt and its certificate are estimated to take
+        (COMPLETE_COST times the time per literal of the latest attempt, or of
+        ATTEMPT_SECONDS_PER_LITERAL before any, for the bound's k copies).  Which of the two
+        decides first is not known in advance (the loop's rounds vary from 3 to 1,000 on random
+        formulas of one size, docs/benchmarks.md), so neither waits much longer than the other
+        would have taken."""
+        cost = COMPLETE_COST * self.attempt_rate * self.bound * self.literals
+        return self.started + COMPLETE_WAIT * cost
+
     def _attempt(self, k: int, conflicts: int) -> tuple[bool, list[list[int]] | None] | None:
         """run()'s answer from a k-world attempt (``_try_worlds``), or None to go on."""
+        started = time.monotonic()
         worlds = self._try_worlds(k, conflicts)
+        if k >= 4:
+            self.attempt_rate = (time.monotonic() - started) / (k * max(1, self.literals))
         if worlds is False and k >= self.bound:
             self.trace.append(
                 f"round {self.rounds}: no countermodel with at most {k} worlds, "
@@ -705,7 +729,8 @@ class _Cegar:
         probe = 0
         # monotonic time from which the next probe may start: the first one once the loop has
         # run about as long as building its k copies takes
-        probe_at = time.monotonic() + PROBE_SECONDS_PER_LITERAL * self._worlds_for(8) * self.literals
+        self.started = time.monotonic()
+        probe_at = self.started + PROBE_SECONDS_PER_LITERAL * self._worlds_for(8) * self.literals
         saturate_from = time.monotonic() + SATURATE_SECONDS_PER_LITERAL * self.literals
         # the one-world attempt waits about four times as long as building its copy takes
         one_world_from = time.monotonic() + ONE_WORLD_SECONDS_PER_LITERAL * self.literals
@@ -743,6 +768,8 @@ class _Cegar:
                 k = self._worlds_for(8 << probe)
                 if k < 2:
                     probe_at = float("inf")
+                elif k == self.bound and time.monotonic() < self._complete_from():
+                    probe_at = self._complete_from()
                 else:
                     started = time.monotonic()
                     answer = self._attempt(k, WORLDS_CONFLICTS << min(probe, PROBE_MAX_DOUBLINGS))
@@ -756,12 +783,19 @@ class _Cegar:
                 # The witnesses of the latest round hint at how many worlds are needed.
                 k = self._worlds_for(max(4 << attempt, 2 * self.last_worlds))
                 size = k * self.literals
-                if k and size <= max(
-                    WORLDS_FREE_LITERALS, WORLDS_LITERALS_PER_ROUND * self.rounds
+                if (
+                    k
+                    and size <= max(WORLDS_FREE_LITERALS, WORLDS_LITERALS_PER_ROUND * self.rounds)
+                    and (k < self.bound or time.monotonic() >= self._complete_from())
                 ):
+                    started = time.monotonic()
                     answer = self._attempt(k, WORLDS_CONFLICTS << attempt)
                     if answer is not None:
                         return answer
+                    # the next probe waits for this attempt as for a probe
+                    probe_at = max(
+                        probe_at, time.monotonic() + PROBE_WAIT * (time.monotonic() - started)
+                    )
                 attempt += 1
             if not self._solve([-enc.root]):
                 if self.last_cut is not None:
