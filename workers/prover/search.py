@@ -112,10 +112,12 @@ PROBE_MAX_DOUBLINGS = 20
 # is made once the search has run COMPLETE_WAIT times its estimated cost: COMPLETE_COST times
 # the latest attempt's time per literal (ATTEMPT_SECONDS_PER_LITERAL before any), the attempt
 # and its certificate's hint pass (measured 0.3-0.45 us per literal for an attempt alone and
-# 0.6-1.0 us with the certificate on random depth-3 formulas).
+# 0.6-1.0 us with the certificate on random depth-3 formulas).  On 160 random depth-3
+# formulas the loop alone mostly decides before that (waits of 1 and 2 cost 5-15 % more CPU
+# in total than 3, 4 or never; docs/benchmarks.md), but the attempt bounds the tail.
 ATTEMPT_SECONDS_PER_LITERAL = 0.4e-6
 COMPLETE_COST = 2.0
-COMPLETE_WAIT = 1.0
+COMPLETE_WAIT = 3.0
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS, doubled after each attempt that
