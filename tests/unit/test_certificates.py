@@ -324,6 +324,7 @@ def _worlds_doc(f):
     with (
         mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
         mock.patch.object(search, "WORLDS_LITERALS_PER_ROUND", 10**9),
+        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
     ):
         doc = prove(f).to_document()
     proof = cert.decode(doc["certificate"])

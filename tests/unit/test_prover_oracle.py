@@ -75,6 +75,7 @@ def test_direct_k_world_search_agrees_with_oracle(f):
     with (
         mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
         mock.patch.object(search, "WORLDS_LITERALS_PER_ROUND", 10**9),
+        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
     ):
         res = prove(f, timeout=30)
     assert res.verdict == ("valid" if s5_valid(f) else "invalid")
@@ -170,6 +171,7 @@ def test_no_attempt_repeats_a_size_without_countermodels():
         mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
         mock.patch.object(search, "PROBE_WAIT", 0.0),
         mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
         mock.patch.object(search._Cegar, "_try_worlds", counted),
     ):
         complete = 0
