@@ -10,7 +10,7 @@ evidence is checked by that tree's ``check_result_document`` outside the timed r
 Writes ``OUT/NAME.json`` per tree in bench/run.py's ``--json`` form (bench/plot_lwb.py
 reads it) and prints a summary per tree.  Also ``--baseline``: a third column with
 bench/baseline_s5.py's bare k-world solver (this tree's encoder) where its k-world
-encoding stays under ``--baseline-max-literals``.
+encoding stays under ``--baseline-max-literals`` (wall and CPU time, ``baseline.json``).
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ for line in sys.stdin:
     if k_world_literals(formula) > limit:
         print(json.dumps({"id": prob["id"], "skipped": True}), flush=True)
         continue
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     valid = baseline(formula)
     print(json.dumps({"id": prob["id"], "verdict": "valid" if valid else "invalid",
-                      "ms": round((time.perf_counter() - t0) * 1000.0, 3)}), flush=True)
+                      "ms": round((time.perf_counter() - t0) * 1000.0, 3),
+                      "cpu_ms": round((time.process_time() - cpu0) * 1000.0, 3)}), flush=True)
 """
 
 
