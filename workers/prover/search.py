@@ -25,11 +25,12 @@ Refinements (each measured, docs/benchmarks.md): boxes over a global argument
 assumptions; a false box whose argument follows by unit propagation alone gets the
 lemma ``-> []a`` at once (checked once per box, and again after such lemmas); one lemma
 per round; witnesses are tried first for the false boxes that ``~phi`` and the true boxes
-force (unit propagation), then for recently failing boxes; the solver prefers true boxes; after 16, 64, 256, ... rounds a
-bounded attempt encodes k worlds at once (S52SAT-style) to find a countermodel
-directly; once k reaches the S5 world bound (min(free boxes + 1, 2^atoms)) an
-unsatisfiable attempt proves validity, with a DRUP refutation of the k-world
-encoding as certificate.  Countermodels are re-checked like all others.  A valid
+force (unit propagation), then for recently failing boxes; the solver prefers true boxes; after 16, 64, 256, ... rounds, and
+paced by time in between, a bounded attempt encodes k worlds at once (S52SAT-style) to find a
+countermodel directly (never a size that already gave none); the complete attempt, at the S5
+world bound (min(free boxes + 1, 2^atoms)), waits until the loop has run a few times its
+estimated cost and runs on a DRUP-logging solver: unsatisfiable proves validity, with that
+refutation of the k-world encoding as certificate.  Countermodels are re-checked like all others.  A valid
 verdict's certificate is the lemma chain replayed on a fresh proof-logging
 solver: its DRUP lines, the necessitation steps and the final refutation
 (format in certificate.py, argument in docs/certificates.md).
