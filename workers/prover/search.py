@@ -394,6 +394,7 @@ class _Cegar:
         self.last_cut: tuple[dict, list[int]] | None = None
         self.unconditional = 0  # lemmas -> []a found by propagation alone
         self.checked_unconditional: set[int] = set()
+        self.checked_before: set[int] = set()  # boxes checked before the last clear
         self.box_fails: dict[int, int] = {}  # box -> witness failures so far
         self.generalize_at: dict[int, int] = {}  # box -> failure count of the next attempt
         # Every attempt that finds no cut also defers the next one (any box) 4x more
@@ -830,7 +831,10 @@ class _Cegar:
             # strongest lemma, ``-> []a``, all at once: a cheap check (no search) that keeps
             # chain-like formulas from spending one round per irrelevant lemma first.
             # Each box is checked once, and all again after such lemmas were learned (they
-            # can make more arguments follow), so the check costs linear time overall.
+            # can make more arguments follow) while that pays: after the first batch, only a
+            # batch with a lemma found on such a second check makes all boxes due again.
+            # (Random depth-3 formulas: 67,000 of 79,000 checks were second checks, and they
+            # found 41 of 1,725 lemmas; LWB and the sample never needed one.)
             fresh = [b for b in false_boxes if b not in self.checked_unconditional]
             self.checked_unconditional.update(fresh)
             valid_args = [
@@ -839,7 +843,9 @@ class _Cegar:
             if valid_args:
                 for b in valid_args:
                     self._learn(b, [])
-                self.checked_unconditional.clear()
+                if not self.unconditional or any(b in self.checked_before for b in valid_args):
+                    self.checked_before.update(self.checked_unconditional)
+                    self.checked_unconditional.clear()
                 self.unconditional += len(valid_args)
                 continue
             worlds = [main]
