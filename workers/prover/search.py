@@ -381,6 +381,7 @@ class _Cegar:
         # No countermodel has at most this many worlds (an attempt found none): smaller
         # attempts would find none again (lemmas only ever exclude more).
         self.no_countermodel_upto = 0
+        self.complete_attempts = 0
         self.attempt_rate = ATTEMPT_SECONDS_PER_LITERAL  # seconds per literal of an attempt
         self.started = time.monotonic()  # when run() began
         # Cutting planes: the clauses the solver holds (encoding + lemmas) for the LP,
@@ -706,7 +707,13 @@ class _Cegar:
         return self.started + COMPLETE_WAIT * cost
 
     def _attempt(self, k: int, conflicts: int) -> tuple[bool, list[list[int]] | None] | None:
-        """run()'s answer from a k-world attempt (``_try_worlds``), or None to go on."""
+        """run()'s answer from a k-world attempt (``_try_worlds``), or None to go on.  The
+        complete attempt has a budget of its own, WORLDS_CONFLICTS doubled per complete attempt
+        (not the probes' or the schedule's): its certificate's hint pass grows with the search,
+        so an attempt that needs a long one fails cheaply and is made again later."""
+        if k >= self.bound:
+            conflicts = WORLDS_CONFLICTS << min(self.complete_attempts, PROBE_MAX_DOUBLINGS)
+            self.complete_attempts += 1
         started = time.monotonic()
         worlds = self._try_worlds(k, conflicts)
         if k >= 4:
