@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         classes: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(
             lambda: {"b": [], "a": []})
         for p in probs:
-            if "size" in p and p["id"] in ids:
+            if "size" in p and p["id"] in ids and p["family"].startswith("lwb-"):
                 classes[p["family"]]["b"].append((p["size"], before[p["id"]]["cpu_ms"]))
                 classes[p["family"]]["a"].append((p["size"], after[p["id"]]["cpu_ms"]))
         for family, pts in sorted(classes.items()):
-            if len(pts["b"]) < 4:  # not a generated class (e.g. the sample's single problems)
+            if len(pts["b"]) < 4:  # not a generated class (the sample has one or two per class)
                 continue
             eb, ea = _exponent(pts["b"]), _exponent(pts["a"])
             tb = sum(y for _, y in pts["b"]) / 1000
