@@ -3,6 +3,7 @@
 import base64
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,8 @@ from workers.prover import (
 from workers.prover import certificate as cert
 from workers.prover.encoding import encode
 from workers.prover.modelcheck import check_countermodel
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _canonical(proof: dict) -> str:
@@ -519,6 +522,76 @@ def test_both_certificate_paths_are_taken_and_give_checked_proofs(monkeypatch):
     taken.clear()
     doc = _doc(needs_solver)
     assert taken == [False] and check_result_document(doc).ok
+
+
+def test_the_encoding_given_back_by_a_failed_propagation_pass_hints_like_a_fresh_one(monkeypatch):
+    # make_certificate loads the encoding for hints once (hints.Loaded): a failed
+    # propagation-only pass takes its steps back out, and the pass over the solver's proof
+    # then runs on it.  It must hint exactly as on an encoding loaded afresh.
+    from workers.prover import hints, search
+
+    texts = [json.loads(line)["formula"]
+             for line in (ROOT / "bench" / "sample.jsonl").read_text().splitlines()
+             if '"expected": "valid"' in line]
+    texts.append("[]((([]p1 | []p2) & (([]~[]p1 | []p2) & ([]p1 | []~[]p2))) -> []~([]~[]p1 | []~[]p2))")
+    gave_back = []
+    real = search._propagation_proof
+
+    def spy(enc, lemmas, watch, loaded=None):
+        proof = real(enc, lemmas, watch, loaded)
+        if proof is None and loaded is not None:
+            gave_back.append(not loaded.used)
+        return proof
+
+    class Fresh(hints.Loaded):  # marked used: neither pass may take it, each loads its own
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.used = True
+
+    compared = differ = 0
+    for text in texts:
+        f = parse_formula(text)
+        res = prove(f, timeout=10)
+        if res.verdict != "valid" or res.stats.get("worlds") or not res.certificate:
+            continue
+        enc = encode(f)
+        cegar_lemmas = _lemmas_of(f)
+        if cegar_lemmas is None:
+            continue
+        gave_back.clear()
+        with monkeypatch.context() as m:
+            m.setattr(search, "_propagation_proof", spy)
+            reused, _ = search.make_certificate(enc, cegar_lemmas)
+        if gave_back != [True]:
+            continue  # the propagation pass succeeded: nothing was given back
+        with monkeypatch.context() as m:
+            m.setattr(search.hints, "Loaded", Fresh)
+            fresh, _ = search.make_certificate(enc, cegar_lemmas)
+        # The same steps; their hints may differ (propagation on the reused database meets
+        # its watch lists in another order), so each proof must check on its own.
+        assert reused is not None and fresh is not None, text
+        assert [s[:-1] for s in reused["steps"]] == [s[:-1] for s in fresh["steps"]], text
+        assert cert.check_certificate(f, search.encode_certificate(reused))[0], text
+        differ += reused != fresh
+        compared += 1
+    assert compared >= 3, (compared, differ)
+
+
+def _lemmas_of(f):
+    """The search's lemma chain for a valid formula decided by the loop, else None."""
+    import time
+
+    from workers.prover import search
+
+    watch = search._Watch(time.monotonic() + 10, None)
+    cegar = search._Cegar(encode(f), watch, [])
+    try:
+        valid, _ = cegar.run()
+        ok = valid and not cegar.valid_by_worlds and not cegar.cuts and cegar.final_cut is None
+        return list(cegar.lemmas) if ok else None
+    finally:
+        cegar.close()
+        watch.close()
 
 
 def test_the_hint_pass_alone_refuses_a_lemma_that_does_not_follow():

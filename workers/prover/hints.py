@@ -255,6 +255,18 @@ class _Finder(RupChecker):
         raise HintError(f"hints for {clause} do not end in a conflict")
 
 
+class Loaded:
+    """An encoding loaded into a hint finder once, for more than one ``hint_proof`` pass: a
+    lemma chain first tried without the solver's proof (``eager``) and, when that fails,
+    the pass over the solver's proof (for a small proof, loading is most of a pass)."""
+
+    def __init__(self, nvars: int, clauses: list[list[int]], poll: Callable[[], None]) -> None:
+        self.finder = _Finder(nvars)
+        self.finder.add_clauses(clauses, poll)
+        self.size = len(clauses)  # ids 1..size: the encoding's clauses
+        self.used = False  # a pass took it and did not give it back
+
+
 def hint_proof(
     nvars: int,
     clauses: list[list[int]],
@@ -264,6 +276,7 @@ def hint_proof(
     root: int | None = None,
     eager: bool = False,
     distinct: list[bool] | None = None,
+    loaded: Loaded | None = None,
 ) -> list[list]:
     """DRUP-style steps (flat ``a``/``d``/``n``, ``c``) -> hinted ``pxl-s5-cert/2`` steps.
 
@@ -273,10 +286,43 @@ def hint_proof(
     them (HintError if one fails).  ``poll`` is called between steps (it raises to stop).
     ``eager``: check each necessitation premise as it comes (HintError at the first that is
     not RUP), for a lemma chain tried without the solver's proof (``propagation_proof``).
-    ``distinct``: as for ``_Finder.add_clauses``."""
-    f = _Finder(nvars)
-    f.add_clauses(clauses, poll, distinct)
-    base = f.next_id - 1
+    ``distinct``: as for ``_Finder.add_clauses``.  ``loaded``: ``clauses`` already loaded
+    (``Loaded``); an eager pass that fails takes its steps back out of it (newest first, as
+    the backward pass does), so that the next pass starts from the encoding alone."""
+    if loaded is None:
+        f = _Finder(nvars)
+        f.add_clauses(clauses, poll, distinct)
+        base = f.next_id - 1
+    else:
+        if loaded.used:
+            raise HintError("the loaded encoding was used by a pass already")
+        loaded.used = True
+        f, base = loaded.finder, loaded.size
+    if not eager or loaded is None:
+        return _hint_steps(f, base, steps, poll, box_arg, root, eager)
+    top = f.next_id - 1
+    try:
+        return _hint_steps(f, base, steps, poll, box_arg, root, eager)
+    except HintError:
+        # Only the forward pass can fail in an eager pass (the backward pass replays
+        # premises already checked), so every clause since ``top`` is still in.
+        for cid in range(f.next_id - 1, top, -1):
+            f.retract(cid)
+        loaded.used = False
+        raise
+
+
+def _hint_steps(
+    f: _Finder,
+    base: int,
+    steps: list[list],
+    poll: Callable[[], None],
+    box_arg: dict[int, int] | None,
+    root: int | None,
+    eager: bool,
+) -> list[list]:
+    """``hint_proof`` on a finder holding the encoding's ``base`` clauses (ids 1..base) and
+    perhaps clauses a failed pass took back (ids above base, gone)."""
     # forward: (hinted step without hints yet, clause id)
     entries: list[tuple[list, int]] = []
     # eager: the premise's hints by the step's clause id.  Found against the clauses before
