@@ -55,3 +55,27 @@ def test_feasible_relaxations_give_no_cut():
 def test_an_expired_deadline_gives_no_cut():
     db, _ = _php_db(6, 5)
     assert lp.refute(db, [], time.monotonic() - 1) is None
+
+
+def test_the_first_lp_of_a_process_is_not_tried_when_its_import_would_break_the_limit():
+    # numpy and scipy are imported on the first LP of a process (0.3-1 s that nothing can
+    # interrupt): with less than lp.IMPORT_SECONDS left it is not tried, and nothing is
+    # imported; with time enough it is.  In a fresh interpreter, where nothing is imported yet.
+    import subprocess
+    import sys
+
+    script = """
+import sys, time
+from workers.prover import lp
+rows = [[1], [-1]]  # x >= 1 and 1 - x >= 1: LP-infeasible
+now = time.monotonic()
+assert lp._farkas(rows, [], now + 5, now + lp.IMPORT_SECONDS / 2) is None
+assert "scipy.optimize" not in sys.modules and "numpy" not in sys.modules
+now = time.monotonic()
+assert lp._farkas(rows, [], now + 30, now + 60) is not None
+assert "scipy.optimize" in sys.modules
+print("ok")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr

@@ -23,6 +23,7 @@ and the caller keeps going with CDCL.  Soundness argument: docs/certificates.md.
 
 from __future__ import annotations
 
+import sys
 import time
 
 from workers.prover.certificate import CertificateError, RupChecker, check_cut
@@ -32,6 +33,10 @@ MAX_CLIQUES = 20_000
 MAX_PAIRS = 300_000  # clique pairs (each one RUP check in the certificate checker)
 GAP_TOLERANCE = 1e-7
 DENOMINATORS = (1, 100, 10_000, 1_000_000)
+# numpy and scipy are imported on the first LP of a process: 0.3-1 s that nothing can
+# interrupt.  With less time than this left before the caller's limit, that first LP is
+# not tried (a 0.075 s limit was once answered 0.34 s late, importing numpy).
+IMPORT_SECONDS = 1.5
 
 
 def _cliques(edges: dict[int, set[int]], deadline: float) -> list[list[int]] | None:
@@ -98,6 +103,8 @@ def _farkas(
 ) -> list[float] | None:
     """Multipliers (rows then cuts) of an LP infeasibility proof, or None."""
     t0 = time.monotonic()
+    if "scipy.optimize" not in sys.modules and hard_deadline - t0 < IMPORT_SECONDS:
+        return None
     # Imported here, not at the top: numpy and scipy take about a second to import
     # (``python -X importtime``: 1007 ms, against 64 ms for the whole prover without them, on
     # the shared 2-core machine) and only proofs that need an LP certificate use them.
