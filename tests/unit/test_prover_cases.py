@@ -188,6 +188,37 @@ def test_timeout_gives_unknown():
     assert prove("[]p -> p", timeout=0).szs_status == "Timeout"
 
 
+def test_the_search_stops_early_enough_for_what_comes_after_it_on_large_formulas(monkeypatch):
+    # The search's deadline leaves the share of the limit for small formulas, and at least
+    # END_MARGIN_SECONDS_PER_NODE per node for large ones (the countermodel's check and the
+    # document grow with the formula); a limit shorter than that answers unknown at once.
+    import time
+
+    from workers.prover import search
+
+    deadlines = []
+    real = search._Watch.__init__
+
+    def spy(self, deadline, should_stop):
+        deadlines.append(deadline - time.monotonic())
+        real(self, deadline, should_stop)
+
+    monkeypatch.setattr(search._Watch, "__init__", spy)
+    small = "[]p -> p"
+    prove(small, timeout=10)
+    assert 9.6 < deadlines[-1] <= 10 - search.END_MARGIN_SECONDS
+    big = Or([Box(And([Atom(f"p{i}"), Atom(f"q{i}")])) for i in range(10_000)])
+    assert big.size > 30_000
+    node_margin = search.END_MARGIN_SECONDS_PER_NODE * big.size
+    assert node_margin > search.END_MARGIN_SHARE * 1.0  # so it decides at a 1 s limit
+    res = prove(big, timeout=1.0)
+    assert res.verdict in ("invalid", "unknown")
+    assert deadlines[-1] <= 1.0 - node_margin
+    res = prove(big, timeout=node_margin / 2)
+    assert (res.verdict, res.szs_status) == ("unknown", "Timeout")
+    assert deadlines[-1] < 0
+
+
 def test_should_stop_gives_user():
     assert prove("[]p -> p", should_stop=lambda: True).szs_status == "User"
     flag = threading.Event()

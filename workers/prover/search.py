@@ -79,6 +79,12 @@ POLL_SECONDS = 0.05
 # still fit inside the limit (docs/benchmarks.md, "Deadlines").
 END_MARGIN_SECONDS = 0.3
 END_MARGIN_SHARE = 0.05
+# ... but at least this long per node of the formula: what comes after the search grows
+# with the formula (a countermodel's check, the certificate's JSON, the document: ~90 ms on
+# a 49,000-node LWB formula on a quiet machine, twice that at load 3, when a 1 s limit with
+# its 50 ms margin was answered 0.11 s late).  A limit shorter than that answers unknown
+# at once.
+END_MARGIN_SECONDS_PER_NODE = 4e-6
 # Certificate budget: total literals in the proof steps; beyond it the
 # certificate is omitted (documented in docs/certificates.md).
 MAX_PROOF_LITERALS = 2_000_000
@@ -1221,7 +1227,8 @@ def prove(
     limits enforced; a ``FormulaError`` gives verdict unknown / InputError).
     ``timeout``: seconds of wall-clock time for the whole call (verdict unknown / Timeout);
     the search and the certificate stop END_MARGIN_SECONDS (at most END_MARGIN_SHARE of
-    the limit) early, so that the answer, including a countermodel's check, is due in time.
+    the limit; at least END_MARGIN_SECONDS_PER_NODE per node of the formula) early, so
+    that the answer, including a countermodel's check, is due in time.
     ``should_stop``: polled about every 50 ms from a background watcher thread (so it
     must be thread-safe) and once before the search; True makes the call return within
     about a second with unknown / User.  A running SAT call is interrupted.
@@ -1258,7 +1265,8 @@ def _prove(
             return finish(ProofResult("unknown", "InputError", trace=trace, error=str(exc)))
 
     timeout = max(0.0, timeout)
-    margin = min(END_MARGIN_SECONDS, END_MARGIN_SHARE * timeout)
+    margin = max(min(END_MARGIN_SECONDS, END_MARGIN_SHARE * timeout),
+                 END_MARGIN_SECONDS_PER_NODE * formula.size)
     watch = _Watch(start + timeout - margin, should_stop)
     stats: dict = {"nodes": formula.size, "depth": formula.depth}
     cegar: _Cegar | None = None
