@@ -2,7 +2,7 @@
 
 import random
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from workers.prover.hints import _Finder
@@ -38,6 +38,9 @@ def _both(clauses: list[list[int]], seed: int = 0) -> tuple[_Finder, _Finder]:
 
 @settings(max_examples=400, deadline=None)
 @given(clause_lists, st.integers(0, 1000))
+# a unit, then a clause it makes unit: the mark of a clause recorded after propagation
+@example([[1], [-1, 2]], 0)
+@example([[2, 3], [-2], [-3, 4], [1, -4]], 0)
 def test_bulk_loading_is_add_clause_in_turn(clauses, seed):
     # Units, repeats, tautologies, empty clauses, propagation and refutation included.
     one, bulk = _both(clauses, seed)

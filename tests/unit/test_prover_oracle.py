@@ -189,6 +189,84 @@ def test_no_attempt_repeats_a_size_without_countermodels():
     assert complete >= 10  # the complete attempt (its refutation is the certificate) was made
 
 
+def test_an_interrupted_complete_attempt_decides_nothing():
+    # The complete k-world attempt's solver stopped (budget, interrupt: solve_limited gives
+    # None) must not count as "no countermodel": the verdicts still agree with the oracle,
+    # and none comes from the world bound.  Fails if None were taken as unsatisfiable.
+    import sys
+    from unittest import mock
+
+    from workers.prover import search
+
+    real = search.proof_solver
+    stopped = []
+
+    def solver_of_the_complete_attempt(*args, **kwargs):
+        solver = real(*args, **kwargs)
+        if sys._getframe(1).f_code.co_name == "_try_all_worlds":
+            stopped.append(1)
+            solver.solve_limited = lambda *a, **k: None
+        return solver
+
+    rnd = random.Random(11)
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
+        mock.patch.object(search, "PROBE_WAIT", 0.0),
+        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
+        mock.patch.object(search, "proof_solver", solver_of_the_complete_attempt),
+    ):
+        for _ in range(20):
+            f = Not(And([_random_clause(rnd, 3, 2) for _ in range(40)]))
+            res = prove(f, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid")
+            assert "the S5 world bound: valid" not in " ".join(res.trace)
+            report = check_result_document(res.to_document())
+            assert report.ok, report.reason
+    assert len(stopped) >= 10  # the complete attempt was made (and stopped) that often
+
+
+def test_no_complete_attempt_without_time_for_it():
+    # The complete attempt's Glucose sees an interrupt only at a restart: it is not started
+    # with less than COMPLETE_TIME_LEFT times its estimated cost left (here that factor is
+    # made huge), and the loop decides alone.
+    from unittest import mock
+
+    from workers.prover import search
+
+    made = []
+    real = search._Cegar._try_all_worlds
+
+    def spy(cegar, conflicts):
+        made.append(1)
+        return real(cegar, conflicts)
+
+    rnd = random.Random(12)
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
+        mock.patch.object(search, "PROBE_WAIT", 0.0),
+        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
+        mock.patch.object(search, "COMPLETE_TIME_LEFT", 1e9),
+        mock.patch.object(search._Cegar, "_try_all_worlds", spy),
+    ):
+        for _ in range(10):
+            f = Not(And([_random_clause(rnd, 3, 2) for _ in range(40)]))
+            res = prove(f, timeout=30)
+            assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid")
+    assert made == []
+    with (
+        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
+        mock.patch.object(search, "PROBE_WAIT", 0.0),
+        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
+        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
+        mock.patch.object(search._Cegar, "_try_all_worlds", spy),
+    ):
+        for _ in range(10):
+            prove(Not(And([_random_clause(rnd, 3, 2) for _ in range(40)])), timeout=30)
+    assert made  # with the usual estimate it is made
+
+
 def _random_clause(rnd, atoms, depth):
     lits = []
     for _ in range(3):

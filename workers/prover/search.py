@@ -125,6 +125,11 @@ PROBE_MAX_DOUBLINGS = 20
 ATTEMPT_SECONDS_PER_LITERAL = 0.4e-6
 COMPLETE_COST = 2.0
 COMPLETE_WAIT = 3.0
+# ... and only with this many times that estimate left before the search's deadline: the
+# complete attempt runs on the proof-logging Glucose, which sees an interrupt (and its
+# conflict budget) only at a restart, 0.1-0.35 s apart on 450,000 literals (a 0.4 s limit
+# was answered `valid` at 0.76 s; MiniSat stops at the conflict).
+COMPLETE_TIME_LEFT = 4.0
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS, doubled after each attempt that
@@ -709,15 +714,21 @@ class _Cegar:
         decides first is not known in advance (the loop's rounds vary from 3 to 1,000 on random
         formulas of one size, docs/benchmarks.md), so neither waits much longer than the other
         would have taken."""
-        cost = COMPLETE_COST * self.attempt_rate * self.bound * self.literals
-        return self.started + COMPLETE_WAIT * cost
+        return self.started + COMPLETE_WAIT * self._complete_cost()
+
+    def _complete_cost(self) -> float:
+        """Seconds the complete attempt and its certificate are estimated to take."""
+        return COMPLETE_COST * self.attempt_rate * self.bound * self.literals
 
     def _attempt(self, k: int, conflicts: int) -> tuple[bool, list[list[int]] | None] | None:
         """run()'s answer from a k-world attempt (``_try_worlds``), or None to go on.  The
         complete attempt has a budget of its own, WORLDS_CONFLICTS doubled per complete attempt
         (not the probes' or the schedule's): its certificate's hint pass grows with the search,
-        so an attempt that needs a long one fails cheaply and is made again later."""
+        so an attempt that needs a long one fails cheaply and is made again later.  It is
+        not made with less than COMPLETE_TIME_LEFT times its estimated cost left."""
         if k >= self.bound:
+            if self.watch.deadline - time.monotonic() < COMPLETE_TIME_LEFT * self._complete_cost():
+                return None
             conflicts = WORLDS_CONFLICTS << min(self.complete_attempts, PROBE_MAX_DOUBLINGS)
             self.complete_attempts += 1
         started = time.monotonic()
