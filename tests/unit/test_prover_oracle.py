@@ -167,13 +167,7 @@ def test_no_attempt_repeats_a_size_without_countermodels():
         return try_worlds(cegar, k, conflicts)
 
     rnd = random.Random(5)
-    with (
-        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
-        mock.patch.object(search, "PROBE_WAIT", 0.0),
-        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
-        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
-        mock.patch.object(search._Cegar, "_try_worlds", counted),
-    ):
+    with _attempts_every_round(), mock.patch.object(search._Cegar, "_try_worlds", counted):
         complete = 0
         for _ in range(20):
             sizes.clear()
@@ -210,10 +204,7 @@ def test_an_interrupted_complete_attempt_decides_nothing():
 
     rnd = random.Random(11)
     with (
-        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
-        mock.patch.object(search, "PROBE_WAIT", 0.0),
-        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
-        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
+        _attempts_every_round(),
         mock.patch.object(search, "proof_solver", solver_of_the_complete_attempt),
     ):
         for _ in range(20):
@@ -243,10 +234,7 @@ def test_no_complete_attempt_without_time_for_it():
 
     rnd = random.Random(12)
     with (
-        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
-        mock.patch.object(search, "PROBE_WAIT", 0.0),
-        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
-        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
+        _attempts_every_round(),
         mock.patch.object(search, "COMPLETE_TIME_LEFT", 1e9),
         mock.patch.object(search._Cegar, "_try_all_worlds", spy),
     ):
@@ -255,16 +243,24 @@ def test_no_complete_attempt_without_time_for_it():
             res = prove(f, timeout=30)
             assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid")
     assert made == []
-    with (
-        mock.patch.object(search, "WORLDS_FIRST_ROUND", 1),
-        mock.patch.object(search, "PROBE_WAIT", 0.0),
-        mock.patch.object(search, "PROBE_SECONDS_PER_LITERAL", 0.0),
-        mock.patch.object(search, "COMPLETE_WAIT", 0.0),
-        mock.patch.object(search._Cegar, "_try_all_worlds", spy),
-    ):
+    with _attempts_every_round(), mock.patch.object(search._Cegar, "_try_all_worlds", spy):
         for _ in range(10):
             prove(Not(And([_random_clause(rnd, 3, 2) for _ in range(40)])), timeout=30)
     assert made  # with the usual estimate it is made
+
+
+def _attempts_every_round():
+    """k-world attempts (probes) from the first round on, the complete one without its wait."""
+    import contextlib
+    from unittest import mock
+
+    from workers.prover import search
+
+    stack = contextlib.ExitStack()
+    for name, value in (("WORLDS_FIRST_ROUND", 1), ("PROBE_WAIT", 0.0),
+                        ("PROBE_SECONDS_PER_LITERAL", 0.0), ("COMPLETE_WAIT", 0.0)):
+        stack.enter_context(mock.patch.object(search, name, value))
+    return stack
 
 
 def _random_clause(rnd, atoms, depth):
