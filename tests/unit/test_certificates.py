@@ -527,7 +527,7 @@ def test_both_certificate_paths_are_taken_and_give_checked_proofs(monkeypatch):
 def test_the_encoding_given_back_by_a_failed_propagation_pass_hints_like_a_fresh_one(monkeypatch):
     # make_certificate loads the encoding for hints once (hints.Loaded): a failed
     # propagation-only pass takes its steps back out, and the pass over the solver's proof
-    # then runs on it.  It must hint exactly as on an encoding loaded afresh.
+    # then runs on it.  Its proofs must check as those made on an encoding loaded afresh do.
     from workers.prover import hints, search
 
     texts = [json.loads(line)["formula"]
@@ -567,11 +567,13 @@ def test_the_encoding_given_back_by_a_failed_propagation_pass_hints_like_a_fresh
         with monkeypatch.context() as m:
             m.setattr(search.hints, "Loaded", Fresh)
             fresh, _ = search.make_certificate(enc, cegar_lemmas)
-        # The same steps; their hints may differ (propagation on the reused database meets
-        # its watch lists in another order), so each proof must check on its own.
+        # Both check.  They may differ: propagation on the reused database meets its watch
+        # lists in another order, so the hints, and with them the steps the backward pass
+        # keeps, can differ.
         assert reused is not None and fresh is not None, text
-        assert [s[:-1] for s in reused["steps"]] == [s[:-1] for s in fresh["steps"]], text
-        assert cert.check_certificate(f, search.encode_certificate(reused))[0], text
+        for proof in (reused, fresh):
+            ok, why = cert.check_certificate(f, search.encode_certificate(proof))
+            assert ok, (text, why)
         differ += reused != fresh
         compared += 1
     assert compared >= 3, (compared, differ)
