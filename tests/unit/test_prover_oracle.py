@@ -26,6 +26,15 @@ from workers.prover import (
 leaves = st.sampled_from([Atom("p"), Atom("q"), Atom("r"), TRUE, FALSE])
 
 
+def _assert_agrees_with_the_oracle(res, f):
+    """The verdict is the SAT-based oracle's, and the document's evidence checks (the
+    check's report is returned)."""
+    assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid"), to_text(f)
+    report = check_result_document(res.to_document())
+    assert report.ok, (report.reason, to_text(f))
+    return report
+
+
 def _extend(children):
     pairs = st.tuples(children, children)
     return st.one_of(
@@ -93,9 +102,7 @@ def test_prove_agrees_with_sat_oracle_on_bigger_formulas(f, clauses):
     # ~(C1 & ... & Cn) with modal clauses is valid far more often than a random formula.
     for g in (f, Not(And(clauses))):
         res = prove(g, timeout=30)
-        assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
-        report = check_result_document(res.to_document())
-        assert report.ok, report.reason
+        _assert_agrees_with_the_oracle(res, g)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -113,9 +120,7 @@ def test_countermodel_probes_every_round_agree_with_the_oracle(f, clauses):
     ):
         for g in (f, Not(And(clauses))):
             res = prove(g, timeout=30)
-            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
-            report = check_result_document(res.to_document())
-            assert report.ok, report.reason
+            _assert_agrees_with_the_oracle(res, g)
 
 
 def test_a_proof_outlasting_many_probes_still_answers():
@@ -173,9 +178,7 @@ def test_no_attempt_repeats_a_size_without_countermodels():
             sizes.clear()
             f = Not(And([_random_clause(rnd, 3, 2) for _ in range(40)]))
             res = prove(f, timeout=30)
-            assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid")
-            report = check_result_document(res.to_document())
-            assert report.ok, report.reason
+            _assert_agrees_with_the_oracle(res, f)
             ks = [k for k, _ in sizes]
             assert ks == sorted(set(ks)), ks
             assert all(k <= bound for k, bound in sizes)
@@ -329,9 +332,7 @@ def test_cutting_planes_everywhere_agree_with_the_oracle(monkeypatch):
     for _ in range(150):
         f = _amo_formula(rnd)
         res = prove(f, timeout=30)
-        assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid"), to_text(f)
-        report = check_result_document(res.to_document())
-        assert report.ok, (report.reason, to_text(f))
+        report = _assert_agrees_with_the_oracle(res, f)
         with_cuts += "cutting-plane" in report.reason
     assert with_cuts >= 10  # the path under test was taken
 
@@ -367,9 +368,7 @@ def test_propagation_lemmas_every_round_agree_with_the_oracle(f, clauses):
     with patches[0], patches[1], patches[2]:
         for g in (f, Not(And(clauses))):
             res = prove(g, timeout=30)
-            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
-            report = check_result_document(res.to_document())
-            assert report.ok, report.reason
+            _assert_agrees_with_the_oracle(res, g)
 
 
 def test_propagation_lemmas_are_taken_and_checked_on_random_formulas():
@@ -379,9 +378,7 @@ def test_propagation_lemmas_are_taken_and_checked_on_random_formulas():
     with patches[0], patches[1], patches[2]:
         for g in _random_problems(5, 120):
             res = prove(g, timeout=30)
-            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid"), to_text(g)
-            report = check_result_document(res.to_document())
-            assert report.ok, (report.reason, to_text(g))
+            _assert_agrees_with_the_oracle(res, g)
             learned += bool(res.stats.get("propagation_lemmas"))
             valid += res.verdict == "valid" and bool(res.stats.get("propagation_lemmas"))
     assert learned >= 20 and valid >= 5, (learned, valid)
@@ -484,9 +481,7 @@ def test_the_main_solver_check_rejects_unsound_proposals(monkeypatch):
     with patches[0], patches[1], patches[2]:
         for g in _random_problems(5, 120):
             res = prove(g, timeout=30)
-            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid"), to_text(g)
-            report = check_result_document(res.to_document())
-            assert report.ok, report.reason
+            _assert_agrees_with_the_oracle(res, g)
     assert sum(rejected) >= 50, (sum(rejected), len(rejected))  # measured 273 of 331
 
 
@@ -503,9 +498,7 @@ def test_one_world_attempt_at_the_first_round_agrees_with_the_oracle(f, clauses)
     ):
         for g in (f, Not(And(clauses))):
             res = prove(g, timeout=30)
-            assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid")
-            report = check_result_document(res.to_document())
-            assert report.ok, report.reason
+            _assert_agrees_with_the_oracle(res, g)
 
 
 def test_one_world_countermodels_are_taken_and_checked(monkeypatch):
@@ -519,9 +512,7 @@ def test_one_world_countermodels_are_taken_and_checked(monkeypatch):
     one_world = valid = 0
     for g in _random_problems(7, 120):
         res = prove(g, timeout=30)
-        assert res.verdict == ("valid" if s5_valid_sat(g) else "invalid"), to_text(g)
-        report = check_result_document(res.to_document())
-        assert report.ok, (report.reason, to_text(g))
+        _assert_agrees_with_the_oracle(res, g)
         one_world += any("countermodel of one world" in line for line in res.trace)
         valid += res.verdict == "valid"
     assert one_world >= 10 and valid >= 10, (one_world, valid)
