@@ -44,8 +44,9 @@ for line in sys.stdin:
            "rounds": res.stats.get("rounds"),
            "lemmas": res.stats.get("lemmas"), "solver_calls": res.stats.get("solver_calls"),
            "certificate_omitted": res.certificate_omitted}
+    doc = res.to_document()
+    row["answer_ms"] = round((time.perf_counter() - t0) * 1000.0, 3)  # as a job returns it
     if res.verdict != "unknown":
-        doc = res.to_document()
         c0, ccpu0 = time.perf_counter(), time.process_time()
         report = check_result_document(doc)
         row.update(checked=report.ok, check_reason=report.reason,
@@ -84,7 +85,7 @@ def summary(rows: list[dict], timeout: float) -> dict:
         "wrong": sum(1 for r in decided if r["expected"] and r["verdict"] != r["expected"]),
         "evidence_failed": sum(1 for r in decided if not r.get("checked")),
         "certificates_omitted": sum(1 for r in decided if r["certificate_omitted"]),
-        "late_answers": sum(1 for r in rows if r["ms"] > timeout * 1000.0),
+        "late_answers": sum(1 for r in rows if r.get("answer_ms", r["ms"]) > timeout * 1000.0),
         "check_slower_than_prove": sum(
             1 for r in decided if r["verdict"] == "valid" and r.get("check_ms", 0) > r["ms"]
         ),

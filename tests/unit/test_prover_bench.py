@@ -28,4 +28,8 @@ def test_bench_runner_counts(tmp_path):
     assert (summary["solved"], summary["wrong"], summary["unknown"]) == (2, 1, 1)
     assert summary["evidence_checked"] == 3 and summary["evidence_failed"] == 0
     assert summary["certificates_omitted"] == 0
+    assert summary["late_answers"] == 0
+    assert all(r["answer_ms"] >= r["ms"] for r in out["problems"])
+    # Late is counted on the answer with its document: with no time at all, every answer.
+    assert _runner().run(str(path), timeout=0, check=False)["summary"]["late_answers"] == 4
     assert _runner().main([str(path), "--timeout", "5", "--no-check"]) == 1
