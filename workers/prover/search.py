@@ -607,25 +607,19 @@ class _Cegar:
         if k >= self.bound:
             return self._try_all_worlds(conflicts)
         enc = self.enc
-        n, glob = enc.nvars, enc.global_vars
-
-        def shift(lit: int, j: int) -> int:
-            if j == 0 or abs(lit) in glob:
-                return lit
-            return lit + j * n if lit > 0 else lit - j * n
-
         solver = Solver(name=SEARCH_SOLVER)
         try:
             poll = self.watch.raise_if_stopped
             copies, maps = self._world_copies(k)
             for copy in copies:
                 _add_clauses(solver, copy, poll)
+            maps = maps + [world_map(enc, j) for j in range(len(maps), k)]
             for j in range(len(copies), k):
                 poll()
-                _add_clauses(solver, world_copy(enc, world_map(enc, j)) if j else enc.clauses)
+                _add_clauses(solver, world_copy(enc, maps[j]) if j else enc.clauses)
             _add_clauses(solver, [[b, *(-h for h in hyps)] for b, hyps in self.lemmas])
             _add_clauses(solver, [
-                [b, *(-shift(enc.box_arg[b], j) for j in range(k))] for b in self.free_boxes
+                [b, *(-m[enc.box_arg[b]] for m in maps)] for b in self.free_boxes
             ])
             solver.set_phases(enc.boxes)
             solver.conf_budget(conflicts)
