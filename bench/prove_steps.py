@@ -1,13 +1,15 @@
 """What each step of prove() costs on a tiny valid formula, in microseconds:
 ``python bench/prove_steps.py '[](p -> q) -> ([]p -> []q)' ...``.
 
-Runs prove() whole, the bare baseline (bench/baseline_s5.py), and then the steps prove()
-takes for a valid formula one by one with this tree's functions — the time-limit watch,
+Runs prove() whole (as a library call: verdict and certificate), ``prove(explain=True)``
+(as a proof job: also the outline and the checked tableau), the bare baseline
+(bench/baseline_s5.py), and then the steps the explained prove() takes for a valid formula
+one by one with this tree's functions — the time-limit watch,
 encoding, the search solver's set-up, the rounds, freeing the solver, the certificate (lemma
 chain and hints), its base64 JSON, the lemma outline, the tableau's construction and its
 independent check — ``--runs`` times with the garbage collector off (as prove() runs), and
-prints each one's minimum.  The steps' sum is prove() but for the result object and its
-trace (``rest``).  Where the small problems' time goes: docs/benchmarks.md, "Per-call and
+prints each one's minimum.  The steps' sum is ``prove(explain)`` but for the result object
+and its trace (``rest``).  Where the small problems' time goes: docs/benchmarks.md, "Per-call and
 start-up cost"."""
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def steps(text: str, runs: int) -> dict[str, float]:
             t = clock()
             res = prove(f)
             keep("prove()", clock() - t)
+            t = clock()
+            prove(f, explain=True)
+            keep("prove(explain)", clock() - t)
             if res.verdict != "valid":
                 raise SystemExit(f"{text}: not valid (this script times a valid formula's steps)")
             t = clock()
@@ -97,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for text in args.formulas:
         us = steps(text, args.runs)
-        parts = sum(v for k, v in us.items() if k not in ("prove()", "baseline"))
+        parts = sum(v for k, v in us.items()
+                    if k not in ("prove()", "prove(explain)", "baseline"))
         print(f"{text}: " + ", ".join(f"{k} {v:.1f}" for k, v in us.items())
               + f"; sum of steps {parts:.1f} us")
     return 0

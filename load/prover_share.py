@@ -1,7 +1,7 @@
 """The prover's own CPU per job for the formulas the load benches send (load/mix.py
 SMALL_FORMULAS, in turn): reading the formula, the search with its certificate (and the
-checked tableau for small valid ones), the result document and its JSON.  This is work the
-naive no-op endpoint of load/side_by_side.py does not do; it sets the floor under our
+checked tableau and outline for small valid ones, as a job explains them), the result
+document and its JSON.  This is work the naive no-op endpoint of load/side_by_side.py does not do; it sets the floor under our
 worker's CPU per job in the side-by-side ratio.
 
     .venv/bin/python load/prover_share.py --jobs 2000
@@ -23,7 +23,8 @@ from workers.prover.search import prove  # noqa: E402
 
 
 def one(text: str) -> str:
-    return json.dumps(prove(read_formula(text), timeout=10).to_document())
+    # explained, as a proof job's answer is (workers/runners.py)
+    return json.dumps(prove(read_formula(text), timeout=10, explain=True).to_document())
 
 
 def main() -> int:

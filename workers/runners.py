@@ -142,7 +142,8 @@ def prove_params(params: dict, ctx: JobContext) -> dict:
     timeout = float(params.get("timeout") or get_settings().default_job_timeout)
     # The limit covers reading the formula too: the answer is due ``timeout`` after the start.
     left = max(0.0, timeout - (time.monotonic() - start))
-    result = prove(formula, timeout=left, should_stop=ctx.should_stop)
+    # Explained: the console draws a proof job's tableau and lemma outline.
+    result = prove(formula, timeout=left, should_stop=ctx.should_stop, explain=True)
     document = result.to_document()
     if params.get("coq") and result.verdict == "valid":
         document.update(coq_proof_fields(result))

@@ -147,7 +147,9 @@ def run_prove(args: argparse.Namespace) -> int:
 
     timeout = args.timeout if args.timeout is not None else _default_timeout()
     try:
-        result = prove(formula, timeout=timeout)
+        # --json writes the service's result document, readable forms included; the
+        # human report shows neither, so it does not pay for them.
+        result = prove(formula, timeout=timeout, explain=args.json)
     except KeyboardInterrupt:
         print("pxl prove: interrupted", file=sys.stderr)
         return 130

@@ -150,6 +150,8 @@ def test_json_prints_the_result_document(capsys):
     assert doc["formula"] == VALID_CANONICAL and doc["countermodel"] is None
     assert isinstance(doc["certificate"], str) and base64.b64decode(doc["certificate"])
     assert all(isinstance(step, str) for step in doc["trace"])
+    # the API's document: the readable forms the console draws are included
+    assert doc["tableau"] is not None and doc["outline"] is not None
 
     status, out, _ = run(["prove", "--json", INVALID], capsys)
     doc = json.loads(out)

@@ -48,6 +48,8 @@ def test_a_real_proof_succeeds_with_timings(store):
     final = store.get(doc["id"])
     assert final["result"]["verdict"] == "valid"
     assert final["result"]["queue_wait_ms"] >= 0 and final["result"]["run_ms"] >= 0
+    # A proof job's answer is explained: the console draws its tableau and lemma outline.
+    assert final["result"]["tableau"] is not None and final["result"]["outline"] is not None
 
 
 def test_bad_input_fails_without_retry(store, monkeypatch):

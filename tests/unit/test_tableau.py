@@ -178,8 +178,8 @@ def test_mutated_trees_are_rejected(mutate):
     assert why
 
 
-def test_result_documents_carry_a_checked_tableau_and_pxl_check_verifies_it():
-    doc = prove(K).to_document()
+def test_explained_documents_carry_a_checked_tableau_and_pxl_check_verifies_it():
+    doc = prove(K, explain=True).to_document()
     assert doc["tableau"] is not None
     report = check_result_document(doc)
     assert report.ok and "tableau: closed tableau" in report.reason
@@ -190,12 +190,21 @@ def test_result_documents_carry_a_checked_tableau_and_pxl_check_verifies_it():
 
 
 def test_the_outline_shows_lemmas_as_formulas():
-    doc = prove(K).to_document()
+    doc = prove(K, explain=True).to_document()
     outline = doc["outline"]
     assert outline["kind"] == "lemmas"
     assert outline["lemmas"] == [
         {"box": "[]q", "argument": "q", "hypotheses": ["[](p -> q)", "[]p"], "cut": False}
     ]
+
+
+def test_readable_forms_only_on_request_and_the_evidence_checks_without_them():
+    res = prove(K)
+    assert res.verdict == "valid" and res.certificate is not None
+    assert res.tableau is None and res.outline is None
+    assert not any("tableau" in step for step in res.trace)
+    report = check_result_document(res.to_document())
+    assert report.ok and "tableau" not in report.reason, report.reason
 
 
 # --- agreement with the decision procedure on random small formulas ---------------------------

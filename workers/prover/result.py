@@ -37,6 +37,7 @@ class ProofResult:
         certificate: str | None = None,  # base64 of the canonical JSON proof object
         certificate_format: str | None = None,
         certificate_omitted: str | None = None,
+        # Readable forms, only when prove(explain=True) (the service's proof jobs):
         tableau: dict | None = None,  # a checked closed tableau (tableau.py), small formulas only
         outline: dict | None = None,  # the certificate's lemmas as formulas (outline.py)
         trace: list[str] | None = None,

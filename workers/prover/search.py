@@ -61,15 +61,11 @@ from workers.prover import gcpause, hints, lp
 from workers.prover.encoding import Encoding, encode
 from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
-from workers.prover.outline import lemma_outline
 from workers.prover.proof_solver import proof_solver
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
 from workers.prover.saturation import Saturation
 from workers.prover.syntax import Formula
-from workers.prover.tableau import MAX_FORMULA_NODES as TABLEAU_MAX_NODES
-from workers.prover.tableau import TIME_BUDGET_SECONDS as TABLEAU_TIME_BUDGET
-from workers.prover.tableau import checked_tableau
 from workers.prover.wording import count
 
 SEARCH_SOLVER = "minisat22"  # measured ~15% faster than Glucose on the incremental calls
@@ -1208,6 +1204,11 @@ def encode_certificate(proof: dict) -> str:
 
 def _attach_tableau(res: ProofResult, formula: Formula, watch: _Watch, trace: list[str]) -> None:
     """A checked closed tableau for small valid formulas (tableau.py; the console draws it)."""
+    # Imported here: only explained proofs need it (start-up of `pxl prove`).
+    from workers.prover.tableau import MAX_FORMULA_NODES as TABLEAU_MAX_NODES
+    from workers.prover.tableau import TIME_BUDGET_SECONDS as TABLEAU_TIME_BUDGET
+    from workers.prover.tableau import checked_tableau
+
     if formula.size > TABLEAU_MAX_NODES:
         trace.append(f"no tableau: the formula has more than {TABLEAU_MAX_NODES} nodes")
         return
@@ -1225,6 +1226,7 @@ def prove(
     timeout: float = 30.0,
     should_stop: Callable[[], bool] | None = None,
     certificate: bool = True,
+    explain: bool = False,
 ) -> ProofResult:
     """Decide S5 validity of ``formula``; never guesses (unknown on timeout/stop).
 
@@ -1240,10 +1242,15 @@ def prove(
     ``certificate``: False skips building the proof object for valid verdicts.
     If the time runs out while the certificate is built, the verdict stays valid and
     ``certificate_omitted`` says why.
+    ``explain``: also build a valid verdict's readable forms, which the web console draws:
+    the lemma outline (outline.py) and, for small formulas, a closed tableau that the
+    independent tableau checker accepted (tableau.py).  Off by default because they are not
+    evidence (the certificate is) and on small formulas they cost more than deciding with the
+    certificate; the service's proof jobs and ``pxl prove --json`` ask for them.
     """
     gcpause.pause()  # a proof's lists form no cycles: collections only slow it (gcpause.py)
     try:
-        return _prove(formula, timeout, should_stop, certificate)
+        return _prove(formula, timeout, should_stop, certificate, explain)
     finally:
         gcpause.resume()
 
@@ -1253,6 +1260,7 @@ def _prove(
     timeout: float,
     should_stop: Callable[[], bool] | None,
     certificate: bool,
+    explain: bool,
 ) -> ProofResult:
     start = time.monotonic()
     trace: list[str] = []
@@ -1350,7 +1358,10 @@ def _prove(
             else:
                 res.certificate = encode_certificate(proof)
                 res.certificate_format = cert.FORMAT
-                res.outline = lemma_outline(enc, proof, formula.size)
+                if explain:
+                    from workers.prover.outline import lemma_outline  # explained proofs only
+
+                    res.outline = lemma_outline(enc, proof, formula.size)
                 stats["proof_steps"] = len(proof["steps"])
                 if proof["kind"] == "worlds":
                     what = f"DRUP refutation of {count(proof['worlds'], 'world')}"
@@ -1361,7 +1372,7 @@ def _prove(
                     if ncuts:
                         what += f", {count(ncuts, 'cutting-plane step')}"
                 trace.append(f"certificate: {what}, {count(len(proof['steps']), 'proof step')}")
-        if certificate:
+        if explain:
             _attach_tableau(res, formula, watch, trace)
         return finish(res)
     except _Stopped as stop:
