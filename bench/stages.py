@@ -5,8 +5,9 @@ unchanged) with timers and runs every problem ``--repeat`` times, keeping the fa
 stage times.  Stages: parse (``read_formula``, before prove), watch (the time-limit watch:
 registering and closing it), encode, search (the CEGAR loop: solver set-up, rounds, clean-up),
 countermodel (building and checking it), certificate (building it, of which "hints" is the
-hint pass, and encoding it as base64 JSON), outline (the lemmas as formulas), tableau (building
-and checking it, of which "tableau check" is the independent checker) and rest (the
+hint pass, and encoding it as base64 JSON), with ``--explain`` (as a proof job) outline (the
+lemmas as formulas) and tableau (building and checking it, of which "tableau check" is the
+independent checker), and rest (the
 remainder: trace and stats strings, the result object).  Prints each stage's share of the
 total prove time, over all problems and over the small ones (``--small-ms``: the bare
 baseline of bench/baseline_s5.py under that many ms).
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline_s5 import baseline, k_world_literals  # noqa: E402
 
-from workers.prover import hints, read_formula, search, tableau_check  # noqa: E402
+from workers.prover import hints, outline, read_formula, search, tableau_check  # noqa: E402
 
 # stage -> (module, attribute) pairs timed as that stage
 STAGES = {
@@ -36,7 +37,7 @@ STAGES = {
     "countermodel": [(search, "_countermodel"), (search, "check_countermodel")],
     "certificate": [(search, "make_certificate"), (search, "make_worlds_certificate"),
                     (search, "encode_certificate")],
-    "outline": [(search, "lemma_outline")],
+    "outline": [(outline, "lemma_outline")],  # imported from its module when called
     "tableau": [(search, "_attach_tableau")],
 }
 SUBSTAGES = {"hints": [(hints, "hint_proof")], "tableau check": [(tableau_check, "check_tableau")]}
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--max-literals", type=int, default=200_000)
     ap.add_argument("--small-ms", type=float, default=1.0)
+    ap.add_argument("--explain", action="store_true", help="prove(explain=True), as a proof job")
     args = ap.parse_args(argv)
     table: dict[str, float] = defaultdict(float)
     # (checked_tableau imports check_tableau from its module when called: timed there)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):
             table.clear()
             start = time.perf_counter()
-            search.prove(formula, timeout=30)
+            search.prove(formula, timeout=30, explain=args.explain)
             total = time.perf_counter() - start
             if best is None or total < best["total"]:
                 best = {**table, "total": total}
