@@ -13,7 +13,6 @@ it falls back to python-sat's own proof logging, leak included.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import tempfile
@@ -27,6 +26,8 @@ SOLVER = "glucose4"  # supports interrupt() from another thread and DRUP proof l
 def _c_functions():
     """(fclose, fileno, PyCapsule_IsValid, PyCapsule_GetPointer), or None without a C
     library to call."""
+    import ctypes  # here: ~1 ms of start-up that `pxl prove` on a small formula never needs
+
     try:
         libc = ctypes.CDLL(None)
         fclose, fileno = libc.fclose, libc.fileno
@@ -77,6 +78,8 @@ class _ClosingProofSolver(Solver):
 
     @staticmethod
     def _stream_of(capsule: object, fd: int) -> int | None:
+        import ctypes  # loaded by _c_functions() already
+
         _fclose, fileno, capsule_valid, capsule_pointer = _c_functions()
         try:
             if not capsule_valid(capsule, None):
