@@ -357,10 +357,13 @@ def test_traces_count_in_singular_and_plural(capsys):
 
 def test_prove_imports_neither_the_service_settings_nor_scipy():
     # Start-up time of a one-shot `pxl prove` (docs/benchmarks.md): pydantic and the settings
-    # belong to the service commands, scipy to the prover's LP (pigeonhole-like problems only).
-    code = ("import sys; from api.cli import main; status = main(['prove', 'p -> p']); "
+    # belong to the service commands, scipy to the prover's LP (pigeonhole-like problems only),
+    # pysat.solvers to DRUP-logged certificates, ctypes to their solver, the tableau to
+    # explained proofs (--json).
+    code = ("import sys; from api.cli import main; status = main(['prove', '[]p -> p']); "
             "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'workers.settings', "
-            "'scipy', 'numpy', 'dataclasses', 'api.provenance') if m in sys.modules)); "
+            "'scipy', 'numpy', 'dataclasses', 'api.provenance', 'pysat.solvers', 'ctypes', "
+            "'workers.prover.tableau') if m in sys.modules)); "
             "sys.exit(status)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)

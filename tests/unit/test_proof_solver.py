@@ -17,7 +17,6 @@ import pytest
 from pysat.solvers import Solver
 
 from workers.prover import proof_solver as ps
-from workers.prover import search
 from workers.prover.reader import read_formula
 from workers.prover.search import prove
 
@@ -93,16 +92,17 @@ def test_pysats_own_proof_logging_still_leaks_its_stream():
 def test_proving_a_formula_with_a_drup_certificate_leaves_nothing_on_the_c_heap(monkeypatch):
     formula = read_formula(NEEDS_DRUP)
     made = []
+    original = ps.proof_solver
 
     def proof_solver(*args):
         made.append(1)
-        return ps.proof_solver(*args)
+        return original(*args)
 
     def prove_it():
         result = prove(formula, timeout=10)
         assert result.verdict == "valid" and result.certificate
 
-    monkeypatch.setattr(search, "proof_solver", proof_solver)
+    monkeypatch.setattr(ps, "proof_solver", proof_solver)  # search imports it when used
     retained = c_heap_retained_per_call(prove_it, 300)
     assert len(made) == 320  # every proof replayed its certificate on a DRUP-logging solver
     assert retained < 1000, f"{retained:.0f} bytes of C heap kept per proof"

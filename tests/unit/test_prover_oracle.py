@@ -195,7 +195,7 @@ def test_an_interrupted_complete_attempt_decides_nothing():
 
     from workers.prover import search
 
-    real = search.proof_solver
+    real = search._proof_solver
     stopped = []
 
     def solver_of_the_complete_attempt(*args, **kwargs):
@@ -208,7 +208,7 @@ def test_an_interrupted_complete_attempt_decides_nothing():
     rnd = random.Random(11)
     with (
         _attempts_every_round(),
-        mock.patch.object(search, "proof_solver", solver_of_the_complete_attempt),
+        mock.patch.object(search, "_proof_solver", solver_of_the_complete_attempt),
     ):
         for _ in range(20):
             f = Not(And([_random_clause(rnd, 3, 2) for _ in range(40)]))

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pysat.solvers import Solver, pysolvers
+import pysolvers
+
+from workers.prover.sat import MiniSat
 
 # Bound of the level-0 search for the global facts behind the conflict, per lemma.
 SUPPORT_LIMIT = 2_000
@@ -41,7 +43,6 @@ class Saturation:
 
     def __init__(
         self,
-        solver_name: str,
         nvars: int,
         clauses: list[list[int]],
         box_arg: dict[int, int],
@@ -49,13 +50,9 @@ class Saturation:
         boxes: list[int],
         poll: Callable[[], None],
     ) -> None:
-        self.side = Solver(name=solver_name)
-        inner = self.side.solver
-        if hasattr(inner, "minisat"):  # loading is most of the cost: skip two wrappers
-            handle = inner.minisat
-            self._add_clause = lambda c: pysolvers.minisat22_add_cl(handle, c)
-        else:
-            self._add_clause = self.side.add_clause
+        self.side = MiniSat()
+        handle = self.side.minisat  # loading is most of the cost: straight into C
+        self._add_clause = lambda c: pysolvers.minisat22_add_cl(handle, c)
         self.n = nvars
         self.box_arg = box_arg
         self.glob = global_vars

@@ -53,25 +53,29 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pysat.solvers import Glucose4, Minisat22, Solver, pysolvers
+import pysolvers
 
 from workers.prover import certificate as cert
 from workers.prover import gcpause, hints, lp
 from workers.prover.encoding import Encoding, encode
 from workers.prover.errors import FormulaError
 from workers.prover.modelcheck import check_countermodel
-from workers.prover.proof_solver import proof_solver
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
+from workers.prover.sat import MiniSat
 from workers.prover.saturation import Saturation
 from workers.prover.syntax import Formula
 from workers.prover.wording import count
 
-SEARCH_SOLVER = "minisat22"  # measured ~15% faster than Glucose on the incremental calls
-# Its class, made directly: ``Solver(name=...)`` wraps it in a second object whose look-up
-# costs 2.4 us per solver, and every call through the wrapper one more Python call.
-_SearchSolver = Minisat22
+if TYPE_CHECKING:
+    from pysat.solvers import Solver  # proof_solver.py's Glucose
+
+# The search's solver (MiniSat 2.2: measured ~15% faster than Glucose on the incremental
+# calls), made directly on python-sat's C module (sat.py): start-up, and per solver 2.4 us
+# less than python-sat's ``Solver(name=...)`` wrapper.
+_SearchSolver = MiniSat
 POLL_SECONDS = 0.05
 # The search and the certificate stop this long before the caller's time limit (at most
 # this share of it), so that unwinding, the countermodel check and the result document
@@ -281,12 +285,13 @@ def _add_clauses(
     """``solver.add_clause`` for each clause (``poll`` every 1,024); a MiniSat or Glucose 4.1
     solver's straight into its C function, as pysat's own wrapper does (its two Python layers per clause were
     about half the cost of loading a small encoding, which every proof does once or twice)."""
-    inner = getattr(solver, "solver", solver)  # a Solver wrapper's, or a bare solver class
     handle = add = None
-    if type(inner) is Minisat22:
-        handle, add = inner.minisat, pysolvers.minisat22_add_cl
-    elif type(inner) is Glucose4:
-        handle, add = inner.glucose, pysolvers.glucose41_add_cl
+    if type(solver) is MiniSat:
+        handle, add = solver.minisat, pysolvers.minisat22_add_cl
+    else:
+        inner = getattr(solver, "solver", None)  # a pysat Solver's: proof_solver.py's Glucose
+        if type(inner).__name__ == "Glucose4":
+            handle, add = inner.glucose, pysolvers.glucose41_add_cl
     for start in range(0, len(clauses), 1024):
         if poll is not None:
             poll()
@@ -342,6 +347,14 @@ def worlds_clauses(
     clauses += [[b, *(-m[a] for m in maps[:k])] for b, a in enc.box_arg.items()]
     clauses.append([-enc.root])
     return clauses
+
+
+def _proof_solver(clauses: list[list[int]] | None = None) -> Solver:
+    """proof_solver.py's DRUP-logging Glucose, imported on first use: it loads
+    ``pysat.solvers`` (sat.py), which small proofs never need."""
+    from workers.prover.proof_solver import proof_solver
+
+    return proof_solver(clauses)
 
 
 def _free(solver: Solver, watch: _Watch | None) -> None:
@@ -434,7 +447,7 @@ class _Cegar:
         if sat is None:
             lemmas = [[b, *(-h for h in hyps)] for b, hyps in self.lemmas]
             sat = self.saturation = Saturation(
-                SEARCH_SOLVER, enc.nvars, [*enc.clauses, *lemmas], enc.box_arg,
+                enc.nvars, [*enc.clauses, *lemmas], enc.box_arg,
                 enc.global_vars, self.free_boxes, self.watch.raise_if_stopped,
             )
         else:
@@ -657,7 +670,7 @@ class _Cegar:
         poll = self.watch.raise_if_stopped
         copies, maps = self._world_copies(k)
         clauses = worlds_clauses(enc, k, copies, maps, poll)
-        solver = proof_solver()
+        solver = _proof_solver()
         try:
             _add_clauses(solver, clauses, poll)
             solver.set_phases(enc.boxes)
@@ -961,7 +974,7 @@ def needed_lemmas(
     """Indices of the lemmas the refutation depends on (transitively), via selector cores;
     ``fixed`` clauses (already proved) are always present."""
     base = enc.nvars
-    solver = Solver(name=SEARCH_SOLVER)
+    solver = _SearchSolver()
     _add_clauses(solver, enc.clauses)
     _add_clauses(solver, fixed or [])
     if watch is not None:
@@ -1052,7 +1065,7 @@ def make_certificate(
             return proof, None
         if loaded.used:  # the pass succeeded but its proof was over the budget
             loaded = None
-    solver = proof_solver(enc.clauses)
+    solver = _proof_solver(enc.clauses)
     if watch is not None:
         watch.use(solver)
     try:
@@ -1174,7 +1187,7 @@ def make_worlds_certificate(
     else:
         # The order is part of the format (clause ids of the hints): docs/certificates.md.
         clauses = worlds_clauses(enc, k, poll=_poller(watch))
-        solver = proof_solver()
+        solver = _proof_solver()
         if watch is not None:
             watch.use(solver)
         try:
