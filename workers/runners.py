@@ -18,9 +18,10 @@ from workers import cache, metrics
 from workers.overlays import jobs as overlay_jobs
 from workers.overlays import project
 
-# Loaded at worker start, not by the first proof job: jobs explain their proofs, and
-# prove(explain=True) imports these on first use.
-from workers.prover import outline, tableau, tableau_check  # noqa: F401
+# Loaded at worker start, not inside the first job's time limit: the prover imports these on
+# first use (explained proofs; DRUP-logged certificates, with pysat.solvers), for the
+# start-up of a one-shot `pxl prove`.
+from workers.prover import outline, proof_solver, tableau, tableau_check  # noqa: F401
 from workers.prover.coq import CoqExportError, export_certificate
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
