@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workers.prover import prove, read_formula  # noqa: E402
+from workers.prover.search import load_deferred_modules  # noqa: E402
 
 
 def limits_of(spec: str) -> list[float]:
@@ -41,6 +42,7 @@ def answer(text: str, limit: float) -> tuple[float, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    load_deferred_modules()  # before any clock, as a worker does
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("file")
     ap.add_argument("--limits", required=True, help="a,b,... or start:stop:step (seconds)")

@@ -5,7 +5,8 @@ Each ``--tree NAME=DIR`` gets its own long-lived Python process that imports the
 from DIR (e.g. an older commit unpacked with ``git archive``); every problem is sent to
 each tree in turn before the next problem, so load changes on a shared machine hit both
 alike.  Per problem and tree the row is bench/run.py's: the text is read with
-``read_formula`` and decided by ``prove`` (the time limit covers both), then the answer's
+``read_formula`` and decided by ``prove`` (the time limit covers both; ``--explain``: with
+the readable forms, as a proof job), then the answer's
 evidence is checked by that tree's ``check_result_document`` outside the timed region.
 Writes ``OUT/NAME.json`` per tree in bench/run.py's ``--json`` form (bench/plot_lwb.py
 reads it) and prints a summary per tree.  Also ``--baseline``: a third column with
@@ -23,9 +24,16 @@ import sys
 from pathlib import Path
 
 _WORKER = r"""
-import json, sys, time
+import importlib, inspect, json, sys, time
 sys.path.insert(0, sys.argv[1])
 from workers.prover import FormulaError, check_result_document, prove, read_formula
+# What the prover imports on first use is loaded before the clock, as a worker does (a tree
+# older than load_deferred_modules imports everything with the search).
+search = importlib.import_module("workers.prover.search")
+if hasattr(search, "load_deferred_modules"):
+    search.load_deferred_modules()
+# --explain: as a proof job (a tree older than the option always explained).
+kw = {"explain": True} if sys.argv[2] == "1" and "explain" in inspect.signature(prove).parameters else {}
 for line in sys.stdin:
     prob, timeout = json.loads(line)
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -36,7 +44,7 @@ for line in sys.stdin:
         res = prove(prob["formula"], timeout=timeout)
     t1 = time.perf_counter()
     if formula is not None:
-        res = prove(formula, timeout=max(0.0, timeout - (t1 - t0)))
+        res = prove(formula, timeout=max(0.0, timeout - (t1 - t0)), **kw)
     t2, cpu2 = time.perf_counter(), time.process_time()
     row = {"id": prob["id"], "expected": prob.get("expected"), "verdict": res.verdict,
            "ms": round((t2 - t0) * 1000.0, 3), "parse_ms": round((t1 - t0) * 1000.0, 3),
@@ -45,7 +53,7 @@ for line in sys.stdin:
            "lemmas": res.stats.get("lemmas"), "solver_calls": res.stats.get("solver_calls"),
            "certificate_omitted": res.certificate_omitted}
     doc = res.to_document()
-    row["answer_ms"] = round((time.perf_counter() - t0) * 1000.0, 3)  # as a job returns it
+    row["answer_ms"] = round((time.perf_counter() - t0) * 1000.0, 3)  # with its document
     if res.verdict != "unknown":
         c0, ccpu0 = time.perf_counter(), time.process_time()
         report = check_result_document(doc)
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--baseline", action="store_true")
+    ap.add_argument("--explain", action="store_true",
+                    help="prove(explain=True), as a proof job (tableau and outline)")
     ap.add_argument("--baseline-max-literals", type=int, default=600_000)
     args = ap.parse_args(argv)
     here = Path(__file__).resolve().parent.parent
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.tree:
         name, _, root = spec.partition("=")
         workers[name] = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(Path(root).resolve())],
+            [sys.executable, "-c", _WORKER, str(Path(root).resolve()), str(int(args.explain))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
     base = None

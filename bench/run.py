@@ -8,8 +8,10 @@ evidence is checked with
 ``check_result_document`` (the independent certificate checker / model
 checker), outside the timed region.  Prints solved, wrong, unknown, median and
 total prover time, and how many certificates were checked or omitted.  Late answers are
-counted on the answer as a job returns it: read + prove + the result document
-(``answer_ms``), against ``--timeout``.
+counted on the answer with its document: read + prove + the result document
+(``answer_ms``), against ``--timeout``.  ``--explain``: ``prove(explain=True)``, as a
+proof job (with the tableau and outline).  What the prover imports on first use is loaded
+before the first problem, as a worker does.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from workers.prover import (  # noqa: E402
     prove,
     read_formula,
 )
+from workers.prover.search import load_deferred_modules  # noqa: E402
 
 
-def run(path: str, timeout: float, check: bool) -> dict:
+def run(path: str, timeout: float, check: bool, explain: bool = False) -> dict:
+    load_deferred_modules()
     rows = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -47,7 +51,7 @@ def run(path: str, timeout: float, check: bool) -> dict:
         t1 = time.perf_counter()
         if formula is not None:
             # The time limit covers reading the text too, as for a job (workers/runners.py).
-            res = prove(formula, timeout=max(0.0, timeout - (t1 - t0)))
+            res = prove(formula, timeout=max(0.0, timeout - (t1 - t0)), explain=explain)
         t2, cpu2 = time.perf_counter(), time.process_time()
         ms = (t2 - t0) * 1000.0
         row = {
@@ -64,7 +68,7 @@ def run(path: str, timeout: float, check: bool) -> dict:
             "certificate_omitted": res.certificate_omitted,
         }
         doc = res.to_document()
-        # The answer as a job returns it (workers/runners.py): the document too.
+        # The answer with its document, as a job returns it (workers/runners.py).
         row["answer_ms"] = round((time.perf_counter() - t0) * 1000.0, 3)
         if check and res.verdict != "unknown":
             c0, ccpu0 = time.perf_counter(), time.process_time()
@@ -138,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
     ap.add_argument("--no-check", action="store_true", help="skip checking the evidence")
+    ap.add_argument("--explain", action="store_true", help="prove(explain=True), as a proof job")
     args = ap.parse_args(argv)
-    out = run(args.file, args.timeout, not args.no_check)
+    out = run(args.file, args.timeout, not args.no_check, args.explain)
     if args.json:
         print(json.dumps(out, indent=2))
     else:

@@ -17,16 +17,14 @@ from collections.abc import Callable
 from workers import cache, metrics
 from workers.overlays import jobs as overlay_jobs
 from workers.overlays import project
-
-# Loaded at worker start, not inside the first job's time limit: the prover imports these on
-# first use (explained proofs; DRUP-logged certificates, with pysat.solvers), for the
-# start-up of a one-shot `pxl prove`.
-from workers.prover import outline, proof_solver, tableau, tableau_check  # noqa: F401
 from workers.prover.coq import CoqExportError, export_certificate
 from workers.prover.reader import read_formula
 from workers.prover.result import ProofResult
-from workers.prover.search import prove
+from workers.prover.search import load_deferred_modules, prove
 from workers.settings import get_settings
+
+# At process start (worker, API), not inside the first job's time limit.
+load_deferred_modules()
 
 
 class JobContext:

@@ -29,8 +29,9 @@ class MiniSat:
     __slots__ = ("minisat", "status")
 
     def __init__(self) -> None:
-        self.minisat = pysolvers.minisat22_new()
+        self.minisat = None  # (set first: __del__ runs even if the C call fails)
         self.status: bool | None = None
+        self.minisat = pysolvers.minisat22_new()
 
     def __del__(self) -> None:
         self.delete()

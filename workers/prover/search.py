@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -133,6 +135,9 @@ COMPLETE_WAIT = 3.0
 # conflict budget) only at a restart, 0.1-0.35 s apart on 450,000 literals (a 0.4 s limit
 # was answered `valid` at 0.76 s; MiniSat stops at the conflict).
 COMPLETE_TIME_LEFT = 4.0
+# A first import inside a proof (proof_solver.py and pysat.solvers: ~25 ms on the 2-core VM)
+# is made only with this much time left: it cannot be interrupted (lp.IMPORT_SECONDS).
+FIRST_IMPORT_SECONDS = 0.15
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
 # (about 50 ms on small encodings); after each attempt that does not refute, the
 # threshold grows 4x.  One attempt is capped at LP_SECONDS, doubled after each attempt that
@@ -286,6 +291,7 @@ def _add_clauses(
     solver's straight into its C function, as pysat's own wrapper does (its two Python layers per clause were
     about half the cost of loading a small encoding, which every proof does once or twice)."""
     handle = add = None
+    inner = solver  # the object whose status a refuting clause sets
     if type(solver) is MiniSat:
         handle, add = solver.minisat, pysolvers.minisat22_add_cl
     else:
@@ -349,12 +355,38 @@ def worlds_clauses(
     return clauses
 
 
-def _proof_solver(clauses: list[list[int]] | None = None) -> Solver:
+def _proof_solver(clauses: list[list[int]] | None, watch: _Watch | None) -> Solver:
     """proof_solver.py's DRUP-logging Glucose, imported on first use: it loads
-    ``pysat.solvers`` (sat.py), which small proofs never need."""
+    ``pysat.solvers`` (sat.py), which small proofs never need.  That first import cannot be
+    interrupted: with less than FIRST_IMPORT_SECONDS left it is not started (``_Stopped``:
+    a certificate is then omitted, a complete attempt not made) rather than answer late."""
+    if not _proof_solver_in_time(watch):
+        raise _Stopped("Timeout")
     from workers.prover.proof_solver import proof_solver
 
     return proof_solver(clauses)
+
+
+# What prove() imports on first use (start-up of a one-shot `pxl prove`): the DRUP-logging
+# solver with pysat.solvers, and the readable forms of explain=True.
+DEFERRED_MODULES = ("workers.prover.proof_solver", "workers.prover.tableau",
+                    "workers.prover.tableau_check", "workers.prover.outline")
+
+
+def load_deferred_modules() -> None:
+    """Import DEFERRED_MODULES now: a long-lived process (a worker, a benchmark) calls this
+    at its start, so that no proof pays their import inside its time limit."""
+    for name in DEFERRED_MODULES:
+        importlib.import_module(name)
+
+
+def _proof_solver_in_time(watch: _Watch | None) -> bool:
+    """Loaded already, or time enough left to load it (``_proof_solver``)."""
+    return (
+        "workers.prover.proof_solver" in sys.modules
+        or watch is None
+        or watch.deadline - time.monotonic() >= FIRST_IMPORT_SECONDS
+    )
 
 
 def _free(solver: Solver, watch: _Watch | None) -> None:
@@ -667,10 +699,12 @@ class _Cegar:
         DRUP-logging solver, so that unsatisfiability (valid) is its certificate's proof at
         once (``worlds_refutation``) instead of being solved a second time for it."""
         enc, k = self.enc, self.bound
+        if not _proof_solver_in_time(self.watch):
+            return None  # the search goes on without it
         poll = self.watch.raise_if_stopped
         copies, maps = self._world_copies(k)
         clauses = worlds_clauses(enc, k, copies, maps, poll)
-        solver = _proof_solver()
+        solver = _proof_solver(None, self.watch)
         try:
             _add_clauses(solver, clauses, poll)
             solver.set_phases(enc.boxes)
@@ -1065,7 +1099,7 @@ def make_certificate(
             return proof, None
         if loaded.used:  # the pass succeeded but its proof was over the budget
             loaded = None
-    solver = _proof_solver(enc.clauses)
+    solver = _proof_solver(enc.clauses, watch)
     if watch is not None:
         watch.use(solver)
     try:
@@ -1187,7 +1221,7 @@ def make_worlds_certificate(
     else:
         # The order is part of the format (clause ids of the hints): docs/certificates.md.
         clauses = worlds_clauses(enc, k, poll=_poller(watch))
-        solver = _proof_solver()
+        solver = _proof_solver(None, watch)
         if watch is not None:
             watch.use(solver)
         try:
@@ -1220,7 +1254,12 @@ def encode_certificate(proof: dict) -> str:
 
 def _attach_tableau(res: ProofResult, formula: Formula, watch: _Watch, trace: list[str]) -> None:
     """A checked closed tableau for small valid formulas (tableau.py; the console draws it)."""
-    # Imported here: only explained proofs need it (start-up of `pxl prove`).
+    # Imported here: only explained proofs need it (start-up of `pxl prove`); a first import
+    # is not started with too little time left (FIRST_IMPORT_SECONDS).
+    if ("workers.prover.tableau" not in sys.modules
+            and watch.deadline - time.monotonic() < FIRST_IMPORT_SECONDS):
+        trace.append("no tableau: no time left to load the tableau builder")
+        return
     from workers.prover.tableau import MAX_FORMULA_NODES as TABLEAU_MAX_NODES
     from workers.prover.tableau import TIME_BUDGET_SECONDS as TABLEAU_TIME_BUDGET
     from workers.prover.tableau import checked_tableau
