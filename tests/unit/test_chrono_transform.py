@@ -183,6 +183,8 @@ def test_the_projection_images_named_in_the_reference():
 def test_validate_gives_the_provers_verdict_and_countermodel():
     ok = validate(parse_cpx("Knows(1, p) -> p"))
     assert ok["verdict"] == "valid" and ok["proof"]["certificate"]
+    # the embedded prover document carries the evidence only (docs/api.md)
+    assert ok["proof"]["tableau"] is None and ok["proof"]["outline"] is None
     bad = validate(parse_cpx("p -> Knows(1, p)"))
     assert bad["verdict"] == "invalid"
     model = bad["proof"]["countermodel"]
