@@ -200,7 +200,7 @@ def test_the_collector_paused_by_a_check_resumes_however_the_check_ends():
     import gc
     from unittest import mock
 
-    doc = prove("[](p -> q) -> ([]p -> []q)").to_document()
+    doc = prove("[](p -> q) -> ([]p -> []q)", explain=True).to_document()  # with a tableau: the parser's path too
 
     def stop(*args, **kwargs):
         assert not gc.isenabled()  # paused while the check runs
