@@ -1298,7 +1298,8 @@ def prove(
     If the time runs out while the certificate is built, the verdict stays valid and
     ``certificate_omitted`` says why.
     ``explain``: also build a valid verdict's readable forms, which the web console draws:
-    the lemma outline (outline.py) and, for small formulas, a closed tableau that the
+    the certificate's lemma outline (outline.py; with a certificate only) and, for small
+    formulas, a closed tableau that the
     independent tableau checker accepted (tableau.py).  Off by default because they are not
     evidence (the certificate is) and on small formulas they cost more than deciding with the
     certificate; the service's proof jobs and ``pxl prove --json`` ask for them.
