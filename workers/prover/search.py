@@ -1299,10 +1299,10 @@ def prove(
     ``certificate_omitted`` says why.
     ``explain``: also build a valid verdict's readable forms, which the web console draws:
     the certificate's lemma outline (outline.py; with a certificate only) and, for small
-    formulas, a closed tableau that the
-    independent tableau checker accepted (tableau.py).  Off by default because they are not
-    evidence (the certificate is) and on small formulas they cost more than deciding with the
-    certificate; the service's proof jobs and ``pxl prove --json`` ask for them.
+    formulas, a closed tableau that the independent tableau checker accepted (tableau.py).
+    Off by default because they are not evidence (the certificate is) and on small formulas
+    they cost more than deciding with the certificate; the service's proof jobs and
+    ``pxl prove --json`` ask for them.
     """
     gcpause.pause()  # a proof's lists form no cycles: collections only slow it (gcpause.py)
     try:
