@@ -103,64 +103,70 @@ class _Finder(RupChecker):
         through ``add_clause`` itself.  ``distinct[i]``, when given, says whether clause i
         has as many distinct variables as literals (the caller may know it for many clauses
         at once: the copies of a "worlds" encoding)."""
-        n, value, trail, watches = self.n, self.value, self.trail, self.watches
-        marks, store, bodies, ids, where = self.marks, self.clauses, self.bodies, self.ids, self.where
+        n, value, watches, store = self.n, self.value, self.watches, self.clauses
         ci0 = len(store)  # store[ci0:] are inlined clauses whose ids etc. are not recorded yet
-
-        def record() -> None:
-            # Between two calls the trail does not grow (propagation records first), so the
-            # mark of every clause in the run is the trail's length now.
-            nonlocal ci0
-            end = len(store)
-            if end > ci0:
-                cid0 = self.next_id
-                cids = range(cid0, cid0 + end - ci0)
-                bodies.extend(store[ci0:end])
-                ids.extend(cids)
-                where.update(zip(cids, range(ci0, end), strict=True))
-                marks.extend([len(trail)] * (end - ci0))
-                self.next_id = cid0 + end - ci0
-            ci0 = end
-
-        for start in range(0, len(clauses), 1024):
-            poll()
-            chunk = clauses[start : start + 1024]
-            flags = distinct[start : start + 1024] if distinct is not None else None
-            for i, lits in enumerate(chunk):
-                if (
-                    self.inconsistent
-                    or len(lits) < 2
-                    or not (
-                        flags[i] if flags is not None else len(set(map(abs, lits))) == len(lits)
-                    )
-                ):
-                    record()
-                    self.add_clause(lits)
-                    ci0 = len(store)
-                    continue
-                c = list(lits)
-                if value[n - c[0]] or value[n - c[1]]:
-                    c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
+        for i, lits in enumerate(clauses):
+            if not i & 1023:
+                poll()
+            if len(lits) < 2 or self.inconsistent:
+                slow = True
+            elif distinct is not None:
+                slow = not distinct[i]
+            else:
+                # Most clauses are binary; a set only for longer ones.
+                first, second = lits[0], lits[1]
+                slow = first == second or first == -second or (
+                    len(lits) > 2 and len(set(map(abs, lits))) != len(lits)
+                )
+            if slow:
+                self._record(ci0)
+                self.add_clause(lits)
+                ci0 = len(store)
+                continue
+            c = lits[:]
+            first, second = c[0], c[1]
+            if value[n - first] or value[n - second]:
+                c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
                 first, second = c[0], c[1]
-                ci = len(store)
-                store.append(c)
-                if value[n - first]:  # every literal false
-                    record()
-                    self._refuted(ci)
-                    continue
-                for lit in (first, second):
-                    w = watches[n + lit]
-                    if w is None:
-                        watches[n + lit] = [ci]
-                    else:
-                        w.append(ci)
-                if value[n - second] and not value[n + first]:
-                    record()
-                    self._assign(first)
-                    self.reasons[first] = ci
-                    if not self._propagate():
-                        self._refuted(self.conflict)
-        record()
+            ci = len(store)
+            store.append(c)
+            if value[n - first]:  # every literal false
+                ci0 = self._record(ci0)
+                self._refuted(ci)
+                continue
+            w = watches[n + first]
+            if w is None:
+                watches[n + first] = [ci]
+            else:
+                w.append(ci)
+            w = watches[n + second]
+            if w is None:
+                watches[n + second] = [ci]
+            else:
+                w.append(ci)
+            if value[n - second] and not value[n + first]:
+                ci0 = self._record(ci0)
+                self._assign(first)
+                self.reasons[first] = ci
+                if not self._propagate():
+                    self._refuted(self.conflict)
+        self._record(ci0)
+
+    def _record(self, ci0: int) -> int:
+        """Ids, bodies and marks of the clauses ``add_clauses`` stored from index ``ci0`` on;
+        the index after them.  Between two calls the trail does not grow (propagation
+        records first), so the mark of every clause in the run is the trail's length now."""
+        store = self.clauses
+        end = len(store)
+        if end > ci0:
+            cid0 = self.next_id
+            cids = range(cid0, cid0 + end - ci0)
+            self.bodies.extend(store[ci0:end])
+            self.ids.extend(cids)
+            self.where.update(zip(cids, range(ci0, end), strict=True))
+            self.marks.extend([len(self.trail)] * (end - ci0))
+            self.next_id = cid0 + end - ci0
+        return end
 
     def _refuted(self, conflict: int) -> None:
         self.inconsistent = True
@@ -180,45 +186,50 @@ class _Finder(RupChecker):
     def _chain(self, conflict: int, assumed: set[int]) -> list[int]:
         """Ids of the clauses behind ``conflict`` (an internal index whose literals are all
         false, except possibly the one literal it implies), antecedents first."""
-        n, value, reasons, bodies = self.n, self.value, self.reasons, self.bodies
-        order: list[int] = []
+        n, value, reasons, bodies, ids = self.n, self.value, self.reasons, self.bodies, self.ids
+        out: list[int] = []
         entered: set[int] = set()
-        done: set[int] = set()
+        # Iterative post-order DFS (implication chains can be very long): ``~ci`` on the
+        # stack emits clause ci once every antecedent pushed above it is done.
         stack = [conflict]
-        while stack:  # iterative post-order DFS: implication chains can be very long
-            ci = stack[-1]
-            if ci in done:
-                stack.pop()
+        while stack:
+            ci = stack.pop()
+            if ci < 0:
+                out.append(ids[~ci])
                 continue
-            if ci not in entered:
-                entered.add(ci)
-                for lit in bodies[ci]:
-                    if value[n - lit] and -lit not in assumed:
-                        r = reasons[-lit]
-                        if r not in entered:
-                            stack.append(r)
+            if ci in entered:  # pushed twice before it was entered; done already
                 continue
-            stack.pop()
-            done.add(ci)
-            order.append(ci)
-        return [self.ids[ci] for ci in order]
+            entered.add(ci)
+            stack.append(~ci)
+            for lit in bodies[ci]:
+                if value[n - lit] and -lit not in assumed:
+                    r = reasons[-lit]
+                    if r not in entered:
+                        stack.append(r)
+        return out
 
     def rup_hints(self, lits: list[int]) -> list[int]:
         """Hints proving ``lits`` RUP over the current database (HintError if it is not)."""
         if self.inconsistent:
             raise HintError("the database is already refuted")
-        c = self._literals(lits)
-        if c is None:  # a tautology: no hints (the checker accepts it as it is)
-            return []
+        # In range, as for ``add_clause``; only repeats and tautologies need care.
+        if len(set(map(abs, lits))) == len(lits):
+            c = lits
+        else:
+            c = self._literals(lits)
+            if c is None:  # a tautology: no hints (the checker accepts it as it is)
+                return []
         n, value = self.n, self.value
         assumed = {-lit for lit in c}
         for lit in c:
             if value[n + lit]:  # true at top level: its reason conflicts with the assumption
                 return self._replay(c, self._chain(self.reasons[lit], assumed))
-        mark = len(self.trail)
+        trail = self.trail
+        mark = len(trail)
         for lit in c:
             if not value[n - lit]:
-                self._assign(-lit)
+                value[n - lit] = 1
+                trail.append(-lit)
         try:
             if self._propagate():
                 raise HintError(f"clause {c} is not RUP")
@@ -368,25 +379,30 @@ def _hint_steps(
             final = (["a", [root]], f.rup_hints([root]))
     needed = set(final[1])
     hinted: list[tuple[list, int, list[int]] | None] = [None] * len(entries)
+    # Steps are taken back (newest first) only when a step's hints are searched for or its
+    # cut checked, down to that step: the premises of an eager pass have theirs already.
+    kept = len(entries)  # entries[:kept] are still in the database
     for i in range(len(entries) - 1, -1, -1):
         poll()
         step, cid = entries[i]
-        f.retract(cid)
         if cid not in needed and not has_cut:  # a cut step relies on every clause before it
             continue
-        if step[0] == "a":
-            hints = f.rup_hints(step[1])
-        elif step[0] == "n":
-            b, hyps = step[1], step[2]
-            hints = premise_hints.get(cid)
-            if hints is None:
+        hints = premise_hints.get(cid)
+        if hints is None:
+            while kept > i:
+                kept -= 1
+                f.retract(entries[kept][1])
+            if step[0] == "a":
+                hints = f.rup_hints(step[1])
+            elif step[0] == "n":
+                b, hyps = step[1], step[2]
                 hints = f.rup_hints([*(-h for h in hyps), box_arg[b]])  # type: ignore[index]
-        else:
-            try:
-                check_cut(f, step[1], f"step {i}")
-            except ValueError as exc:
-                raise HintError(f"a cutting-plane step failed its check: {exc}") from None
-            hints = []
+            else:
+                try:
+                    check_cut(f, step[1], f"step {i}")
+                except ValueError as exc:
+                    raise HintError(f"a cutting-plane step failed its check: {exc}") from None
+                hints = []
         needed.update(hints)
         hinted[i] = (step, cid, hints)
     # renumber: the kept steps get consecutive ids after the initial clauses
