@@ -159,9 +159,10 @@ class RupChecker:
         """Unit propagation from qhead; False on conflict."""
         n, value, watches, clauses, trail = self.n, self.value, self.watches, self.clauses, self.trail
         reasons = self.reasons
-        while self.qhead < len(trail):
-            false_lit = -trail[self.qhead]
-            self.qhead += 1
+        qhead = self.qhead  # a local, stored back on the way out
+        while qhead < len(trail):
+            false_lit = -trail[qhead]
+            qhead += 1
             ws = watches[n + false_lit]
             if not ws:
                 continue
@@ -194,11 +195,8 @@ class RupChecker:
                     ws[j] = ci
                     j += 1
                     if value[n - first]:
-                        while i < size:
-                            ws[j] = ws[i]
-                            j += 1
-                            i += 1
-                        del ws[j:]
+                        del ws[j:i]  # keep the watches not visited yet
+                        self.qhead = qhead
                         self.conflict = ci
                         return False
                     value[n + first] = 1
@@ -206,6 +204,7 @@ class RupChecker:
                     if reasons is not None:
                         reasons[first] = ci
             del ws[j:]
+        self.qhead = qhead
         return True
 
     def add(self, lits: list[int]) -> None:

@@ -22,6 +22,7 @@ used, so a certificate the prover returns always passes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import neg
 
 from workers.prover.certificate import RupChecker, check_cut
 
@@ -104,36 +105,40 @@ class _Finder(RupChecker):
         has as many distinct variables as literals (the caller may know it for many clauses
         at once: the copies of a "worlds" encoding)."""
         n, value, watches, store = self.n, self.value, self.watches, self.clauses
-        ci0 = len(store)  # store[ci0:] are inlined clauses whose ids etc. are not recorded yet
-        for i, lits in enumerate(clauses):
+        ci0 = ci = len(store)  # store[ci0:] are inlined clauses whose ids etc. are not recorded yet
+        todo = enumerate(clauses)
+        for i, lits in todo:
             if not i & 1023:
                 poll()
-            if len(lits) < 2 or self.inconsistent:
+            size = len(lits)
+            if size < 2:
                 slow = True
             elif distinct is not None:
                 slow = not distinct[i]
-            else:
-                # Most clauses are binary; a set only for longer ones.
+            else:  # most clauses are binary: a set only for longer ones
                 first, second = lits[0], lits[1]
-                slow = first == second or first == -second or (
-                    len(lits) > 2 and len(set(map(abs, lits))) != len(lits)
+                slow = (
+                    first == second
+                    or first == -second
+                    or (size > 2 and len(set(map(abs, lits))) != size)
                 )
             if slow:
                 self._record(ci0)
                 self.add_clause(lits)
-                ci0 = len(store)
+                if self.inconsistent:
+                    break
+                ci0 = ci = len(store)
                 continue
             c = lits[:]
             first, second = c[0], c[1]
             if value[n - first] or value[n - second]:
                 c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
                 first, second = c[0], c[1]
-            ci = len(store)
             store.append(c)
             if value[n - first]:  # every literal false
-                ci0 = self._record(ci0)
+                self._record(ci0)
                 self._refuted(ci)
-                continue
+                break
             w = watches[n + first]
             if w is None:
                 watches[n + first] = [ci]
@@ -150,7 +155,16 @@ class _Finder(RupChecker):
                 self.reasons[first] = ci
                 if not self._propagate():
                     self._refuted(self.conflict)
-        self._record(ci0)
+                    break
+            ci += 1
+        else:
+            self._record(ci0)
+            return
+        # Refuted: the other clauses only get their ids (``add_clause`` on a refuted database).
+        for i, lits in todo:
+            if not i & 1023:
+                poll()
+            self.add_clause(lits)
 
     def _record(self, ci0: int) -> int:
         """Ids, bodies and marks of the clauses ``add_clauses`` stored from index ``ci0`` on;
@@ -220,7 +234,7 @@ class _Finder(RupChecker):
             if c is None:  # a tautology: no hints (the checker accepts it as it is)
                 return []
         n, value = self.n, self.value
-        assumed = {-lit for lit in c}
+        assumed = set(map(neg, c))
         for lit in c:
             if value[n + lit]:  # true at top level: its reason conflicts with the assumption
                 return self._replay(c, self._chain(self.reasons[lit], assumed))
@@ -242,7 +256,7 @@ class _Finder(RupChecker):
         """Replay ``hints`` as the checker does; drop clauses whose literal is already true
         and stop at the first conflict (both can happen when assumed literals were also
         top-level consequences)."""
-        true = {-lit for lit in clause}
+        true = set(map(neg, clause))
         bodies, where = self.bodies, self.where
         out: list[int] = []
         for h in hints:
@@ -352,8 +366,8 @@ def _hint_steps(
             b, hyps = step[1], list(step[2:])
             if box_arg is None or b not in box_arg:
                 raise HintError(f"necessitation step {step} outside a lemmas proof")
-            hints = f.rup_hints([*(-h for h in hyps), box_arg[b]]) if eager else None
-            cid = f.add_clause([b, *(-h for h in hyps)])
+            hints = f.rup_hints([*map(neg, hyps), box_arg[b]]) if eager else None
+            cid = f.add_clause([b, *map(neg, hyps)])
             entries.append((["n", b, hyps], cid))
             if hints is not None:
                 premise_hints[cid] = hints
@@ -396,7 +410,7 @@ def _hint_steps(
                 hints = f.rup_hints(step[1])
             elif step[0] == "n":
                 b, hyps = step[1], step[2]
-                hints = f.rup_hints([*(-h for h in hyps), box_arg[b]])  # type: ignore[index]
+                hints = f.rup_hints([*map(neg, hyps), box_arg[b]])  # type: ignore[index]
             else:
                 try:
                     check_cut(f, step[1], f"step {i}")
@@ -414,7 +428,7 @@ def _hint_steps(
         step, cid, hints = entry
         if cid:
             renumber[cid] = base + 1 + len(renumber)
-        new_hints = [renumber.get(h, h) for h in hints]
+        new_hints = list(map(renumber.get, hints, hints))  # renumber.get(h, h) for each
         out.append(step if step[0] == "c" else [*step, new_hints])
     return out
 
