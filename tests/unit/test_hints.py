@@ -14,7 +14,7 @@ clause_lists = st.lists(st.lists(literals, min_size=0, max_size=4), max_size=25)
 
 def _state(f: _Finder) -> tuple:
     return (
-        f.clauses, f.bodies, f.ids, f.where, f.marks, f.trail, f.reasons, f.inconsistent,
+        f.clauses, f.bodies, f.marks, f.trail, f.reasons, f.inconsistent,
         f.refuted_by, f.empty_hints, f.next_id, list(f.value),
         [None if w is None else sorted(w) for w in f.watches],
     )

@@ -37,9 +37,9 @@ class _Finder(RupChecker):
     def __init__(self, nvars: int) -> None:
         super().__init__(nvars)
         self.reasons = {}  # literal -> internal index of the clause that assigned it
-        self.ids: list[int] = []  # internal index -> clause id
-        self.where: dict[int, int] = {}  # clause id -> internal index
-        self.bodies: list[list[int]] = []  # internal index -> literals (kept after deletion)
+        # Every clause id has its internal index, id - 1 (a slot of ``clauses`` that stays
+        # None for a tautology, a clause added to a refuted database or one taken back).
+        self.bodies: list[list[int] | None] = []  # internal index -> literals (kept after deletion)
         self.next_id = 1
         self.marks: list[int] = [0]  # clause id -> trail length before it was added
         self.refuted_by = 0  # id of the clause whose addition refuted the database
@@ -52,6 +52,7 @@ class _Finder(RupChecker):
         self.next_id = cid + 1
         self.marks.append(len(self.trail))
         if self.inconsistent:
+            self._no_slot()
             return cid
         # The solver's and the encoder's literals are in range; only repeats and tautologies
         # need care (e.g. the encoding of ``p & p`` or ``p <-> p``).  Most clauses have
@@ -62,6 +63,7 @@ class _Finder(RupChecker):
         else:
             c = list(dict.fromkeys(lits))
             if len({abs(lit) for lit in c}) != len(c):
+                self._no_slot()
                 return cid  # a tautology
         n, value = self.n, self.value
         size = len(c)
@@ -71,8 +73,6 @@ class _Finder(RupChecker):
         ci = len(clauses)
         clauses.append(c if size >= 2 else None)  # units are never watched
         self.bodies.append(c)
-        self.ids.append(cid)
-        self.where[cid] = ci
         if not c or value[n - c[0]]:
             self._refuted(ci)
             return cid
@@ -98,65 +98,51 @@ class _Finder(RupChecker):
         distinct: list[bool] | None = None,
     ) -> None:
         """``add_clause`` for each clause in turn (``poll`` every 1,024): the initial encoding,
-        which every hint pass loads whole (for a small proof most of the pass).  Clauses of
-        two or more distinct variables on a consistent database are added here with the
-        method's steps inlined, their ids, bodies and marks recorded in bulk; the others go
-        through ``add_clause`` itself.  ``distinct[i]``, when given, says whether clause i
-        has as many distinct variables as literals (the caller may know it for many clauses
-        at once: the copies of a "worlds" encoding)."""
+        which every hint pass loads whole (for a small proof most of the pass).  A clause of
+        two or more distinct variables whose first two literals are not false (nearly every
+        clause of an encoding) is stored and watched here as ``add_clause`` would (its id,
+        body and mark are recorded in bulk); the others (units, repeats, a false literal
+        first, a refuted database) go through ``add_clause`` itself.  ``distinct[i]``, when
+        given, says whether clause i has as many distinct variables as literals (the caller
+        may know it for many clauses at once: the copies of a "worlds" encoding)."""
         n, value, watches, store = self.n, self.value, self.watches, self.clauses
-        ci0 = ci = len(store)  # store[ci0:] are inlined clauses whose ids etc. are not recorded yet
+        ci0 = ci = len(store)  # store[ci0:] are clauses whose ids etc. are not recorded yet
         todo = enumerate(clauses)
         for i, lits in todo:
             if not i & 1023:
                 poll()
             size = len(lits)
-            if size < 2:
-                slow = True
-            elif distinct is not None:
-                slow = not distinct[i]
-            else:  # most clauses are binary: a set only for longer ones
+            if size >= 2:
                 first, second = lits[0], lits[1]
-                slow = (
-                    first == second
-                    or first == -second
-                    or (size > 2 and len(set(map(abs, lits))) != size)
-                )
-            if slow:
-                self._record(ci0)
-                self.add_clause(lits)
-                if self.inconsistent:
-                    break
-                ci0 = ci = len(store)
-                continue
-            c = lits[:]
-            first, second = c[0], c[1]
-            if value[n - first] or value[n - second]:
-                c.sort(key=lambda lit: 1 if value[n - lit] else 0)  # non-false literals first
-                first, second = c[0], c[1]
-            store.append(c)
-            if value[n - first]:  # every literal false
-                self._record(ci0)
-                self._refuted(ci)
+                if (
+                    (
+                        distinct[i]
+                        if distinct is not None
+                        else first != second and first != -second
+                        if size == 2
+                        else len(set(map(abs, lits))) == size
+                    )
+                    and not value[n - first]
+                    and not value[n - second]
+                ):
+                    store.append(lits[:])
+                    w = watches[n + first]
+                    if w is None:
+                        watches[n + first] = [ci]
+                    else:
+                        w.append(ci)
+                    w = watches[n + second]
+                    if w is None:
+                        watches[n + second] = [ci]
+                    else:
+                        w.append(ci)
+                    ci += 1
+                    continue
+            self._record(ci0)
+            self.add_clause(lits)
+            if self.inconsistent:
                 break
-            w = watches[n + first]
-            if w is None:
-                watches[n + first] = [ci]
-            else:
-                w.append(ci)
-            w = watches[n + second]
-            if w is None:
-                watches[n + second] = [ci]
-            else:
-                w.append(ci)
-            if value[n - second] and not value[n + first]:
-                ci0 = self._record(ci0)
-                self._assign(first)
-                self.reasons[first] = ci
-                if not self._propagate():
-                    self._refuted(self.conflict)
-                    break
-            ci += 1
+            ci0 = ci = len(store)
         else:
             self._record(ci0)
             return
@@ -173,14 +159,15 @@ class _Finder(RupChecker):
         store = self.clauses
         end = len(store)
         if end > ci0:
-            cid0 = self.next_id
-            cids = range(cid0, cid0 + end - ci0)
             self.bodies.extend(store[ci0:end])
-            self.ids.extend(cids)
-            self.where.update(zip(cids, range(ci0, end), strict=True))
             self.marks.extend([len(self.trail)] * (end - ci0))
-            self.next_id = cid0 + end - ci0
+            self.next_id += end - ci0
         return end
+
+    def _no_slot(self) -> None:
+        """The internal index of an id that is never a hint (its clause is not stored)."""
+        self.clauses.append(None)
+        self.bodies.append(None)
 
     def _refuted(self, conflict: int) -> None:
         self.inconsistent = True
@@ -190,9 +177,7 @@ class _Finder(RupChecker):
     def retract(self, cid: int) -> None:
         """Take back the newest clause ``cid`` (every later one is gone already) and the
         top-level assignments made since it was added."""
-        ci = self.where.pop(cid, None)
-        if ci is not None:
-            self.clauses[ci] = None  # watches drop it lazily
+        self.clauses[cid - 1] = None  # watches drop it lazily
         self.undo(self.marks[cid])
         if cid == self.refuted_by:
             self.inconsistent, self.refuted_by, self.empty_hints = False, 0, None
@@ -200,7 +185,7 @@ class _Finder(RupChecker):
     def _chain(self, conflict: int, assumed: set[int]) -> list[int]:
         """Ids of the clauses behind ``conflict`` (an internal index whose literals are all
         false, except possibly the one literal it implies), antecedents first."""
-        n, value, reasons, bodies, ids = self.n, self.value, self.reasons, self.bodies, self.ids
+        n, value, reasons, bodies = self.n, self.value, self.reasons, self.bodies
         out: list[int] = []
         entered: set[int] = set()
         # Iterative post-order DFS (implication chains can be very long): ``~ci`` on the
@@ -209,7 +194,7 @@ class _Finder(RupChecker):
         while stack:
             ci = stack.pop()
             if ci < 0:
-                out.append(ids[~ci])
+                out.append(~ci + 1)  # the id of clause ~ci
                 continue
             if ci in entered:  # pushed twice before it was entered; done already
                 continue
@@ -257,26 +242,22 @@ class _Finder(RupChecker):
         and stop at the first conflict (both can happen when assumed literals were also
         top-level consequences)."""
         true = set(map(neg, clause))
-        bodies, where = self.bodies, self.where
+        bodies = self.bodies
         out: list[int] = []
         for h in hints:
-            lits = bodies[where[h]]
             unit = 0
-            satisfied = False
-            for lit in lits:
+            for lit in bodies[h - 1]:  # type: ignore[union-attr]
                 if lit in true:
-                    satisfied = True
-                    break
+                    break  # satisfied: dropped
                 if -lit not in true:
                     if unit:
                         raise HintError(f"hint {h} is not unit")
                     unit = lit
-            if satisfied:
-                continue
-            out.append(h)
-            if not unit:
-                return out
-            true.add(unit)
+            else:
+                out.append(h)
+                if not unit:
+                    return out
+                true.add(unit)
         raise HintError(f"hints for {clause} do not end in a conflict")
 
 
