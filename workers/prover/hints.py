@@ -125,7 +125,7 @@ class _Finder(RupChecker):
                     and not value[n - first]
                     and not value[n - second]
                 ):
-                    store.append(lits[:])
+                    store.append(list(lits))
                     w = watches[n + first]
                     if w is None:
                         watches[n + first] = [ci]
