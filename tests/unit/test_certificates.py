@@ -629,3 +629,22 @@ def test_hinting_an_unhinted_proof_gives_the_same_verdict_for_the_checker():
     b = enc.boxes[0]
     with pytest.raises(HintError):
         hint_lemmas_proof(enc.nvars, enc.clauses, enc.box_arg, enc.root, [["a", b]], lambda: None)
+
+
+def test_the_canonical_json_of_a_certificate_is_json_dumps():
+    # encode_certificate keeps one encoder instead of calling json.dumps: the same text, for
+    # every kind of step (cut multipliers as strings, nested keys out of order) and for text
+    # outside ASCII.
+    from workers.prover.search import encode_certificate
+
+    proofs = [
+        {"format": "pxl-s5-cert/2", "encoding": "pxl-s5-enc/1", "kind": "lemmas",
+         "steps": [["n", 7, [5, 6], [5, 6, 4]], ["a", [9], [11, 12, 8, 9, 14]]]},
+        {"kind": "worlds", "worlds": 3, "steps": [["a", [], [1, 2]]], "format": "f",
+         "encoding": "e"},
+        {"steps": [["c", {"rows": [["1/2", [1, -2]]], "clause": [-3], "cliques": [[2, [4, 5]]]}],
+                   ["a", [-1, 2, -3], []]], "kind": "lemmas", "note": "s\u00e9mantique \u2610"},
+    ]
+    for proof in proofs:
+        text = json.dumps(proof, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert encode_certificate(proof) == base64.b64encode(text.encode("utf-8")).decode("ascii")

@@ -1,4 +1,5 @@
-"""The hint pass's bulk loader (hints._Finder.add_clauses) against add_clause one by one."""
+"""The hint finder: its bulk loader (hints._Finder.add_clauses) against add_clause one by one,
+and steps taken back out of it."""
 
 import random
 
@@ -100,24 +101,3 @@ def test_taking_steps_back_gives_the_database_before_them(before, steps):
             got = type(exc)
         assert got == want, probe
 
-
-def test_the_canonical_json_of_a_certificate_is_json_dumps():
-    # encode_certificate keeps one encoder instead of calling json.dumps: the same text, for
-    # every kind of step (cut multipliers as strings, nested keys out of order) and for text
-    # outside ASCII.
-    import base64
-    import json
-
-    from workers.prover.search import encode_certificate
-
-    proofs = [
-        {"format": "pxl-s5-cert/2", "encoding": "pxl-s5-enc/1", "kind": "lemmas",
-         "steps": [["n", 7, [5, 6], [5, 6, 4]], ["a", [9], [11, 12, 8, 9, 14]]]},
-        {"kind": "worlds", "worlds": 3, "steps": [["a", [], [1, 2]]], "format": "f",
-         "encoding": "e"},
-        {"steps": [["c", {"rows": [["1/2", [1, -2]]], "clause": [-3], "cliques": [[2, [4, 5]]]}],
-                   ["a", [-1, 2, -3], []]], "kind": "lemmas", "note": "s\u00e9mantique \u2610"},
-    ]
-    for proof in proofs:
-        text = json.dumps(proof, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        assert encode_certificate(proof) == base64.b64encode(text.encode("utf-8")).decode("ascii")
