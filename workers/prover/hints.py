@@ -37,8 +37,9 @@ class _Finder(RupChecker):
     def __init__(self, nvars: int) -> None:
         super().__init__(nvars)
         self.reasons = {}  # literal -> internal index of the clause that assigned it
-        # Every clause id has its internal index, id - 1 (a slot of ``clauses`` that stays
-        # None for a tautology, a clause added to a refuted database or one taken back).
+        # Every clause id has its internal index, id - 1: a slot in ``clauses`` (None for a
+        # unit, never watched, and for a clause taken back) and in ``bodies`` (None for a
+        # tautology or a clause added to a refuted database: never hints).
         self.bodies: list[list[int] | None] = []  # internal index -> literals (kept after deletion)
         self.next_id = 1
         self.marks: list[int] = [0]  # clause id -> trail length before it was added
