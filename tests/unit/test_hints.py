@@ -3,9 +3,11 @@ and steps taken back out of it."""
 
 import random
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from workers.prover.certificate import CertificateError
 from workers.prover.hints import _Finder
 
 NVARS = 6
@@ -93,3 +95,11 @@ def test_taking_steps_back_gives_the_database_before_them(before, steps):
     for probe in ([1], [-2, 3], [4, 5, -6], [2], [-1, -2]):
         assert _answer(used, probe) == _answer(fresh, probe), probe
 
+
+
+def test_a_literal_outside_the_encoding_is_refused_not_hinted():
+    finder = _Finder(NVARS)
+    finder.add_clauses([[1, 2], [-1, 2]], lambda: None)
+    for bad in ([0, 1], [NVARS + 1], [2, -(NVARS + 1)]):
+        with pytest.raises(CertificateError):
+            finder.rup_hints(bad)

@@ -104,3 +104,19 @@ def test_a_first_import_is_not_started_without_the_time_it_takes():
     # With the time they take, the same proof loads both.
     line, omitted, _ = cold_prove(NEEDS_DRUP, 0.15)
     assert line == "valid True True True True" and omitted == "None"
+
+
+def test_a_fault_in_building_the_evidence_leaves_the_verdict(monkeypatch):
+    # The search decided `valid`; an exception out of the certificate builder or the tableau
+    # builder (a bug) omits that piece, with the reason, instead of failing the whole call.
+    from workers.prover import search
+
+    def broken(*args, **kwargs):
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(search, "make_certificate", broken)
+    monkeypatch.setattr(search, "_attach_tableau", broken)
+    res = search.prove("[](p -> q) -> ([]p -> []q)", explain=True)
+    assert res.verdict == "valid" and res.certificate is None and res.tableau is None
+    assert res.certificate_omitted == "internal error while building the certificate (IndexError)"
+    assert "no tableau: internal error (IndexError)" in res.trace

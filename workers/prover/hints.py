@@ -212,8 +212,10 @@ class _Finder(RupChecker):
         """Hints proving ``lits`` RUP over the current database (HintError if it is not)."""
         if self.inconsistent:
             raise HintError("the database is already refuted")
-        # In range, as for ``add_clause``; only repeats and tautologies need care.
-        if len(set(map(abs, lits))) == len(lits):
+        # Distinct variables of the encoding go as they are; repeats, tautologies and anything
+        # out of range through the checker's validation (CertificateError).
+        variables = set(map(abs, lits))
+        if len(variables) == len(lits) and 0 not in variables and max(variables, default=0) <= self.n:
             c = lits
         else:
             c = self._literals(lits)

@@ -1417,6 +1417,11 @@ def _prove(
                     )
             except _Stopped as stop:  # the verdict stands; only the proof is missing
                 proof, why_not = None, f"stopped while building the certificate ({stop.status})"
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a builder's fault must not lose the verdict
+                proof = None
+                why_not = f"internal error while building the certificate ({type(exc).__name__})"
             if proof is None:
                 res.certificate_omitted = why_not
                 trace.append(f"certificate omitted: {why_not}")
@@ -1438,7 +1443,13 @@ def _prove(
                         what += f", {count(ncuts, 'cutting-plane step')}"
                 trace.append(f"certificate: {what}, {count(len(proof['steps']), 'proof step')}")
         if explain:
-            _attach_tableau(res, formula, watch, trace)
+            try:
+                _attach_tableau(res, formula, watch, trace)
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a readable form must not lose the verdict
+                res.tableau = None
+                trace.append(f"no tableau: internal error ({type(exc).__name__})")
         return finish(res)
     except _Stopped as stop:
         trace.append(
