@@ -648,3 +648,23 @@ def test_the_canonical_json_of_a_certificate_is_json_dumps():
     for proof in proofs:
         text = json.dumps(proof, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert encode_certificate(proof) == base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+@pytest.mark.parametrize("text", [
+    "[](p -> q) -> ([]p -> []q)",
+    "<>p -> []<>p",
+    "[]((([]p1 | []p2) & (([]~[]p1 | []p2) & ([]p1 | []~[]p2))) -> []~([]~[]p1 | []~[]p2))",
+])
+def test_the_builder_counts_a_proof_as_the_checker_does(text, monkeypatch):
+    # The budget (MAX_PROOF_LITERALS) is applied to the size the checker counts: a proof of
+    # exactly the budget is kept, one literal over it is omitted.
+    from workers.prover import search
+
+    proof = json.loads(base64.b64decode(prove(text).certificate))
+    steps = proof["steps"]
+    size = sum(cert._hinted_size(s, i) for i, s in enumerate(steps))
+    monkeypatch.setattr(search, "MAX_PROOF_LITERALS", size)
+    assert search._hinted_proof(steps, {"kind": "lemmas"})[0] is not None
+    monkeypatch.setattr(search, "MAX_PROOF_LITERALS", size - 1)
+    kept, why = search._hinted_proof(steps, {"kind": "lemmas"})
+    assert kept is None and why == f"proof exceeds the budget of {size - 1} literals"
