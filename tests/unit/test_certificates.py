@@ -668,3 +668,33 @@ def test_the_builder_counts_a_proof_as_the_checker_does(text, monkeypatch):
     monkeypatch.setattr(search, "MAX_PROOF_LITERALS", size - 1)
     kept, why = search._hinted_proof(steps, {"kind": "lemmas"})
     assert kept is None and why == f"proof exceeds the budget of {size - 1} literals"
+
+
+def test_lemmas_the_refutation_does_not_need_are_trimmed_and_the_rest_still_checks():
+    # qmltp-GSY391+1: the search learns 4 lemmas, the refutation needs 2 of them; the trimmed
+    # chain (re-indexed) is what the certificate holds, and the independent checker accepts it.
+    import time
+
+    from workers.prover import search
+
+    text = ("[]((([]p1 | []p2) & (([]~[]p1 | []p2) & ([]p1 | []~[]p2))) -> "
+            "[]~([]~[]p1 | []~[]p2))")
+    formula = parse_formula(text)
+    enc = encode(formula)
+    watch = search._Watch(time.monotonic() + 30, None)
+    try:
+        cegar = search._Cegar(enc, watch, [])
+        valid, _ = cegar.run()
+        cegar.close()
+        assert valid and len(cegar.lemmas) > 2
+        proof, why = search.make_certificate(enc, cegar.lemmas, watch)
+    finally:
+        watch.close()
+    assert proof is not None, why
+    kept = [s for s in proof["steps"] if s[0] == "n"]
+    assert 0 < len(kept) < len(cegar.lemmas)
+    assert {(s[1], tuple(s[2])) for s in kept} <= {(b, tuple(h)) for b, h in cegar.lemmas}
+    doc = {"verdict": "valid", "szs_status": "Theorem", "formula": text,
+           "certificate": search.encode_certificate(proof), "certificate_format": cert.FORMAT}
+    report = check_result_document(doc)
+    assert report.ok, report.reason
