@@ -267,7 +267,9 @@ class _Finder(RupChecker):
 class Loaded:
     """An encoding loaded into a hint finder once, for more than one ``hint_proof`` pass: a
     lemma chain first tried without the solver's proof (``eager``) and, when that fails,
-    the pass over the solver's proof (for a small proof, loading is most of a pass)."""
+    the pass over the solver's proof (for a small proof, loading is most of a pass).  A pass
+    stopped by ``poll`` (the time limit) can leave the finder half-loaded or with steps not
+    taken back: after a stop it must not be used again (the certificate is abandoned)."""
 
     def __init__(self, nvars: int, clauses: list[list[int]], poll: Callable[[], None]) -> None:
         self.finder = _Finder(nvars)
