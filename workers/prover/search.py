@@ -355,7 +355,7 @@ def worlds_clauses(
     return clauses
 
 
-def _proof_solver(clauses: list[list[int]] | None, watch: _Watch | None) -> Solver:
+def _proof_solver(watch: _Watch | None) -> Solver:
     """proof_solver.py's DRUP-logging Glucose, imported on first use: it loads
     ``pysat.solvers`` (sat.py), which small proofs never need.  That first import cannot be
     interrupted: with less than FIRST_IMPORT_SECONDS left it is not started (``_Stopped``:
@@ -364,7 +364,7 @@ def _proof_solver(clauses: list[list[int]] | None, watch: _Watch | None) -> Solv
         raise _Stopped("Timeout")
     from workers.prover.proof_solver import proof_solver
 
-    return proof_solver(clauses)
+    return proof_solver()
 
 
 # What prove() imports on first use (start-up of a one-shot `pxl prove`): the DRUP-logging
@@ -704,7 +704,7 @@ class _Cegar:
         poll = self.watch.raise_if_stopped
         copies, maps = self._world_copies(k)
         clauses = worlds_clauses(enc, k, copies, maps, poll)
-        solver = _proof_solver(None, self.watch)
+        solver = _proof_solver(self.watch)
         try:
             _add_clauses(solver, clauses, poll)
             solver.set_phases(enc.boxes)
@@ -1099,10 +1099,13 @@ def make_certificate(
             return proof, None
         if loaded.used:  # the pass succeeded but its proof was over the budget
             loaded = None
-    solver = _proof_solver(enc.clauses, watch)
+    solver = _proof_solver(watch)
     if watch is not None:
         watch.use(solver)
     try:
+        # Straight into C, polling the limit: pysat's bootstrap_with loads a clause through
+        # two Python layers and cannot be stopped.
+        _add_clauses(solver, enc.clauses, _poller(watch))
         tail = _ProofTail(solver)
         steps: list[list] = []
         size = 0
@@ -1222,7 +1225,7 @@ def make_worlds_certificate(
     else:
         # The order is part of the format (clause ids of the hints): docs/certificates.md.
         clauses = worlds_clauses(enc, k, poll=_poller(watch))
-        solver = _proof_solver(None, watch)
+        solver = _proof_solver(watch)
         if watch is not None:
             watch.use(solver)
         try:
