@@ -74,10 +74,9 @@ from workers.prover.wording import count
 if TYPE_CHECKING:
     from pysat.solvers import Solver  # proof_solver.py's Glucose
 
-# The search's solver (MiniSat 2.2: measured ~15% faster than Glucose on the incremental
-# calls), made directly on python-sat's C module (sat.py): start-up, and per solver 2.4 us
+# The search's solver is sat.py's MiniSat 2.2 (measured ~15% faster than Glucose on the
+# incremental calls), made directly on python-sat's C module: start-up, and per solver 2.4 us
 # less than python-sat's ``Solver(name=...)`` wrapper.
-_SearchSolver = MiniSat
 POLL_SECONDS = 0.05
 # The search and the certificate stop this long before the caller's time limit (at most
 # this share of it), so that unwinding, the countermodel check and the result document
@@ -135,7 +134,7 @@ COMPLETE_WAIT = 3.0
 # conflict budget) only at a restart, 0.1-0.35 s apart on 450,000 literals (a 0.4 s limit
 # was answered `valid` at 0.76 s; MiniSat stops at the conflict).
 COMPLETE_TIME_LEFT = 4.0
-# A first import inside a proof (proof_solver.py and pysat.solvers: ~25 ms on the 2-core VM)
+# A first import inside a proof (proof_solver.py with pysat.solvers: ~22 ms on the 2-core VM)
 # is made only with this much time left: it cannot be interrupted (lp.IMPORT_SECONDS).
 FIRST_IMPORT_SECONDS = 0.15
 # Cutting-plane refutation (lp.py): tried when one SAT call has used this many conflicts
@@ -360,7 +359,7 @@ def _proof_solver(watch: _Watch | None) -> Solver:
     ``pysat.solvers`` (sat.py), which small proofs never need.  That first import cannot be
     interrupted: with less than FIRST_IMPORT_SECONDS left it is not started (``_Stopped``:
     a certificate is then omitted, a complete attempt not made) rather than answer late."""
-    if not _proof_solver_in_time(watch):
+    if not _importable_in_time("workers.prover.proof_solver", watch):
         raise _Stopped("Timeout")
     from workers.prover.proof_solver import proof_solver
 
@@ -380,10 +379,11 @@ def load_deferred_modules() -> None:
         importlib.import_module(name)
 
 
-def _proof_solver_in_time(watch: _Watch | None) -> bool:
-    """Loaded already, or time enough left to load it (``_proof_solver``)."""
+def _importable_in_time(module: str, watch: _Watch | None) -> bool:
+    """``module`` is loaded already, or there is time enough left to import it
+    (FIRST_IMPORT_SECONDS: a first import cannot be interrupted)."""
     return (
-        "workers.prover.proof_solver" in sys.modules
+        module in sys.modules
         or watch is None
         or watch.deadline - time.monotonic() >= FIRST_IMPORT_SECONDS
     )
@@ -401,7 +401,7 @@ class _Cegar:
         self.enc = enc
         self.watch = watch
         self.trace = trace
-        self.solver = _SearchSolver()
+        self.solver = MiniSat()
         # (large encodings take a noticeable time to load: stop requests are seen meanwhile)
         _add_clauses(self.solver, enc.clauses, watch.raise_if_stopped)
         # Prefer true boxes: every false box needs a witness world.
@@ -651,7 +651,7 @@ class _Cegar:
         if k >= self.bound:
             return self._try_all_worlds(conflicts)
         enc = self.enc
-        solver = _SearchSolver()
+        solver = MiniSat()
         try:
             poll = self.watch.raise_if_stopped
             copies, maps = self._world_copies(k)
@@ -699,7 +699,7 @@ class _Cegar:
         DRUP-logging solver, so that unsatisfiability (valid) is its certificate's proof at
         once (``worlds_refutation``) instead of being solved a second time for it."""
         enc, k = self.enc, self.bound
-        if not _proof_solver_in_time(self.watch):
+        if not _importable_in_time("workers.prover.proof_solver", self.watch):
             return None  # the search goes on without it
         poll = self.watch.raise_if_stopped
         copies, maps = self._world_copies(k)
@@ -1008,7 +1008,7 @@ def needed_lemmas(
     """Indices of the lemmas the refutation depends on (transitively), via selector cores;
     ``fixed`` clauses (already proved) are always present."""
     base = enc.nvars
-    solver = _SearchSolver()
+    solver = MiniSat()
     _add_clauses(solver, enc.clauses)
     _add_clauses(solver, fixed or [])
     if watch is not None:
@@ -1268,8 +1268,7 @@ def _attach_tableau(res: ProofResult, formula: Formula, watch: _Watch, trace: li
     """A checked closed tableau for small valid formulas (tableau.py; the console draws it)."""
     # Imported here: only explained proofs need it (start-up of `pxl prove`); a first import
     # is not started with too little time left (FIRST_IMPORT_SECONDS).
-    if ("workers.prover.tableau" not in sys.modules
-            and watch.deadline - time.monotonic() < FIRST_IMPORT_SECONDS):
+    if not _importable_in_time("workers.prover.tableau", watch):
         trace.append("no tableau: no time left to load the tableau builder")
         return
     from workers.prover.tableau import MAX_FORMULA_NODES as TABLEAU_MAX_NODES
