@@ -1,9 +1,9 @@
 """The search's SAT solver: MiniSat 2.2, straight on python-sat's C module ``pysolvers``.
 
 python-sat's own ``pysat.solvers`` imports ``typing``, ``tempfile``, ``decimal``, ``gzip``,
-``bz2``, ``lzma`` and its formula and engine modules: about 12 ms that a one-shot
-``pxl prove`` on a small formula spends on nothing else (its whole run is ~40 ms; target
-45 ms, issue 19).  ``MiniSat`` makes the same C calls as ``pysat.solvers.Minisat22`` for the
+``bz2``, ``lzma`` and its formula and engine modules, which a one-shot ``pxl prove`` on a
+small formula needs for nothing else: without them it went from 42.8 to 34.2 ms (median;
+target 45 ms, issue 19; docs/benchmarks.md).  ``MiniSat`` makes the same C calls as ``pysat.solvers.Minisat22`` for the
 methods the prover uses, one Python call fewer each.  The DRUP-logging Glucose of the
 certificates (proof_solver.py) still comes from ``pysat.solvers``, imported when the first
 one is made.
