@@ -213,10 +213,8 @@ def test_an_interrupted_complete_attempt_decides_nothing():
         for _ in range(20):
             f = Not(And([_random_clause(rnd, 3, 2) for _ in range(40)]))
             res = prove(f, timeout=30)
-            assert res.verdict == ("valid" if s5_valid_sat(f) else "invalid")
+            _assert_agrees_with_the_oracle(res, f)
             assert "the S5 world bound: valid" not in " ".join(res.trace)
-            report = check_result_document(res.to_document())
-            assert report.ok, report.reason
     assert len(stopped) >= 10  # the complete attempt was made (and stopped) that often
 
 
